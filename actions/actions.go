@@ -1,0 +1,194 @@
+// Package actions holds what every action type shares: the rendered
+// Delivery an executor performs, the Outcome of one attempt, and Text, a
+// rendered string that may refer to secrets without containing them.
+//
+// Each action type lives in its own sub-package (webhook, sms, email) and
+// depends on this package only, so the engine that renders deliveries and
+// the queue that runs them never import a concrete integration.
+package actions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Executor performs one attempt of one delivery. It never retries on its own
+// beyond transient connection errors: the long retry schedule belongs to the
+// queue, which the Outcome steers.
+type Executor interface {
+	Execute(ctx context.Context, d *Delivery) Outcome
+}
+
+// EnvFunc resolves the secret named by an env() reference. os.LookupEnv has
+// this shape; tests pass their own map lookup.
+type EnvFunc func(name string) (string, bool)
+
+// Delivery is one rendered action, ready to be attempted. It is plain data
+// so that the queue can store it and every retry sends the same thing. Secrets
+// are kept as references inside Text and resolved only when the attempt is
+// made.
+type Delivery struct {
+	ID      string `json:"id"`       // stable across attempts (webhook-id)
+	EventID string `json:"event_id"` // the CloudEvents id that caused it
+	Address string `json:"address"`  // TRIGGER.TYPE.NAME
+	Trigger string `json:"trigger"`
+	Type    string `json:"type"` // "http", "sms" or "email"
+	Name    string `json:"name"`
+	Attempt int    `json:"attempt"` // 1 for the first attempt
+
+	HTTP  *HTTPRequest  `json:"http,omitempty"`
+	SMS   *SMSMessage   `json:"sms,omitempty"`
+	Email *EmailMessage `json:"email,omitempty"`
+}
+
+// Header is one HTTP header; a slice keeps the order the rule file gave.
+type Header struct {
+	Name  string `json:"name"`
+	Value Text   `json:"value"`
+}
+
+// HTTPRequest is a rendered `action "http"`.
+type HTTPRequest struct {
+	Method        string        `json:"method"`
+	URL           Text          `json:"url"`
+	Headers       []Header      `json:"headers,omitempty"`
+	Body          Text          `json:"body"`
+	ContentType   string        `json:"content_type,omitempty"` // used when no Content-Type header is set
+	Timeout       time.Duration `json:"timeout,omitempty"`      // zero means the executor's default
+	SigningSecret Text          `json:"signing_secret,omitempty"`
+}
+
+// SMSMessage is a rendered `action "sms"`.
+type SMSMessage struct {
+	To             Text   `json:"to"`
+	Body           Text   `json:"body"`
+	StatusCallback string `json:"status_callback,omitempty"`
+}
+
+// EmailMessage is a rendered `action "email"`.
+type EmailMessage struct {
+	To       []Text `json:"to"`
+	Cc       []Text `json:"cc,omitempty"`
+	Bcc      []Text `json:"bcc,omitempty"`
+	ReplyTo  Text   `json:"reply_to,omitempty"`
+	Subject  Text   `json:"subject"`
+	Body     Text   `json:"body"`
+	HTMLBody Text   `json:"html_body,omitempty"`
+}
+
+// Status is what the queue should do after an attempt.
+type Status int
+
+const (
+	// Delivered: the peer accepted the delivery; nothing more to do.
+	Delivered Status = iota + 1
+	// Retry: the attempt failed in a way that may pass later.
+	Retry
+	// Permanent: retrying the same content cannot succeed.
+	Permanent
+)
+
+func (s Status) String() string {
+	switch s {
+	case Delivered:
+		return "delivered"
+	case Retry:
+		return "retry"
+	case Permanent:
+		return "permanent"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// MarshalText makes Status readable in JSON and logs.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Outcome is the result of one attempt. Every string in it is safe to store
+// and show: executors never put a secret in Error or Response.
+type Outcome struct {
+	Status     Status        `json:"status"`
+	RetryAfter time.Time     `json:"retry_after,omitzero"` // not before; zero means "per schedule"
+	Error      string        `json:"error,omitempty"`
+	StatusCode int           `json:"status_code,omitempty"` // HTTP or SMTP reply code
+	Duration   time.Duration `json:"duration"`
+	Response   string        `json:"response,omitempty"`    // first 4 KiB of the peer's answer
+	ProviderID string        `json:"provider_id,omitempty"` // Twilio message SID, SMTP queue id
+}
+
+// ResponseLimit is how much of a peer's answer an Outcome keeps.
+const ResponseLimit = 4 << 10
+
+// Part is one piece of a Text: a literal, or a reference to a secret held in
+// the environment. Exactly one of the fields is set.
+type Part struct {
+	Lit string `json:"lit,omitempty"`
+	Env string `json:"env,omitempty"`
+}
+
+// Text is a rendered string that may include secrets by reference. Storing a
+// Text stores the names of the variables, never their values.
+type Text []Part
+
+// Literal returns a Text with no secrets.
+func Literal(s string) Text {
+	if s == "" {
+		return nil
+	}
+	return Text{{Lit: s}}
+}
+
+// Sensitive reports whether any part refers to a secret.
+func (t Text) Sensitive() bool {
+	for _, p := range t {
+		if p.Env != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// IsZero reports whether the text is empty, for omitempty/omitzero.
+func (t Text) IsZero() bool { return len(t) == 0 }
+
+// Resolve returns the full string, looking secrets up with env. A missing
+// variable is an error that names it (names are not secret; values are).
+func (t Text) Resolve(env EnvFunc) (string, error) {
+	if len(t) == 1 && t[0].Env == "" {
+		return t[0].Lit, nil
+	}
+	var b strings.Builder
+	for _, p := range t {
+		if p.Env == "" {
+			b.WriteString(p.Lit)
+			continue
+		}
+		v, ok := env(p.Env)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", p.Env)
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
+}
+
+// Redacted is the text with every secret replaced by "(sensitive)": the form
+// that logs, plans and APIs show.
+func (t Text) Redacted() string {
+	if len(t) == 1 && t[0].Env == "" {
+		return t[0].Lit
+	}
+	var b strings.Builder
+	for _, p := range t {
+		if p.Env != "" {
+			b.WriteString("(sensitive)")
+			continue
+		}
+		b.WriteString(p.Lit)
+	}
+	return b.String()
+}
+
+// String is Redacted, so that a Text printed by accident never leaks.
+func (t Text) String() string { return t.Redacted() }
