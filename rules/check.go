@@ -1,0 +1,247 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// checker holds what checking a rule set needs once: CEL environments and
+// evaluation contexts per event type.
+type checker struct {
+	set   *Set
+	cel   *celEnvs
+	ctxs  map[string]*hcl.EvalContext
+	diags hcl.Diagnostics
+}
+
+func newChecker(set *Set) (*checker, error) {
+	envs, err := newCELEnvs(set.Schema)
+	if err != nil {
+		return nil, err
+	}
+	return &checker{set: set, cel: envs, ctxs: map[string]*hcl.EvalContext{}}, nil
+}
+
+// checkContext evaluates templates against unknown values of the event
+// type's declared types: HCL then reports references to fields that do not
+// exist, unknown functions and type errors, without any real event.
+func (c *checker) checkContext(et *EventType) *hcl.EvalContext {
+	if ctx, ok := c.ctxs[et.Name]; ok {
+		return ctx
+	}
+	vars := map[string]cty.Value{"event": cty.UnknownVal(CtyObject(envelopeObject()))}
+	for _, f := range et.Data {
+		vars[f.Name] = cty.UnknownVal(CtyType(f.Type))
+	}
+	funcs := stdFunctions()
+	for name, fn := range dateFunctions(nil) {
+		funcs[name] = fn
+	}
+	funcs["env"] = envFunction(func(string) cty.Value { return cty.UnknownVal(cty.String) })
+	ctx := &hcl.EvalContext{Variables: vars, Functions: funcs}
+	c.ctxs[et.Name] = ctx
+	return ctx
+}
+
+// CtyType is the cty type templates see for a schema type. Timestamps are
+// their RFC 3339 text, so they print as sent and feed the date helpers.
+func CtyType(t *Type) cty.Type {
+	switch t.Kind {
+	case KindString, KindTimestamp:
+		return cty.String
+	case KindInteger, KindNumber:
+		return cty.Number
+	case KindBool:
+		return cty.Bool
+	case KindList:
+		return cty.List(CtyType(t.Elem))
+	case KindMap:
+		return cty.Map(CtyType(t.Elem))
+	case KindObject:
+		return CtyObject(t.Object)
+	}
+	return cty.DynamicPseudoType
+}
+
+// CtyObject is the cty object type of a schema object, memoised.
+func CtyObject(o *Object) cty.Type {
+	if o.cty != cty.NilType {
+		return o.cty
+	}
+	attrs := make(map[string]cty.Type, len(o.Fields))
+	for _, f := range o.Fields {
+		attrs[f.Name] = CtyType(f.Type)
+	}
+	o.cty = cty.Object(attrs)
+	return o.cty
+}
+
+func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi bool) (*cel.Ast, cel.Program, hcl.Diagnostics) {
+	env, err := c.cel.forType(et)
+	if err != nil {
+		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error(), Subject: rng.Ptr()}}
+	}
+	forType := ""
+	if multi {
+		forType = fmt.Sprintf(" (for event type %s)", et.Name)
+	}
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		var diags hcl.Diagnostics
+		var fileBytes []byte
+		if f := c.set.Files[rng.Filename]; f != nil {
+			fileBytes = f.Bytes
+		}
+		for _, e := range iss.Errors() {
+			pos := celPos(fileBytes, rng, e.Location.Line(), e.Location.Column())
+			end := pos
+			end.Column++
+			end.Byte++
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid filter",
+				Detail:   fmt.Sprintf("CEL: %s%s.", celMessage(e.Message, et), forType),
+				Subject:  &hcl.Range{Filename: rng.Filename, Start: pos, End: end},
+				Context:  rng.Ptr(),
+			})
+		}
+		return nil, nil, diags
+	}
+	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
+		return nil, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Filter is not a condition",
+			Detail:   fmt.Sprintf("when must evaluate to true or false, but this expression gives %s%s.", out, forType),
+			Subject:  rng.Ptr(),
+		}}
+	}
+	prg, err := env.Program(ast,
+		cel.CostLimit(FilterCostLimit),
+		cel.InterruptCheckFrequency(filterInterruptEvery),
+		cel.EvalOptions(cel.OptOptimize),
+	)
+	if err != nil {
+		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: fmt.Sprintf("CEL: %v.", err), Subject: rng.Ptr()}}
+	}
+	return ast, prg, nil
+}
+
+// celMessage rewrites CEL's terse "undefined field 'phon'" into a sentence
+// with a suggestion drawn from the schema.
+func celMessage(msg string, et *EventType) string {
+	const undefined = "undefined field '"
+	if i := strings.Index(msg, undefined); i >= 0 {
+		name := strings.TrimSuffix(msg[i+len(undefined):], "'")
+		var candidates []string
+		for _, f := range et.Data {
+			collectFieldNames(f.Type, &candidates, map[*Object]bool{})
+		}
+		collectFieldNames(&Type{Kind: KindObject, Object: envelopeObject()}, &candidates, map[*Object]bool{})
+		return fmt.Sprintf("no such field %q in the event schema%s", name, strings.TrimSuffix(didYouMean(name, candidates), "?")+questionIf(didYouMean(name, candidates)))
+	}
+	return strings.ReplaceAll(msg, celTypePrefix, "")
+}
+
+func questionIf(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "?"
+}
+
+func collectFieldNames(t *Type, out *[]string, seen map[*Object]bool) {
+	for t != nil && (t.Kind == KindList || t.Kind == KindMap) {
+		t = t.Elem
+	}
+	if t == nil || t.Kind != KindObject || seen[t.Object] {
+		return
+	}
+	seen[t.Object] = true
+	for _, f := range t.Object.Fields {
+		*out = append(*out, f.Name)
+		collectFieldNames(f.Type, out, seen)
+	}
+}
+
+// collectEnv records every env("NAME") in an expression. env() must be
+// given a literal name so that validate can tell which secrets a rule set
+// needs without running it.
+func (c *checker) collectEnv(expr hcl.Expression) {
+	node, ok := expr.(hclsyntax.Node)
+	if !ok {
+		return
+	}
+	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+		call, ok := n.(*hclsyntax.FunctionCallExpr)
+		if !ok || call.Name != "env" {
+			return nil
+		}
+		var name string
+		if len(call.Args) == 1 {
+			if v, d := call.Args[0].Value(nil); !d.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+				name = v.AsString()
+			}
+		}
+		if name == "" {
+			c.diags = append(c.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid env() call",
+				Detail:   `env() takes one literal variable name, such as env("CRM_API_KEY"), so that validate can check it.`,
+				Subject:  call.Range().Ptr(),
+			})
+			return nil
+		}
+		c.set.secrets.ref(name)
+		c.set.EnvRefs[name] = append(c.set.EnvRefs[name], call.Range())
+		return nil
+	})
+}
+
+// checkEnv reports env() variables that are not set. At validate time that
+// is a warning (CI rarely has production secrets); serve makes it an error.
+func (c *checker) checkEnv(opts Options) {
+	for _, name := range sortedKeys(c.set.EnvRefs) {
+		if _, ok := opts.LookupEnv(name); ok {
+			continue
+		}
+		sev, tail := hcl.DiagWarning, "the server will refuse to start until it is set."
+		if opts.RequireEnv {
+			sev, tail = hcl.DiagError, "set it in the server's environment."
+		}
+		refs := c.set.EnvRefs[name]
+		c.diags = append(c.diags, &hcl.Diagnostic{
+			Severity: sev,
+			Summary:  "Environment variable not set",
+			Detail:   fmt.Sprintf("The environment variable %s is not set (used %d time%s); %s", name, len(refs), plural(len(refs)), tail),
+			Subject:  refs[0].Ptr(),
+		})
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// sortDiags orders diagnostics by file and position, errors and warnings
+// interleaved, so output reads top to bottom like the files.
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		if a == nil || b == nil {
+			return a == nil && b != nil
+		}
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+}

@@ -1,0 +1,279 @@
+// Package rules loads a Hookline rules directory: HCL files of triggers,
+// actions and provider settings, checked against the event catalogue
+// (schema.hcl). Load is the one path by which validate, plan, eval, test and
+// serve obtain rules, so whatever validates is exactly what runs.
+//
+// Every problem in a user's files is an hcl.Diagnostic with a source range;
+// CEL filters are compiled and templates type-checked here, once, so that
+// delivering an event only evaluates what was already proven to type-check.
+package rules
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/hookline/hookline"
+)
+
+// Options tune a load. The zero value reads the process environment.
+type Options struct {
+	// LookupEnv tells whether the variables named by env() are set; an
+	// unset one is a warning (validate) or, with RequireEnv, an error (serve).
+	LookupEnv  func(string) (string, bool)
+	RequireEnv bool
+}
+
+// Set is a loaded, fully checked rule set. It is immutable: a reload builds
+// a new Set and swaps it in whole.
+type Set struct {
+	Schema   *Schema
+	Triggers []*Trigger // sorted by name
+	Twilio   *Twilio    // nil when no twilio block
+	SMTP     *SMTP      // nil when no smtp block
+
+	// Files holds every parsed file, keyed by the name diagnostics use, so
+	// that callers can print diagnostics with source snippets.
+	Files map[string]*hcl.File
+	// Hash identifies the exact contents of the directory's files.
+	Hash string
+	// EnvRefs lists every env() variable the rules use, with where.
+	EnvRefs map[string][]hcl.Range
+
+	byType  map[string][]*Trigger
+	secrets *secretTokens
+	funcs   map[string]function.Function // stdlib + env() in render mode
+}
+
+// TriggersFor returns the triggers listening to an event type, in name order.
+func (s *Set) TriggersFor(eventType string) []*Trigger { return s.byType[eventType] }
+
+// Trigger returns the named trigger, or nil.
+func (s *Set) Trigger(name string) *Trigger {
+	i := sort.Search(len(s.Triggers), func(i int) bool { return s.Triggers[i].Name >= name })
+	if i < len(s.Triggers) && s.Triggers[i].Name == name {
+		return s.Triggers[i]
+	}
+	return nil
+}
+
+// LoadDir loads every *.hcl file under dir, recursively, as one rule set.
+func LoadDir(dir string, opts Options) (*Set, hcl.Diagnostics) {
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Rules directory not found",
+			Detail:   fmt.Sprintf("%s is not a directory of .hcl rule files.", dir),
+		}}
+	}
+	return Load(os.DirFS(dir), dir, opts)
+}
+
+// Load loads every *.hcl file of fsys as one rule set. root prefixes file
+// names in diagnostics ("rules/front-desk.hcl"), so they can be opened from
+// where the user ran the command.
+//
+// Directories whose names start with "." are skipped: .git, and Kubernetes
+// ConfigMap mounts, whose real files sit in "..data" behind symlinks that
+// are themselves found at the top level.
+func Load(fsys fs.FS, root string, opts Options) (*Set, hcl.Diagnostics) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	var names []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != "." && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(p, ".hcl") && !strings.HasPrefix(d.Name(), ".") {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read rules directory",
+			Detail:   fmt.Sprintf("Reading %s failed: %v.", root, err),
+		}}
+	}
+	sort.Strings(names)
+
+	l := newLoader(opts)
+	hash := sha256.New()
+	for _, name := range names {
+		src, err := fs.ReadFile(fsys, name)
+		display := displayName(root, name)
+		if err != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read rule file",
+				Detail:   fmt.Sprintf("Reading %s failed: %v.", display, err),
+			})
+			continue
+		}
+		fmt.Fprintf(hash, "%s\x00%d\x00", name, len(src))
+		hash.Write(src)
+		l.parse(display, src, false)
+	}
+	set := l.finish()
+	if set != nil {
+		set.Hash = hex.EncodeToString(hash.Sum(nil))
+	}
+	sortDiags(l.diags)
+	return set, l.diags
+}
+
+func displayName(root, name string) string {
+	if root == "" || root == "." {
+		return filepath.FromSlash(name)
+	}
+	return filepath.Join(root, filepath.FromSlash(path.Clean(name)))
+}
+
+// fileSchema is what a rule file may contain at the top level.
+var fileSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "trigger", LabelNames: []string{"name"}},
+		{Type: "twilio"},
+		{Type: "smtp"},
+		{Type: "event", LabelNames: []string{"type"}},
+		{Type: "object", LabelNames: []string{"name"}},
+	},
+}
+
+var builtinSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "event", LabelNames: []string{"type"}},
+		{Type: "object", LabelNames: []string{"name"}},
+	},
+}
+
+// loader accumulates the blocks of every file before checking them, since
+// a trigger may use an event type declared in a later file.
+type loader struct {
+	opts     Options
+	diags    hcl.Diagnostics
+	files    map[string]*hcl.File
+	schema   *Schema
+	triggers []*hcl.Block
+	twilio   []*hcl.Block
+	smtp     []*hcl.Block
+}
+
+func newLoader(opts Options) *loader {
+	l := &loader{opts: opts, files: map[string]*hcl.File{}, schema: newSchema()}
+	l.parse("schema.hcl", hookline.Schema, true)
+	if l.diags.HasErrors() {
+		panic(fmt.Sprintf("the built-in schema.hcl is invalid: %s", l.diags.Error())) // a build defect, not a user mistake
+	}
+	return l
+}
+
+func (l *loader) parse(name string, src []byte, builtin bool) {
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	l.diags = append(l.diags, diags...)
+	if f == nil {
+		return
+	}
+	if !builtin {
+		l.files[name] = f
+	}
+	s := fileSchema
+	if builtin {
+		s = builtinSchema
+	}
+	content, diags := f.Body.Content(s)
+	l.diags = append(l.diags, diags...)
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "trigger":
+			l.triggers = append(l.triggers, b)
+		case "twilio":
+			l.twilio = append(l.twilio, b)
+		case "smtp":
+			l.smtp = append(l.smtp, b)
+		case "event":
+			l.diags = append(l.diags, l.schema.declareEvent(b, builtin)...)
+		case "object":
+			l.diags = append(l.diags, l.schema.declareObject(b)...)
+		}
+	}
+}
+
+// finish checks everything that was parsed. It returns a Set whenever the
+// schema itself resolved, even with errors elsewhere, so that callers may
+// show partial results; callers must check the diagnostics before use.
+func (l *loader) finish() *Set {
+	if d := l.schema.resolve(); d.HasErrors() {
+		l.diags = append(l.diags, d...)
+		return nil
+	}
+	set := &Set{
+		Schema:  l.schema,
+		Files:   l.files,
+		EnvRefs: map[string][]hcl.Range{},
+		byType:  map[string][]*Trigger{},
+		secrets: newSecretTokens(),
+	}
+	c, err := newChecker(set)
+	if err != nil {
+		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error()})
+		return nil
+	}
+	set.Twilio = decodeSingle(c, l.twilio, "twilio", c.decodeTwilio)
+	set.SMTP = decodeSingle(c, l.smtp, "smtp", c.decodeSMTP)
+	seen := map[string]*Trigger{}
+	for _, b := range l.triggers {
+		t := c.decodeTrigger(b)
+		if t == nil {
+			continue
+		}
+		if prev, ok := seen[t.Name]; ok {
+			c.diags = append(c.diags, duplicateDiag("trigger", t.Name, b.LabelRanges[0], prev.DeclRange))
+			continue
+		}
+		seen[t.Name] = t
+		set.Triggers = append(set.Triggers, t)
+	}
+	sort.Slice(set.Triggers, func(i, j int) bool { return set.Triggers[i].Name < set.Triggers[j].Name })
+	for _, t := range set.Triggers {
+		for _, typ := range t.On {
+			set.byType[typ] = append(set.byType[typ], t)
+		}
+	}
+	c.checkProviders()
+	c.checkEnv(l.opts)
+	set.funcs = stdFunctions()
+	set.funcs["env"] = envFunction(set.secrets.lookup)
+	l.diags = append(l.diags, c.diags...)
+	return set
+}
+
+// decodeSingle decodes a block that may appear at most once in a rule set.
+func decodeSingle[T any](c *checker, blocks []*hcl.Block, what string, decode func(*hcl.Block) *T) *T {
+	for _, b := range blocks[min(1, len(blocks)):] {
+		c.diags = append(c.diags, duplicateDiag(what+" block", what, b.DefRange, blocks[0].DefRange))
+	}
+	if len(blocks) == 0 {
+		return nil
+	}
+	return decode(blocks[0])
+}

@@ -1,0 +1,213 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// Trigger is one `trigger` block: which events it listens to, an optional
+// CEL filter, and its actions.
+type Trigger struct {
+	Name        string
+	Description string
+	On          []string
+	Enabled     bool
+	When        string     // CEL source; "" means every event matches
+	WhenRange   hcl.Range  // of the string holding the CEL source
+	Actions     []*Action  // in source order
+	DeclRange   hcl.Range
+
+	// Programs holds the compiled filter per event type in On (types differ
+	// in the variables they declare, so each is checked on its own).
+	Programs map[string]cel.Program
+	// ASTs are the checked filters, for explaining why a filter was false.
+	ASTs map[string]*cel.Ast
+}
+
+// Action is one `action "TYPE" "NAME"` block. Its templated attributes stay
+// expressions: they are rendered per event by the engine.
+type Action struct {
+	Trigger   string
+	Type      string // "http", "sms" or "email"
+	Name      string
+	Address   string // TRIGGER.TYPE.NAME
+	Enabled   bool
+	Attrs     map[string]*hcl.Attribute // templated attributes only
+	Method    string                    // http
+	Timeout   time.Duration             // http; zero means the default
+	DeclRange hcl.Range
+}
+
+var triggerSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "description"},
+		{Name: "on", Required: true},
+		{Name: "when"},
+		{Name: "enabled"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "action", LabelNames: []string{"type", "name"}},
+	},
+}
+
+func (c *checker) decodeTrigger(b *hcl.Block) *Trigger {
+	name := b.Labels[0]
+	if !c.validName("trigger", name, b.LabelRanges[0]) {
+		return nil
+	}
+	t := &Trigger{Name: name, Enabled: true, DeclRange: b.DefRange}
+	content, diags := b.Body.Content(triggerSchema)
+	c.diags = append(c.diags, diags...)
+	if a, ok := content.Attributes["description"]; ok {
+		c.diags = append(c.diags, decodeString(a, &t.Description)...)
+	}
+	if a, ok := content.Attributes["enabled"]; ok {
+		c.diags = append(c.diags, decodeBool(a, &t.Enabled)...)
+	}
+	var types []*EventType
+	if a, ok := content.Attributes["on"]; ok {
+		types = c.decodeOn(t, a)
+	}
+	if a, ok := content.Attributes["when"]; ok {
+		c.compileWhen(t, a, types)
+	}
+	seen := map[string]*Action{}
+	for _, ab := range content.Blocks {
+		act := c.decodeAction(t, ab, types)
+		if act == nil {
+			continue
+		}
+		if prev, ok := seen[act.Address]; ok {
+			c.diags = append(c.diags, duplicateDiag("action", act.Address, ab.LabelRanges[1], prev.DeclRange))
+			continue
+		}
+		seen[act.Address] = act
+		t.Actions = append(t.Actions, act)
+	}
+	if len(content.Blocks) == 0 && !diags.HasErrors() {
+		c.diags = append(c.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Trigger has no actions",
+			Detail:   fmt.Sprintf("The trigger %q does nothing when it matches; add an action block.", name),
+			Subject:  b.DefRange.Ptr(),
+		})
+	}
+	return t
+}
+
+// decodeOn reads `on`, a list of event types, pointing at the exact element
+// that names an unknown type.
+func (c *checker) decodeOn(t *Trigger, a *hcl.Attribute) []*EventType {
+	var exprs []hcl.Expression
+	if tuple, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok {
+		for _, e := range tuple.Exprs {
+			exprs = append(exprs, e)
+		}
+	} else {
+		exprs = []hcl.Expression{a.Expr}
+	}
+	var types []*EventType
+	for _, e := range exprs {
+		var name string
+		attr := &hcl.Attribute{Name: "on", Expr: e, Range: e.Range()}
+		if d := decodeString(attr, &name); d.HasErrors() {
+			c.diags = append(c.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid value for on",
+				Detail:   `on must be a list of event type names, such as ["participant.confirmed"].`,
+				Subject:  e.Range().Ptr(),
+			})
+			continue
+		}
+		et, ok := c.set.Schema.Events[name]
+		if !ok {
+			c.diags = append(c.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unknown event type",
+				Detail:   fmt.Sprintf("There is no event type %q in schema.hcl or in this rules directory.%s", name, didYouMean(name, c.set.Schema.EventNames())),
+				Subject:  e.Range().Ptr(),
+			})
+			continue
+		}
+		if contains(t.On, name) {
+			c.diags = append(c.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate event type",
+				Detail:   fmt.Sprintf("%q is listed twice in on; remove one.", name),
+				Subject:  e.Range().Ptr(),
+			})
+			continue
+		}
+		t.On = append(t.On, name)
+		types = append(types, et)
+	}
+	if len(exprs) == 0 {
+		c.diags = append(c.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Empty on",
+			Detail:   "A trigger must listen to at least one event type.",
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
+	return types
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *checker) validName(what, name string, rng hcl.Range) bool {
+	if hclsyntax.ValidIdentifier(name) {
+		return true
+	}
+	c.diags = append(c.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid " + what + " name",
+		Detail:   fmt.Sprintf("%q is not a valid %s name: use letters, digits, underscores and dashes, starting with a letter, since it becomes part of action addresses.", name, what),
+		Subject:  rng.Ptr(),
+	})
+	return false
+}
+
+// compileWhen compiles the filter once per event type of the trigger.
+func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) {
+	tmpl, ok := a.Expr.(*hclsyntax.TemplateExpr)
+	v, diags := a.Expr.Value(nil)
+	if !ok || diags.HasErrors() || !tmpl.IsStringLiteral() || v.IsNull() {
+		c.diags = append(c.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid filter",
+			Detail:   `when must be a literal string holding a CEL expression, such as when = "participant.email != ''".`,
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return
+	}
+	t.When, t.WhenRange = v.AsString(), a.Expr.Range()
+	t.Programs = map[string]cel.Program{}
+	t.ASTs = map[string]*cel.Ast{}
+	reported := map[string]bool{}
+	for _, et := range types {
+		ast, prg, diags := c.compileCEL(t.When, t.WhenRange, et, len(types) > 1)
+		for _, d := range diags {
+			key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
+			if !reported[key] {
+				reported[key] = true
+				c.diags = append(c.diags, d)
+			}
+		}
+		if prg != nil {
+			t.Programs[et.Name] = prg
+			t.ASTs[et.Name] = ast
+		}
+	}
+}
