@@ -65,8 +65,8 @@ func newCELProvider(s *Schema, envelope *Object) (*celProvider, error) {
 	return p, nil
 }
 
-func (p *celProvider) EnumValue(name string) ref.Val            { return p.base.EnumValue(name) }
-func (p *celProvider) FindIdent(name string) (ref.Val, bool)    { return p.base.FindIdent(name) }
+func (p *celProvider) EnumValue(name string) ref.Val         { return p.base.EnumValue(name) }
+func (p *celProvider) FindIdent(name string) (ref.Val, bool) { return p.base.FindIdent(name) }
 func (p *celProvider) NewValue(n string, f map[string]ref.Val) ref.Val {
 	if _, ok := p.objects[n]; ok {
 		return types.NewErr("%s values cannot be constructed in a filter", n)

@@ -17,9 +17,9 @@ type Trigger struct {
 	Description string
 	On          []string
 	Enabled     bool
-	When        string     // CEL source; "" means every event matches
-	WhenRange   hcl.Range  // of the string holding the CEL source
-	Actions     []*Action  // in source order
+	When        string    // CEL source; "" means every event matches
+	WhenRange   hcl.Range // of the string holding the CEL source
+	Actions     []*Action // in source order
 	DeclRange   hcl.Range
 
 	// Programs holds the compiled filter per event type in On (types differ
