@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -176,12 +177,22 @@ func (c *checker) checkTemplate(a *hcl.Attribute, spec attrSpec, types []*EventT
 				continue
 			}
 			reported[key] = true
+			if d.Summary == "Unsupported attribute" {
+				d.Detail = strings.TrimSuffix(d.Detail, ".") + "." + fieldSuggestion(d.Detail, et)
+			}
 			if len(types) > 1 {
 				d.Detail += fmt.Sprintf(" (for event type %s)", et.Name)
 			}
 			c.diags = append(c.diags, d)
 		}
 		if !diags.HasErrors() {
+			diags = interpolationDiags(a.Expr, c.checkContext(et))
+			for _, d := range diags {
+				if key := fmt.Sprint(d.Subject, d.Detail); !reported[key] {
+					reported[key] = true
+					c.diags = append(c.diags, d)
+				}
+			}
 			results = append(results, v)
 		}
 	}
@@ -312,4 +323,60 @@ func checkHeaderValue(s string) string {
 
 func checkSigningSecret(s string) string {
 	return "signing_secret must not be written in a rule file: read it with env(\"NAME\") so it stays out of git."
+}
+
+// interpolationDiags finds ${...} parts whose type cannot become a string.
+// HCL checks this only for known values, and at load every event field is
+// unknown, so without this `${appointment.calendar}` would pass validate and
+// fail on the first real event.
+func interpolationDiags(expr hcl.Expression, ctx *hcl.EvalContext) hcl.Diagnostics {
+	node, ok := expr.(hclsyntax.Node)
+	if !ok {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+		tmpl, ok := n.(*hclsyntax.TemplateExpr)
+		if !ok {
+			return nil
+		}
+		for _, part := range tmpl.Parts {
+			if _, lit := part.(*hclsyntax.LiteralValueExpr); lit {
+				continue
+			}
+			v, d := part.Value(ctx)
+			if d.HasErrors() {
+				continue
+			}
+			ty := v.Type()
+			if ty == cty.DynamicPseudoType || convert.GetConversion(ty, cty.String) != nil {
+				continue
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid template interpolation value",
+				Detail:   fmt.Sprintf("This value is %s, which cannot be inserted into text; use one of its fields, or jsonencode() it.", ty.FriendlyName()),
+				Subject:  part.Range().Ptr(),
+			})
+		}
+		return nil
+	})
+	return diags
+}
+
+var attrNamed = regexp.MustCompile(`attribute named "([^"]+)"`)
+
+// fieldSuggestion adds "Did you mean ...?" to HCL's unsupported-attribute
+// message, from the fields of the event type.
+func fieldSuggestion(detail string, et *EventType) string {
+	m := attrNamed.FindStringSubmatch(detail)
+	if m == nil {
+		return ""
+	}
+	var candidates []string
+	for _, f := range et.Data {
+		collectFieldNames(f.Type, &candidates, map[*Object]bool{})
+	}
+	collectFieldNames(&Type{Kind: KindObject, Object: envelopeObject()}, &candidates, map[*Object]bool{})
+	return didYouMean(m[1], candidates)
 }

@@ -106,7 +106,7 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid filter",
-				Detail:   fmt.Sprintf("CEL: %s%s.", celMessage(e.Message, et), forType),
+				Detail:   celDetail(e.Message, et, forType),
 				Subject:  &hcl.Range{Filename: rng.Filename, Start: pos, End: end},
 				Context:  rng.Ptr(),
 			})
@@ -132,27 +132,21 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 	return ast, prg, nil
 }
 
-// celMessage rewrites CEL's terse "undefined field 'phon'" into a sentence
-// with a suggestion drawn from the schema.
-func celMessage(msg string, et *EventType) string {
+// celDetail turns a CEL error into a sentence; CEL's terse "undefined
+// field 'phon'" gets a suggestion drawn from the schema.
+func celDetail(msg string, et *EventType, forType string) string {
 	const undefined = "undefined field '"
-	if i := strings.Index(msg, undefined); i >= 0 {
-		name := strings.TrimSuffix(msg[i+len(undefined):], "'")
-		var candidates []string
-		for _, f := range et.Data {
-			collectFieldNames(f.Type, &candidates, map[*Object]bool{})
-		}
-		collectFieldNames(&Type{Kind: KindObject, Object: envelopeObject()}, &candidates, map[*Object]bool{})
-		return fmt.Sprintf("no such field %q in the event schema%s", name, strings.TrimSuffix(didYouMean(name, candidates), "?")+questionIf(didYouMean(name, candidates)))
+	i := strings.Index(msg, undefined)
+	if i < 0 {
+		return fmt.Sprintf("CEL: %s%s.", strings.ReplaceAll(msg, celTypePrefix, ""), forType)
 	}
-	return strings.ReplaceAll(msg, celTypePrefix, "")
-}
-
-func questionIf(s string) string {
-	if s == "" {
-		return ""
+	name := strings.TrimSuffix(msg[i+len(undefined):], "'")
+	var candidates []string
+	for _, f := range et.Data {
+		collectFieldNames(f.Type, &candidates, map[*Object]bool{})
 	}
-	return "?"
+	collectFieldNames(&Type{Kind: KindObject, Object: envelopeObject()}, &candidates, map[*Object]bool{})
+	return fmt.Sprintf("No field named %q in the event schema%s.%s", name, forType, didYouMean(name, candidates))
 }
 
 func collectFieldNames(t *Type, out *[]string, seen map[*Object]bool) {
