@@ -349,7 +349,7 @@ func interpolationDiags(expr hcl.Expression, ctx *hcl.EvalContext) hcl.Diagnosti
 				continue
 			}
 			ty := v.Type()
-			if ty == cty.DynamicPseudoType || convert.GetConversion(ty, cty.String) != nil {
+			if ty == cty.DynamicPseudoType || ty == cty.String || convert.GetConversion(ty, cty.String) != nil {
 				continue
 			}
 			diags = append(diags, &hcl.Diagnostic{

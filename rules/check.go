@@ -18,14 +18,17 @@ type checker struct {
 	cel   *celEnvs
 	ctxs  map[string]*hcl.EvalContext
 	diags hcl.Diagnostics
+	// broken files had syntax errors; warnings about their half-parsed
+	// contents would only be noise.
+	broken map[string]bool
 }
 
-func newChecker(set *Set) (*checker, error) {
+func newChecker(set *Set, broken map[string]bool) (*checker, error) {
 	envs, err := newCELEnvs(set.Schema)
 	if err != nil {
 		return nil, err
 	}
-	return &checker{set: set, cel: envs, ctxs: map[string]*hcl.EvalContext{}}, nil
+	return &checker{set: set, cel: envs, ctxs: map[string]*hcl.EvalContext{}, broken: broken}, nil
 }
 
 // checkContext evaluates templates against unknown values of the event

@@ -176,10 +176,11 @@ type loader struct {
 	triggers []*hcl.Block
 	twilio   []*hcl.Block
 	smtp     []*hcl.Block
+	broken   map[string]bool // files with syntax errors: skip follow-on warnings
 }
 
 func newLoader(opts Options) *loader {
-	l := &loader{opts: opts, files: map[string]*hcl.File{}, schema: newSchema()}
+	l := &loader{opts: opts, files: map[string]*hcl.File{}, schema: newSchema(), broken: map[string]bool{}}
 	l.parse("schema.hcl", hookline.Schema, true)
 	if l.diags.HasErrors() {
 		panic(fmt.Sprintf("the built-in schema.hcl is invalid: %s", l.diags.Error())) // a build defect, not a user mistake
@@ -190,6 +191,9 @@ func newLoader(opts Options) *loader {
 func (l *loader) parse(name string, src []byte, builtin bool) {
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		l.broken[name] = true
+	}
 	if f == nil {
 		return
 	}
@@ -233,7 +237,7 @@ func (l *loader) finish() *Set {
 		byType:  map[string][]*Trigger{},
 		secrets: newSecretTokens(),
 	}
-	c, err := newChecker(set)
+	c, err := newChecker(set, l.broken)
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error()})
 		return nil

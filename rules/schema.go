@@ -137,7 +137,7 @@ func (s *Schema) declareObject(b *hcl.Block) hcl.Diagnostics {
 		})
 	}
 	if prev, ok := s.Objects[name]; ok {
-		return append(diags, duplicateDiag("object", name, b.DefRange, prev.DeclRange))
+		return append(diags, duplicateDiag("object", name, b.LabelRanges[0], prev.DeclRange))
 	}
 	attrs, d := b.Body.JustAttributes()
 	diags = append(diags, d...)
@@ -155,7 +155,7 @@ func (s *Schema) declareEvent(b *hcl.Block, builtin bool) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	name := b.Labels[0]
 	if prev, ok := s.Events[name]; ok {
-		d := duplicateDiag("event type", name, b.DefRange, prev.DeclRange)
+		d := duplicateDiag("event type", name, b.LabelRanges[0], prev.DeclRange)
 		if prev.Builtin {
 			d.Detail = fmt.Sprintf("The event type %q is built in (schema.hcl); choose another name for your own type.", name)
 		}

@@ -89,7 +89,7 @@ func (c *checker) decodeTrigger(b *hcl.Block) *Trigger {
 		seen[act.Address] = act
 		t.Actions = append(t.Actions, act)
 	}
-	if len(content.Blocks) == 0 && !diags.HasErrors() {
+	if len(content.Blocks) == 0 && !diags.HasErrors() && !c.broken[b.DefRange.Filename] {
 		c.diags = append(c.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "Trigger has no actions",
