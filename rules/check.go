@@ -102,10 +102,13 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 			fileBytes = f.Bytes
 		}
 		for _, e := range iss.Errors() {
-			pos := celPos(fileBytes, rng, e.Location.Line(), e.Location.Column())
-			end := pos
-			end.Column++
-			end.Byte++
+			line, col, width := e.Location.Line(), e.Location.Column(), 1
+			if name, ok := undefinedField(e.Message); ok {
+				// CEL places a selection at its dot; point at the name instead.
+				col, width = col+1, len([]rune(name))
+			}
+			pos := celPos(fileBytes, rng, line, col)
+			end := celPos(fileBytes, rng, line, col+width)
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid filter",
@@ -138,18 +141,25 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 // celDetail turns a CEL error into a sentence; CEL's terse "undefined
 // field 'phon'" gets a suggestion drawn from the schema.
 func celDetail(msg string, et *EventType, forType string) string {
-	const undefined = "undefined field '"
-	i := strings.Index(msg, undefined)
-	if i < 0 {
+	name, ok := undefinedField(msg)
+	if !ok {
 		return fmt.Sprintf("CEL: %s%s.", strings.ReplaceAll(msg, celTypePrefix, ""), forType)
 	}
-	name := strings.TrimSuffix(msg[i+len(undefined):], "'")
 	var candidates []string
 	for _, f := range et.Data {
 		collectFieldNames(f.Type, &candidates, map[*Object]bool{})
 	}
 	collectFieldNames(&Type{Kind: KindObject, Object: envelopeObject()}, &candidates, map[*Object]bool{})
 	return fmt.Sprintf("No field named %q in the event schema%s.%s", name, forType, didYouMean(name, candidates))
+}
+
+func undefinedField(msg string) (string, bool) {
+	const undefined = "undefined field '"
+	i := strings.Index(msg, undefined)
+	if i < 0 {
+		return "", false
+	}
+	return strings.TrimSuffix(msg[i+len(undefined):], "'"), true
 }
 
 func collectFieldNames(t *Type, out *[]string, seen map[*Object]bool) {

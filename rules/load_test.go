@@ -171,3 +171,13 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// rangeOf is the range from the first occurrence of prefix to the end of
+// src, on line 1.
+func rangeOf(src []byte, prefix string) hcl.Range {
+	i := strings.Index(string(src), prefix)
+	return hcl.Range{
+		Start: hcl.Pos{Line: 1, Column: 1 + len([]rune(string(src[:i]))), Byte: i},
+		End:   hcl.Pos{Line: 1, Column: 1 + len([]rune(string(src))), Byte: len(src)},
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 // secretTokens lets rendering carry env() references through templates and
 // functions without ever holding a secret's value. At render time env(NAME)
-// returns a token "⟦hl<nonce>#<n>⟧" that names the variable by index; after
+// returns a token "⟦<nonce>#<n>⟧" that names the variable by index; after
 // rendering, Text splits the tokens back out into actions.Text parts.
 //
 // The token uses only digits between two non-ASCII brackets, so upper(),
@@ -25,7 +25,7 @@ type secretTokens struct {
 	index  map[string]int
 }
 
-const tokenOpen, tokenClose = "⟦hl", "⟧"
+const tokenOpen, tokenClose = "⟦", "⟧"
 
 func newSecretTokens() *secretTokens {
 	n, err := rand.Int(rand.Reader, big.NewInt(1e15))
