@@ -72,7 +72,7 @@ func decodeString(a *hcl.Attribute, dst *string) hcl.Diagnostics {
 		return diags
 	}
 	v, err := convert.Convert(v, cty.String)
-	if err != nil || v.IsNull() {
+	if err != nil || !v.IsKnown() || v.IsNull() {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for " + a.Name,
@@ -91,7 +91,7 @@ func decodeBool(a *hcl.Attribute, dst *bool) hcl.Diagnostics {
 		return diags
 	}
 	v, err := convert.Convert(v, cty.Bool)
-	if err != nil || v.IsNull() {
+	if err != nil || !v.IsKnown() || v.IsNull() {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for " + a.Name,

@@ -63,7 +63,7 @@ func (c *checker) decodeProvider(b *hcl.Block, attrs []providerAttr, extra []hcl
 			continue
 		}
 		s, err := convert.Convert(v, cty.String)
-		if err != nil || s.IsNull() {
+		if err != nil || !s.IsWhollyKnown() || s.IsNull() {
 			c.diags = append(c.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid value for " + pa.name,
