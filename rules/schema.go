@@ -112,8 +112,6 @@ func newSchema() *Schema {
 	return &Schema{Objects: map[string]*Object{}, Events: map[string]*EventType{}}
 }
 
-var objectBlockSchema = &hcl.BodySchema{} // every attribute is a field
-
 var eventBlockSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "description"}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "data"}},
