@@ -1,0 +1,158 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// retryDialErrors is the in-attempt retry policy: only a failure to connect
+// is retried, because then the peer cannot have seen the request. Anything
+// the peer answered, or that failed after sending, goes to the queue.
+func retryDialErrors(ctx context.Context, _ *http.Response, err error) (bool, error) {
+	if err == nil || ctx.Err() != nil {
+		return false, nil
+	}
+	var blocked *actions.BlockedError
+	if errors.As(err, &blocked) {
+		return false, nil
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return false, nil
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial", nil
+}
+
+// failed classifies an attempt that got no answer. ctx is the caller's,
+// actx the attempt's (ctx plus the action timeout).
+func failed(ctx, actx context.Context, timeout time.Duration, err error) actions.Outcome {
+	var blocked *actions.BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		return actions.Outcome{Status: actions.Permanent, Error: blocked.Error()}
+	case ctx.Err() != nil:
+		// Interrupted, not failed: the queue should run it again.
+		return actions.Outcome{Status: actions.Retry, Error: "attempt interrupted: " + ctx.Err().Error()}
+	case errors.Is(actx.Err(), context.DeadlineExceeded):
+		return actions.Outcome{Status: actions.Retry, Error: fmt.Sprintf("timed out after %s", timeout)}
+	}
+	// url.Error repeats the URL, which may carry secrets.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := "connection failed: " + err.Error()
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) {
+		// Retry all the same: certificates get renewed and fixed.
+		msg = "TLS certificate rejected: " + err.Error()
+	}
+	return actions.Outcome{Status: actions.Retry, Error: msg}
+}
+
+// answered classifies a response and records what the peer said.
+func (e *Executor) answered(resp *http.Response, r *resolver) actions.Outcome {
+	out := actions.Outcome{StatusCode: resp.StatusCode}
+	out.Response = readResponse(resp.Body, r)
+
+	code := resp.StatusCode
+	// The peer's reason phrase is free text; the standard one is enough.
+	status := strconv.Itoa(code) + " " + http.StatusText(code)
+	switch {
+	case code >= 200 && code < 300:
+		out.Status = actions.Delivered
+	case code >= 300 && code < 400:
+		out.Status = actions.Permanent
+		out.Error = "peer answered " + status + "; redirects are not followed, point the action at the final URL"
+		if loc := resp.Header.Get("Location"); loc != "" {
+			out.Error += fmt.Sprintf(" (Location: %q)", truncate(loc, 512))
+		}
+	case code == http.StatusGone:
+		out.Status = actions.Permanent
+		out.Error = "peer answered " + status + ": the receiver no longer accepts deliveries"
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		out.Status = actions.Retry
+		out.Error = "peer answered " + status
+		out.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), e.cfg.Now(), e.cfg.MaxRetryAfter)
+	default:
+		out.Status = actions.Permanent
+		out.Error = "peer answered " + status
+	}
+	return out
+}
+
+// drainLimit bounds how much of an answer we read past ResponseLimit to let
+// the connection be reused; beyond it, closing is cheaper.
+const drainLimit = 64 << 10
+
+// readResponse returns the start of the answer with secrets scrubbed, then
+// drains and closes the body. Read errors are ignored: the status line has
+// already decided the outcome.
+func readResponse(body io.ReadCloser, r *resolver) string {
+	defer body.Close()
+	r.compile()
+	// Read past the limit by the longest secret, so one that straddles the
+	// cut is still whole when it is scrubbed.
+	buf, _ := io.ReadAll(io.LimitReader(body, int64(actions.ResponseLimit+r.longest)))
+	_, _ = io.CopyN(io.Discard, body, drainLimit)
+	s := r.redact(string(buf))
+	// Outcomes are stored and shown as text, so binary answers are mangled
+	// rather than passed through.
+	return truncate(strings.ToValidUTF8(s, "\uFFFD"), actions.ResponseLimit)
+}
+
+// truncate cuts s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// retryAfter parses a Retry-After value (delay-seconds or HTTP-date) into
+// the earliest time to try again, capped at now+limit. It returns the zero
+// time when the header is absent, malformed or already past.
+func retryAfter(v string, now time.Time, limit time.Duration) time.Time {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}
+	}
+	var wait time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return time.Time{}
+		}
+		if secs >= int64(limit/time.Second) {
+			wait = limit
+		} else {
+			wait = time.Duration(secs) * time.Second
+		}
+	} else if at, err := http.ParseTime(v); err == nil {
+		wait = at.Sub(now)
+		if wait <= 0 {
+			return time.Time{}
+		}
+		wait = min(wait, limit)
+	} else {
+		return time.Time{}
+	}
+	return now.Add(wait)
+}

@@ -1,0 +1,152 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// build renders d into a request. Every error it returns is permanent: the
+// same delivery renders the same way on every retry.
+func (e *Executor) build(ctx context.Context, d *actions.Delivery, r *resolver) (*retryablehttp.Request, error) {
+	h := d.HTTP
+	rawURL, err := r.resolve("url", h.URL)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(rawURL, "\r\n") {
+		return nil, errors.New("url contains a line break (CR or LF) after rendering; refusing to send it")
+	}
+	m := method(h)
+	if !validToken(m) {
+		return nil, fmt.Errorf("invalid method %q", m)
+	}
+	req, err := http.NewRequestWithContext(ctx, m, rawURL, nil)
+	if err != nil {
+		// url.Error would quote the whole URL, secrets included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("invalid url: %v", err)
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("invalid url: scheme %q is not http or https", req.URL.Scheme)
+	}
+	if req.URL.Host == "" {
+		return nil, errors.New("invalid url: no host")
+	}
+
+	for _, hd := range h.Headers {
+		if !validToken(hd.Name) {
+			return nil, fmt.Errorf("invalid header name %q", hd.Name)
+		}
+		v, err := r.resolve("header "+hd.Name, hd.Value)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkHeaderValue(hd.Name, v); err != nil {
+			return nil, err
+		}
+		if http.CanonicalHeaderKey(hd.Name) == "Host" {
+			req.Host = v // net/http ignores a Host entry in Header
+			continue
+		}
+		req.Header.Add(hd.Name, v)
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", e.cfg.UserAgent)
+	}
+
+	body, err := r.resolve("body", h.Body)
+	if err != nil {
+		return nil, err
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		ct := h.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		if err := checkHeaderValue("content_type", ct); err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+
+	payload := []byte(body)
+	if len(h.SigningSecret) > 0 {
+		if err := e.sign(d, h.SigningSecret, req.Header, payload, r); err != nil {
+			return nil, err
+		}
+	}
+
+	rr, err := retryablehttp.FromRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(payload) > 0 {
+		// A []byte body gives Content-Length and a rewindable reader, which
+		// the in-attempt retries need.
+		if err := rr.SetBody(payload); err != nil {
+			return nil, err
+		}
+	}
+	return rr, nil
+}
+
+func method(h *actions.HTTPRequest) string {
+	if h.Method == "" {
+		return http.MethodPost
+	}
+	return h.Method
+}
+
+// checkHeaderValue refuses what would let a rendered value start a new
+// header or request (CR, LF) and the other controls net/http would refuse
+// later with a less useful message. The value is never quoted back.
+func checkHeaderValue(name, v string) error {
+	if strings.ContainsAny(v, "\r\n") {
+		return fmt.Errorf("header %s: value contains a line break (CR or LF) after rendering; refusing to send it", name)
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return fmt.Errorf("header %s: value contains a control character", name)
+		}
+	}
+	return nil
+}
+
+// validToken reports whether s is an RFC 9110 token, the syntax of both
+// method and header names.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// safeURL is the URL as logs may show it: env() parts replaced and any
+// literal userinfo password masked.
+func safeURL(t actions.Text) string {
+	s := t.Redacted()
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
+}

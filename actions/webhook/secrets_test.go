@@ -1,0 +1,111 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// TestSecretsNeverLeak sends secrets in the URL, a header, the body and the
+// signing secret to a receiver that echoes them all back, and to failures
+// whose error text would include them, and checks that no Outcome field and
+// no log line carries any of them.
+func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"TOKEN":   "tok-5ecret-value",
+		"API_KEY": `p@ss<w&rd>"q`, // escapes differently in JSON and URLs
+		"PAYLOAD": "body-5ecret",
+		"WH":      testSecret,
+		"PORT":    "80z-5ecret-port",
+	}
+	secrets := []string{env["TOKEN"], env["API_KEY"], env["PAYLOAD"], env["WH"],
+		strings.TrimPrefix(env["WH"], "whsec_"), env["PORT"], "5ecret"}
+
+	var logs bytes.Buffer
+	e := newExecutor(t, Config{
+		Env:    envMap(env),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	echo, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, r.Header.Get("X-Api-Key")+" "+r.URL.RawQuery+"\n")
+		json.NewEncoder(w).Encode(map[string]any{"headers": r.Header, "body": string(body)})
+	})
+	redirect, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/moved?"+r.URL.RawQuery, http.StatusFound)
+	})
+	straddle, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, strings.Repeat("x", actions.ResponseLimit-4)+env["TOKEN"]+" and more")
+	})
+
+	withSecrets := func(base string) *actions.Delivery {
+		d := delivery(actions.Text{{Lit: base + "/hook?token="}, {Env: "TOKEN"}})
+		d.HTTP.Headers = []actions.Header{{Name: "X-Api-Key", Value: actions.Text{{Env: "API_KEY"}}}}
+		d.HTTP.Body = actions.Text{{Lit: `{"s":"`}, {Env: "PAYLOAD"}, {Lit: `"}`}}
+		d.HTTP.SigningSecret = actions.Text{{Env: "WH"}}
+		return d
+	}
+	badPort := withSecrets("")
+	badPort.HTTP.URL = actions.Text{{Lit: "http://127.0.0.1:"}, {Env: "PORT"}, {Lit: "/"}}
+
+	cases := []struct {
+		name string
+		d    *actions.Delivery
+		want actions.Status
+	}{
+		{"echoing receiver", withSecrets(echo.URL), actions.Retry},
+		{"redirect to a URL with the token", withSecrets(redirect.URL), actions.Permanent},
+		{"secret across the 4 KiB cut", withSecrets(straddle.URL), actions.Permanent},
+		{"url error naming the secret", badPort, actions.Permanent},
+	}
+	for _, c := range cases {
+		out := execute(t, e, c.d)
+		if out.Status != c.want {
+			t.Errorf("%s: status %v, want %v (%q)", c.name, out.Status, c.want, out.Error)
+		}
+		// At the 4 KiB cut the marker itself is cut short.
+		if !strings.Contains(out.Error+out.Response, redacted[:4]) {
+			t.Errorf("%s: nothing was redacted, so the test proves nothing:\nError: %s", c.name, out.Error)
+		}
+		for _, field := range []string{out.Error, out.Response} {
+			if s := leaked(field, secrets); s != "" {
+				t.Errorf("%s: outcome contains secret %q:\n%s", c.name, s, field)
+			}
+		}
+		if len(out.Response) > actions.ResponseLimit {
+			t.Errorf("%s: Response is %d bytes", c.name, len(out.Response))
+		}
+	}
+	if !strings.Contains(logs.String(), "token=(sensitive)") {
+		t.Errorf("logs do not show the redacted URL:\n%s", logs.String())
+	}
+	if s := leaked(logs.String(), secrets); s != "" {
+		t.Errorf("logs contain secret %q:\n%s", s, logs.String())
+	}
+}
+
+// leaked returns the first secret found in text in any of the encodings an
+// echo, a URL or a log line would give it, or "".
+func leaked(text string, secrets []string) string {
+	for _, s := range secrets {
+		j, _ := json.Marshal(s)
+		q := strconv.Quote(s)
+		for _, form := range []string{s, string(j[1 : len(j)-1]), q[1 : len(q)-1], url.QueryEscape(s)} {
+			if strings.Contains(text, form) {
+				return s
+			}
+		}
+	}
+	return ""
+}
