@@ -10,9 +10,9 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-// suggest returns the candidate closest to given, if any is close enough to
+// Suggest returns the candidate closest to given, if any is close enough to
 // be a likely typo.
-func suggest(given string, candidates []string) string {
+func Suggest(given string, candidates []string) string {
 	best, bestDist := "", 3 // the same threshold HCL uses for attribute names
 	for _, c := range candidates {
 		if d := levenshtein.Distance(given, c, nil); d < bestDist {
@@ -24,7 +24,7 @@ func suggest(given string, candidates []string) string {
 
 // didYouMean is a sentence to append to a Detail, or "".
 func didYouMean(given string, candidates []string) string {
-	if s := suggest(given, candidates); s != "" {
+	if s := Suggest(given, candidates); s != "" {
 		return fmt.Sprintf(" Did you mean %q?", s)
 	}
 	return ""

@@ -52,6 +52,7 @@ type Set struct {
 
 	byType  map[string][]*Trigger
 	secrets *secretTokens
+	cel     *celEnvs
 	funcs   map[string]function.Function // stdlib + env() in render mode
 }
 
@@ -265,6 +266,7 @@ func (l *loader) finish() *Set {
 	}
 	c.checkProviders()
 	c.checkEnv(l.opts)
+	set.cel = c.cel
 	set.funcs = stdFunctions()
 	set.funcs["env"] = envFunction(set.secrets.lookup)
 	l.diags = append(l.diags, c.diags...)

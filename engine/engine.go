@@ -1,0 +1,224 @@
+// Package engine decides what an event sets off: it decodes a CloudEvent
+// against the schema, finds the triggers listening to its type, evaluates
+// their CEL filters and renders each enabled action into an
+// actions.Delivery. It does no I/O, so the same code serves the server, dry
+// runs (eval), rule tests and CI.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/valyala/fastjson"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/rules"
+)
+
+// Options tune an Engine. The zero value is ready to use.
+type Options struct {
+	// FilterTimeout bounds the filters of one event together; CEL checks it
+	// between comprehension iterations. Default 100 ms.
+	FilterTimeout time.Duration
+}
+
+// Engine matches and renders events. It is safe for concurrent use and
+// holds only caches, never rules: every call names the rule set to use, so
+// a hot reload is simply a different *rules.Set on the next call.
+type Engine struct {
+	filterTimeout time.Duration
+	parsers       fastjson.ParserPool
+	zones         sync.Map // time zone name -> map[string]function.Function
+}
+
+// New returns an Engine.
+func New(opts Options) *Engine {
+	if opts.FilterTimeout <= 0 {
+		opts.FilterTimeout = 100 * time.Millisecond
+	}
+	return &Engine{filterTimeout: opts.FilterTimeout}
+}
+
+// SkipReason says why a trigger or action did not fire. It is not an error.
+type SkipReason string
+
+// Reasons for not firing.
+const (
+	SkipOtherType       SkipReason = "other event type"
+	SkipTriggerDisabled SkipReason = "trigger disabled"
+	SkipActionDisabled  SkipReason = "action disabled"
+	SkipFilterFalse     SkipReason = "filter false"
+)
+
+// Skip is a trigger (or one action of it) that did not fire.
+type Skip struct {
+	Trigger string
+	Action  string // the action's address when only the action was skipped
+	Reason  SkipReason
+	Detail  string // e.g. the clause of a filter that was false
+}
+
+// ErrorKind separates failures from "did not match".
+type ErrorKind string
+
+// Kinds of failure.
+const (
+	FilterError ErrorKind = "filter error"
+	RenderError ErrorKind = "render error"
+)
+
+// Failure is a trigger whose filter, or an action whose rendering, failed.
+type Failure struct {
+	Trigger string
+	Action  string // set for render errors
+	Kind    ErrorKind
+	Err     error
+}
+
+// Result is what one event sets off.
+type Result struct {
+	Event      *Event
+	Deliveries []*actions.Delivery // in trigger-name, then source order
+	Skipped    []Skip
+	Failures   []Failure
+}
+
+// MatchOptions change what Match reports, not what it fires.
+type MatchOptions struct {
+	// Explain also lists triggers of other event types and, for a false
+	// filter made of && clauses, which clause was false. Dry runs use it;
+	// the server does not pay for it.
+	Explain bool
+}
+
+// Match evaluates every trigger of set that listens to the event's type.
+func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts MatchOptions) *Result {
+	res := &Result{Event: ev}
+	ctx, cancel := context.WithTimeout(ctx, e.filterTimeout)
+	defer cancel()
+	var activation any // built on first use: many events match no filter at all
+	var renderCtx *hcl.EvalContext
+	for _, t := range set.TriggersFor(ev.Type) {
+		if !t.Enabled {
+			res.Skipped = append(res.Skipped, Skip{Trigger: t.Name, Reason: SkipTriggerDisabled})
+			continue
+		}
+		if t.When != "" {
+			if activation == nil {
+				act, err := cel.NewActivation(celVariables(ev))
+				if err != nil {
+					res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
+					continue
+				}
+				activation = act
+			}
+			ok, err := evalFilter(ctx, t.Programs[ev.Type], activation)
+			if err != nil {
+				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
+				continue
+			}
+			if !ok {
+				s := Skip{Trigger: t.Name, Reason: SkipFilterFalse}
+				if opts.Explain {
+					s.Detail = explainFalse(ctx, set, t, ev.Type, activation)
+				}
+				res.Skipped = append(res.Skipped, s)
+				continue
+			}
+		}
+		for _, a := range t.Actions {
+			if !a.Enabled {
+				res.Skipped = append(res.Skipped, Skip{Trigger: t.Name, Action: a.Address, Reason: SkipActionDisabled})
+				continue
+			}
+			if renderCtx == nil {
+				renderCtx = e.renderContext(set, ev)
+			}
+			d, err := render(set, renderCtx, ev, a)
+			if err != nil {
+				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Action: a.Address, Kind: RenderError, Err: err})
+				continue
+			}
+			res.Deliveries = append(res.Deliveries, d)
+		}
+	}
+	if opts.Explain {
+		for _, t := range set.Triggers {
+			if !listensTo(t, ev.Type) {
+				res.Skipped = append(res.Skipped, Skip{Trigger: t.Name, Reason: SkipOtherType, Detail: fmt.Sprintf("listens to %v", t.On)})
+			}
+		}
+	}
+	return res
+}
+
+func listensTo(t *rules.Trigger, typ string) bool {
+	for _, o := range t.On {
+		if o == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func evalFilter(ctx context.Context, prg cel.Program, activation any) (bool, error) {
+	if prg == nil {
+		return false, errors.New("the filter was not compiled for this event type")
+	}
+	out, _, err := prg.ContextEval(ctx, activation)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("filter stopped: the event's evaluation deadline passed (%w)", ctx.Err())
+		}
+		return false, fmt.Errorf("filter failed: %w", err)
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("filter returned %s, not true or false", out.Type())
+	}
+	return bool(b), nil
+}
+
+// renderContext holds the event's variables and the date helpers bound to
+// the appointment's (or booking's) time zone, under the set's functions.
+func (e *Engine) renderContext(set *rules.Set, ev *Event) *hcl.EvalContext {
+	ctx := set.EvalContext().NewChild()
+	ctx.Variables = ctyVariables(ev)
+	ctx.Functions = e.dateFunctions(eventZone(ev))
+	return ctx
+}
+
+func (e *Engine) dateFunctions(zone string) map[string]function.Function {
+	if fns, ok := e.zones.Load(zone); ok {
+		return fns.(map[string]function.Function)
+	}
+	var loc *time.Location
+	if zone != "" {
+		var err error
+		if loc, err = time.LoadLocation(zone); err != nil {
+			// Unknown zone: times keep their own offset. Not cached, so that
+			// events cannot grow the cache with made-up names.
+			return e.dateFunctions("")
+		}
+	}
+	fns, _ := e.zones.LoadOrStore(zone, rules.DateFunctions(loc))
+	return fns.(map[string]function.Function)
+}
+
+func eventZone(ev *Event) string {
+	for _, obj := range [...]struct{ name, field string }{{"appointment", "time_zone"}, {"booking", "timezone"}} {
+		if m, ok := ev.Data[obj.name].(map[string]any); ok {
+			if z, ok := m[obj.field].(string); ok && z != "" {
+				return z
+			}
+		}
+	}
+	return ""
+}

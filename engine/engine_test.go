@@ -1,0 +1,313 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/rules"
+)
+
+func loadExample(t testing.TB) *rules.Set {
+	t.Helper()
+	set, diags := rules.LoadDir("../examples/apptoto", rules.Options{LookupEnv: func(string) (string, bool) { return "x", true }})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return set
+}
+
+func loadRules(t testing.TB, src string) *rules.Set {
+	t.Helper()
+	set, diags := rules.Load(fstest.MapFS{"r.hcl": {Data: []byte(src)}}, "", rules.Options{LookupEnv: func(string) (string, bool) { return "x", true }})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return set
+}
+
+func decodeFile(t testing.TB, e *Engine, set *rules.Set, name string) *Event {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../examples/apptoto/events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := e.Decode(set.Schema, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func addresses(res *Result) []string {
+	var out []string
+	for _, d := range res.Deliveries {
+		out = append(out, d.Address)
+	}
+	return out
+}
+
+func TestMatchExamples(t *testing.T) {
+	t.Parallel()
+	set := loadExample(t)
+	e := New(Options{})
+	tests := []struct {
+		event string
+		want  []string
+	}{
+		{"participant-replied-cancel.json", []string{"front_desk_cancel_alert.sms.front_desk"}},
+		{"participant-replied-yes.json", nil},
+		{"participant-confirmed.json", []string{"confirmed_email_staff.email.staff"}},
+		{"participant-not-coming.json", []string{"not_coming_sms_front_desk.sms.front_desk"}},
+		{"booking-completed.json", []string{"crm_booking_sync.http.crm"}},
+		{"message-failed.json", []string{"message_failed_email.email.office_manager"}},
+		{"participant-stop-listed.json", []string{"stop_list_sync.http.opt_out"}},
+	}
+	for _, tt := range tests {
+		res := e.Match(context.Background(), set, decodeFile(t, e, set, tt.event), MatchOptions{})
+		if len(res.Failures) > 0 {
+			t.Errorf("%s: failures %+v", tt.event, res.Failures)
+		}
+		if got := addresses(res); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: fired %v, want %v", tt.event, got, tt.want)
+		}
+	}
+}
+
+func TestRenderSMSUsesAppointmentTimeZone(t *testing.T) {
+	t.Parallel()
+	set := loadExample(t)
+	e := New(Options{})
+	res := e.Match(context.Background(), set, decodeFile(t, e, set, "participant-replied-cancel.json"), MatchOptions{})
+	if len(res.Deliveries) != 1 {
+		t.Fatalf("want one delivery, got %+v", res)
+	}
+	d := res.Deliveries[0]
+	if d.SMS == nil || d.Type != "sms" || d.Trigger != "front_desk_cancel_alert" || d.EventID != "evt-replied-1001" {
+		t.Fatalf("unexpected delivery %+v", d)
+	}
+	// 14:00Z is 9:00 AM in New York, the appointment's zone.
+	if got, want := d.SMS.Body.Redacted(), "Ann Lee cancelled Dental Cleaning on Tuesday, December 1 at 9:00 AM"; got != want {
+		t.Errorf("body = %q, want %q", got, want)
+	}
+	if got := d.SMS.To.Redacted(); got != "+15550100" {
+		t.Errorf("to = %q", got)
+	}
+}
+
+func TestRenderHTTPKeepsSecretsAsReferences(t *testing.T) {
+	t.Parallel()
+	set := loadExample(t)
+	e := New(Options{})
+	res := e.Match(context.Background(), set, decodeFile(t, e, set, "booking-completed.json"), MatchOptions{})
+	if len(res.Deliveries) != 1 {
+		t.Fatalf("want one delivery, got %+v", res)
+	}
+	req := res.Deliveries[0].HTTP
+	if req.Method != "POST" || req.URL.Redacted() != "https://crm.example.com/hooks/bookings" {
+		t.Fatalf("request %+v", req)
+	}
+	if len(req.Headers) != 1 || req.Headers[0].Name != "X-Api-Key" {
+		t.Fatalf("headers %+v", req.Headers)
+	}
+	if want := (actions.Text{{Env: "CRM_API_KEY"}}); !slices.Equal(req.Headers[0].Value, want) {
+		t.Fatalf("header value = %#v, want a reference %#v", req.Headers[0].Value, want)
+	}
+	// The default body is the event as received, undeclared fields included.
+	var body map[string]any
+	if err := json.Unmarshal([]byte(req.Body.Redacted()), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["id"] != "evt-booking-4001" || !strings.Contains(req.Body.Redacted(), "passed through untouched") {
+		t.Errorf("default body is not the event: %s", req.Body.Redacted())
+	}
+	if req.ContentType != "application/json" {
+		t.Errorf("content type %q", req.ContentType)
+	}
+	// Nothing in the serialized delivery holds a token or a secret value.
+	b, _ := json.Marshal(res.Deliveries[0])
+	if strings.Contains(string(b), "⟦") {
+		t.Errorf("token leaked into the delivery: %s", b)
+	}
+}
+
+func TestAbsentValuesReadAsZero(t *testing.T) {
+	t.Parallel()
+	set := loadRules(t, `
+trigger "no_email" {
+  on   = ["message.failed"]
+  when = "participant.email == '' && !has(participant.email) && appointment.id == 0 && message.body.size() == 0"
+  action "http" "h" {
+    url  = "https://example.com"
+    body = "[${participant.name}][${appointment.title}][${date_phrase(appointment.start_time)}][${appointment.id}]"
+  }
+}
+trigger "has_email" {
+  on   = ["message.failed"]
+  when = "has(participant.email)"
+  action "http" "h" { url = "https://example.com" }
+}
+`)
+	e := New(Options{})
+	ev, err := e.Decode(set.Schema, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"message.failed",
+		"data":{"message":{"id":1,"body":null},"participant":{"email":null}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	if len(res.Failures) > 0 {
+		t.Fatalf("failures: %+v", res.Failures)
+	}
+	if got := addresses(res); !slices.Equal(got, []string{"no_email.http.h"}) {
+		t.Fatalf("fired %v", got)
+	}
+	if got := res.Deliveries[0].HTTP.Body.Redacted(); got != "[][][][0]" {
+		t.Errorf("body = %q", got)
+	}
+}
+
+func TestFilterErrorsAreNotMisses(t *testing.T) {
+	t.Parallel()
+	// Ten nested loops over ten elements: far over the cost limit.
+	loops := "true"
+	for i := 0; i < 10; i++ {
+		loops = "[0,1,2,3,4,5,6,7,8,9].all(x" + string(rune('a'+i)) + ", " + loops + ")"
+	}
+	set := loadRules(t, `
+trigger "runaway" {
+  on   = ["appointment.created"]
+  when = "`+loops+`"
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "div" {
+  on   = ["appointment.created"]
+  when = "10 / appointment.id > 1"
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "ok" {
+  on = ["appointment.created"]
+  action "http" "h" { url = "https://example.com" }
+}
+`)
+	e := New(Options{})
+	ev, err := e.Decode(set.Schema, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	if got := addresses(res); !slices.Equal(got, []string{"ok.http.h"}) {
+		t.Errorf("fired %v", got)
+	}
+	failed := map[string]string{}
+	for _, f := range res.Failures {
+		if f.Kind != FilterError {
+			t.Errorf("kind %s", f.Kind)
+		}
+		failed[f.Trigger] = f.Err.Error()
+	}
+	if !strings.Contains(failed["runaway"], "cost") {
+		t.Errorf("runaway: want a cost limit error, got %q", failed["runaway"])
+	}
+	if !strings.Contains(failed["div"], "division by zero") {
+		t.Errorf("div: want division by zero, got %q", failed["div"])
+	}
+}
+
+func TestExplain(t *testing.T) {
+	t.Parallel()
+	set := loadExample(t)
+	e := New(Options{})
+	set2 := loadRules(t, `
+trigger "vip" {
+  on   = ["participant.replied"]
+  when = "participant.name != '' && appointment.calendar.name == 'VIP' && message.body != ''"
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "off" {
+  on      = ["participant.replied"]
+  enabled = false
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "other" {
+  on = ["appointment.created"]
+  action "http" "h" { url = "https://example.com" }
+}
+`)
+	ev := decodeFile(t, e, set, "participant-replied-yes.json")
+	res := e.Match(context.Background(), set2, ev, MatchOptions{Explain: true})
+	reasons := map[string]Skip{}
+	for _, s := range res.Skipped {
+		reasons[s.Trigger] = s
+	}
+	if s := reasons["vip"]; s.Reason != SkipFilterFalse || s.Detail != `appointment.calendar.name == "VIP" is false` {
+		t.Errorf("vip: %+v", s)
+	}
+	if s := reasons["off"]; s.Reason != SkipTriggerDisabled {
+		t.Errorf("off: %+v", s)
+	}
+	if s := reasons["other"]; s.Reason != SkipOtherType {
+		t.Errorf("other: %+v", s)
+	}
+	// Without Explain, the server pays for neither.
+	res = e.Match(context.Background(), set2, ev, MatchOptions{})
+	for _, s := range res.Skipped {
+		if s.Reason == SkipOtherType || s.Detail != "" {
+			t.Errorf("explanation without Explain: %+v", s)
+		}
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
+	set := loadExample(t)
+	e := New(Options{})
+	tests := []struct {
+		body, path, msg string
+		unknownType     bool
+	}{
+		{`{"specversion":"1.0",`, "", "invalid JSON", false},
+		{`[]`, "", "must be a JSON object", false},
+		{`{"specversion":"1.0","source":"s","type":"appointment.created"}`, "id", "missing", false},
+		{`{"specversion":"0.3","id":"1","source":"s","type":"appointment.created"}`, "specversion", "unsupported", false},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.create"}`, "type", `did you mean "appointment.created"?`, true},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","time":"yesterday"}`, "time", "RFC 3339", false},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{}}`, "data.appointment", "required", false},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{"id":"5"}}}`, "data.appointment.id", "expected an integer, got a string", false},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{"id":1.5}}}`, "data.appointment.id", "expected an integer", false},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{"calendar":{"name":3}}}}`, "data.appointment.calendar.name", "expected a string, got a number", false},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{"custom_data":{"a":1}}}}`, "data.appointment.custom_data.a", "expected a string", false},
+		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{"start_time":"2026-13-01"}}}`, "data.appointment.start_time", "RFC 3339", false},
+	}
+	for _, tt := range tests {
+		_, err := e.Decode(set.Schema, []byte(tt.body))
+		var de *DecodeError
+		if !errors.As(err, &de) {
+			t.Errorf("%s: want a DecodeError, got %v", tt.body, err)
+			continue
+		}
+		if de.Path != tt.path || !strings.Contains(de.Message, tt.msg) || de.UnknownType != tt.unknownType {
+			t.Errorf("%s:\n got %+v\nwant path %q, message containing %q", tt.body, de, tt.path, tt.msg)
+		}
+	}
+}
+
+func TestDecodeKeepsOptionalAbsentAndExtras(t *testing.T) {
+	t.Parallel()
+	set := loadExample(t)
+	e := New(Options{})
+	ev := decodeFile(t, e, set, "participant-stop-listed.json")
+	if _, ok := ev.Data["appointment"]; ok {
+		t.Error("absent optional appointment must stay absent")
+	}
+	p := ev.Data["participant"].(map[string]any)
+	if p["id"] != int64(9007) || p["email"] != "gus@example.com" {
+		t.Errorf("participant = %#v", p)
+	}
+}
