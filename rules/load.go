@@ -41,6 +41,7 @@ type Set struct {
 	Triggers []*Trigger // sorted by name
 	Twilio   *Twilio    // nil when no twilio block
 	SMTP     *SMTP      // nil when no smtp block
+	Tests    []*Test    // in file order
 
 	// Files holds every parsed file, keyed by the name diagnostics use, so
 	// that callers can print diagnostics with source snippets.
@@ -118,6 +119,7 @@ func Load(fsys fs.FS, root string, opts Options) (*Set, hcl.Diagnostics) {
 	sort.Strings(names)
 
 	l := newLoader(opts)
+	l.fsys = fsys
 	hash := sha256.New()
 	for _, name := range names {
 		src, err := fs.ReadFile(fsys, name)
@@ -132,6 +134,7 @@ func Load(fsys fs.FS, root string, opts Options) (*Set, hcl.Diagnostics) {
 		}
 		fmt.Fprintf(hash, "%s\x00%d\x00", name, len(src))
 		hash.Write(src)
+		l.fsysName = name
 		l.parse(display, src, false)
 	}
 	set := l.finish()
@@ -157,6 +160,7 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "smtp"},
 		{Type: "event", LabelNames: []string{"type"}},
 		{Type: "object", LabelNames: []string{"name"}},
+		{Type: "test", LabelNames: []string{"name"}},
 	},
 }
 
@@ -178,6 +182,16 @@ type loader struct {
 	twilio   []*hcl.Block
 	smtp     []*hcl.Block
 	broken   map[string]bool // files with syntax errors: skip follow-on warnings
+	tests    []pendingTest
+	fsys     fs.FS
+	fsysName string // of the file being parsed
+}
+
+// pendingTest remembers where a test block came from, since fixture paths
+// are relative to the file.
+type pendingTest struct {
+	block    *hcl.Block
+	fsysName string
 }
 
 func newLoader(opts Options) *loader {
@@ -219,6 +233,8 @@ func (l *loader) parse(name string, src []byte, builtin bool) {
 			l.diags = append(l.diags, l.schema.declareEvent(b, builtin)...)
 		case "object":
 			l.diags = append(l.diags, l.schema.declareObject(b)...)
+		case "test":
+			l.tests = append(l.tests, pendingTest{block: b, fsysName: l.fsysName})
 		}
 	}
 }
@@ -265,6 +281,19 @@ func (l *loader) finish() *Set {
 		}
 	}
 	c.checkProviders()
+	seenTests := map[string]*Test{}
+	for _, pt := range l.tests {
+		t := c.decodeTest(pt.block, l.fsys, pt.fsysName)
+		if t == nil {
+			continue
+		}
+		if prev, ok := seenTests[t.Name]; ok {
+			c.diags = append(c.diags, duplicateDiag("test", t.Name, pt.block.LabelRanges[0], prev.DeclRange))
+			continue
+		}
+		seenTests[t.Name] = t
+		set.Tests = append(set.Tests, t)
+	}
 	c.checkEnv(l.opts)
 	set.cel = c.cel
 	set.funcs = stdFunctions()

@@ -34,6 +34,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"validate": {"Check a rules directory and report every problem", runValidate},
 		"fmt":      {"Rewrite rule files in the canonical format", runFmt},
+		"eval":     {"Show what one event would fire, and why the rest would not", runEval},
+		"test":     {"Run the rules directory's test blocks", runTest},
 		"version":  {"Print the version", runVersion},
 	}
 }

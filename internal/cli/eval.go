@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hookline/hookline/engine"
+)
+
+func runEval(e *env, args []string) int {
+	fs := newFlags(e, "eval", "--event FILE [DIR]")
+	eventFile := fs.String("event", "", "the CloudEvent to evaluate, as a JSON file (- for standard input)")
+	format := fs.String("format", "text", "output format: text or json")
+	pos, code := parseFlags(fs, args)
+	if code >= 0 {
+		return code
+	}
+	dir, ok := dirArg(e, "eval", pos)
+	if !ok || *eventFile == "" || (*format != "text" && *format != "json") {
+		if *eventFile == "" {
+			fmt.Fprintln(e.stderr, "hookline eval: --event FILE is required")
+		} else if ok {
+			fmt.Fprintf(e.stderr, "hookline eval: unknown --format %q (use text or json)\n", *format)
+		}
+		return exitUsage
+	}
+	var body []byte
+	var err error
+	if *eventFile == "-" {
+		body, err = io.ReadAll(e.stdin)
+	} else {
+		body, err = os.ReadFile(*eventFile)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hookline eval: cannot read the event: %v\n", err)
+		return exitFailure
+	}
+	set, ok := loadRules(e, dir)
+	if !ok {
+		return exitFailure
+	}
+	eng := engine.New(engine.Options{})
+	ev, err := eng.Decode(set.Schema, body)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hookline eval: %s: %v\n", *eventFile, err)
+		return exitFailure
+	}
+	res := eng.Match(context.Background(), set, ev, engine.MatchOptions{Explain: true})
+	if *format == "json" {
+		return writeEvalJSON(e, res)
+	}
+	writeEvalText(e.stdout, res)
+	return exitOK
+}
+
+type evalAction struct {
+	Address  string         `json:"address"`
+	Trigger  string         `json:"trigger"`
+	Type     string         `json:"type"`
+	Name     string         `json:"name"`
+	Rendered map[string]any `json:"rendered"`
+}
+
+type evalSkip struct {
+	Trigger string `json:"trigger"`
+	Action  string `json:"action,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+func writeEvalJSON(e *env, res *engine.Result) int {
+	var event any
+	if err := json.Unmarshal(res.Event.Raw, &event); err != nil {
+		event = nil
+	}
+	out := struct {
+		Event   any          `json:"event"`
+		Actions []evalAction `json:"actions"`
+		Skipped []evalSkip   `json:"skipped"`
+	}{Event: event, Actions: []evalAction{}, Skipped: []evalSkip{}}
+	for _, d := range res.Deliveries {
+		out.Actions = append(out.Actions, evalAction{d.Address, d.Trigger, d.Type, d.Name, engine.RenderedFields(d)})
+	}
+	for _, s := range skipLines(res) {
+		out.Skipped = append(out.Skipped, evalSkip{Trigger: s.trigger, Action: s.action, Reason: s.reason})
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		fmt.Fprintf(e.stderr, "hookline eval: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+type skipLine struct{ trigger, action, reason string }
+
+// skipLines merges skips and failures into one list, in trigger order, with
+// the most specific reason first.
+func skipLines(res *engine.Result) []skipLine {
+	var out []skipLine
+	for _, f := range res.Failures {
+		out = append(out, skipLine{f.Trigger, f.Action, fmt.Sprintf("%s: %v", f.Kind, f.Err)})
+	}
+	for _, s := range res.Skipped {
+		reason := string(s.Reason)
+		if s.Detail != "" {
+			reason += ": " + s.Detail
+		}
+		out = append(out, skipLine{s.Trigger, s.Action, reason})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].trigger < out[j].trigger })
+	return out
+}
+
+func writeEvalText(w io.Writer, res *engine.Result) {
+	ev := res.Event
+	fmt.Fprintf(w, "Event %s %q from %s\n\n", ev.Type, ev.ID, ev.Source)
+	if len(res.Deliveries) == 0 {
+		fmt.Fprintln(w, "No action would fire.")
+	} else {
+		fmt.Fprintf(w, "Would fire %s:\n", pluralize(len(res.Deliveries), "action"))
+	}
+	for _, d := range res.Deliveries {
+		fmt.Fprintf(w, "\n  + %s\n", d.Address)
+		writeFields(w, engine.RenderedFields(d), renderOrder[d.Type])
+	}
+	if lines := skipLines(res); len(lines) > 0 {
+		fmt.Fprintln(w, "\nDid not fire:")
+		for _, l := range lines {
+			name := l.trigger
+			if l.action != "" {
+				name = l.action
+			}
+			fmt.Fprintf(w, "  - %s: %s\n", name, l.reason)
+		}
+	}
+}
+
+var renderOrder = map[string][]string{
+	"http":  {"method", "url", "headers", "signing_secret", "body"},
+	"sms":   {"to", "body", "status_callback"},
+	"email": {"to", "cc", "bcc", "reply_to", "subject", "body", "html_body"},
+}
+
+func writeFields(w io.Writer, fields map[string]any, order []string) {
+	width := 0
+	for _, k := range order {
+		if _, ok := fields[k]; ok {
+			width = max(width, len(k))
+		}
+	}
+	for _, k := range order {
+		v, ok := fields[k]
+		if !ok {
+			continue
+		}
+		switch x := v.(type) {
+		case map[string]string:
+			keys := make([]string, 0, len(x))
+			for hk := range x {
+				keys = append(keys, hk)
+			}
+			sort.Strings(keys)
+			for _, hk := range keys {
+				fmt.Fprintf(w, "      %-*s = %s: %s\n", width, k, hk, quote(x[hk]))
+			}
+		case []string:
+			q := make([]string, len(x))
+			for i, s := range x {
+				q[i] = quote(s)
+			}
+			fmt.Fprintf(w, "      %-*s = [%s]\n", width, k, strings.Join(q, ", "))
+		case string:
+			fmt.Fprintf(w, "      %-*s = %s\n", width, k, quote(x))
+		}
+	}
+}
+
+// quote shows multi-line text as an indented block and the rest quoted.
+func quote(s string) string {
+	if !strings.Contains(strings.TrimRight(s, "\n"), "\n") {
+		return fmt.Sprintf("%q", s)
+	}
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return "<<EOT\n" + "        " + strings.Join(lines, "\n        ") + "\n        EOT"
+}

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hookline/hookline/rules"
+)
+
+// loadRules is how every command but validate loads a rules directory: the
+// one rules.Load path, with errors printed as validate would print them.
+// Only errors are printed: warnings are validate's business, and eval, test
+// and plan output should be about their own subject.
+func loadRules(e *env, dir string) (*rules.Set, bool) {
+	set, diags := rules.LoadDir(dir, rules.Options{})
+	if !diags.HasErrors() {
+		return set, true
+	}
+	w := &diagWriter{}
+	if set != nil {
+		w.files = set.Files
+	}
+	w.writeText(e.stderr, onlyErrors(diags))
+	errs, _ := countDiags(diags)
+	fmt.Fprintf(e.stderr, "%s is invalid: %s; run 'hookline validate %s' for details.\n", dir, pluralize(errs, "error"), dir)
+	return nil, false
+}
+
+func onlyErrors(diags hcl.Diagnostics) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// dirArg returns the single optional directory argument.
+func dirArg(e *env, cmd string, pos []string) (string, bool) {
+	switch len(pos) {
+	case 0:
+		return ".", true
+	case 1:
+		return pos[0], true
+	}
+	fmt.Fprintf(e.stderr, "hookline %s: give at most one rules directory\n", cmd)
+	return "", false
+}
