@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -79,14 +80,24 @@ func (c *checker) decodeTest(b *hcl.Block, fsys fs.FS, fsysName string) *Test {
 		})
 		return nil
 	}
-	for _, e := range v.AsValueSlice() {
+	var elemRanges []hcl.Range // point at the element, not the whole list
+	if tuple, ok := fires.Expr.(*hclsyntax.TupleConsExpr); ok {
+		for _, e := range tuple.Exprs {
+			elemRanges = append(elemRanges, e.Range())
+		}
+	}
+	for i, e := range v.AsValueSlice() {
+		rng := fires.Expr.Range()
+		if i < len(elemRanges) {
+			rng = elemRanges[i]
+		}
 		if e.Type() != cty.String || e.IsNull() {
-			c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for fires", Detail: "Each element of fires must be an action address string.", Subject: fires.Expr.Range().Ptr()})
+			c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for fires", Detail: "Each element of fires must be an action address string.", Subject: rng.Ptr()})
 			return nil
 		}
 		addr := e.AsString()
 		if _, ok := actionsByAddr[addr]; !ok {
-			c.diags = append(c.diags, unknownAddress(addr, addrs, fires.Expr.Range()))
+			c.diags = append(c.diags, unknownAddress(addr, addrs, rng))
 			continue
 		}
 		t.Fires = append(t.Fires, addr)
