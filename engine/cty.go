@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/hashicorp/hcl/v2"
 	"math/big"
 	"sort"
 	"time"
@@ -108,24 +109,32 @@ func ctyAny(v any) cty.Value {
 	return cty.NullVal(cty.DynamicPseudoType)
 }
 
-// ctyVariables builds the template variables for an event.
-func ctyVariables(ev *Event) map[string]cty.Value {
-	vars := make(map[string]cty.Value, len(ev.schema.Data)+1)
-	var ts string
-	if !ev.Time.IsZero() {
-		ts = ev.Time.Format(time.RFC3339Nano)
+// addVariables converts the named event variables to cty, once per event.
+func addVariables(ctx *hcl.EvalContext, ev *Event, names []string) {
+	for _, name := range names {
+		if _, done := ctx.Variables[name]; done {
+			continue
+		}
+		if name == "event" {
+			var ts string
+			if !ev.Time.IsZero() {
+				ts = ev.Time.Format(time.RFC3339Nano)
+			}
+			ctx.Variables["event"] = cty.ObjectVal(map[string]cty.Value{
+				"id":      cty.StringVal(ev.ID),
+				"type":    cty.StringVal(ev.Type),
+				"source":  cty.StringVal(ev.Source),
+				"subject": cty.StringVal(ev.Subject),
+				"time":    cty.StringVal(ts),
+			})
+			continue
+		}
+		for _, f := range ev.schema.Data {
+			if f.Name == name {
+				ctx.Variables[name] = ctyValue(ev.Data[name], f.Type)
+			}
+		}
 	}
-	vars["event"] = cty.ObjectVal(map[string]cty.Value{
-		"id":      cty.StringVal(ev.ID),
-		"type":    cty.StringVal(ev.Type),
-		"source":  cty.StringVal(ev.Source),
-		"subject": cty.StringVal(ev.Subject),
-		"time":    cty.StringVal(ts),
-	})
-	for _, f := range ev.schema.Data {
-		vars[f.Name] = ctyValue(ev.Data[f.Name], f.Type)
-	}
-	return vars
 }
 
 // celVariables are the filter variables: native values read through the

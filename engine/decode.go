@@ -109,9 +109,9 @@ func (e *Engine) Decode(schema *rules.Schema, body []byte) (*Event, error) {
 		return nil, &DecodeError{Path: "specversion", Message: fmt.Sprintf("unsupported CloudEvents version %q; send \"1.0\"", ev.SpecVersion)}
 	}
 	if v := obj.Get("time"); v != nil && v.Type() != fastjson.TypeNull {
-		t, derr := decodeTimestamp(v, "time")
+		t, derr := decodeTimestamp(v)
 		if derr != nil {
-			return nil, derr
+			return nil, derr.at("time")
 		}
 		ev.Time = t
 	}
@@ -145,33 +145,56 @@ func (e *Engine) Decode(schema *rules.Schema, body []byte) (*Event, error) {
 			}
 			continue
 		}
-		nv, derr := decodeValue(v, f.Type, "data."+f.Name, 0)
+		nv, derr := decodeValue(v, f.Type, 0)
 		if derr != nil {
-			return nil, derr
+			return nil, derr.at(f.Name).at("data")
 		}
 		ev.Data[f.Name] = nv
 	}
 	return ev, nil
 }
 
-func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any, *DecodeError) {
+// Paths in errors are built on the way out of a failed decode (at), so a
+// valid event pays nothing for them.
+
+// at prefixes the error's path with a key.
+func (e *DecodeError) at(key string) *DecodeError {
+	if e.Path == "" || e.Path[0] == '[' {
+		e.Path = key + e.Path
+	} else {
+		e.Path = key + "." + e.Path
+	}
+	return e
+}
+
+// atIndex prefixes the error's path with a list index.
+func (e *DecodeError) atIndex(i int) *DecodeError {
+	if e.Path == "" || e.Path[0] == '[' {
+		e.Path = "[" + strconv.Itoa(i) + "]" + e.Path
+	} else {
+		e.Path = "[" + strconv.Itoa(i) + "]." + e.Path
+	}
+	return e
+}
+
+func decodeValue(v *fastjson.Value, t *rules.Type, depth int) (any, *DecodeError) {
 	if depth > maxDepth {
-		return nil, &DecodeError{Path: path, Message: fmt.Sprintf("nested more than %d levels deep", maxDepth)}
+		return nil, &DecodeError{Message: fmt.Sprintf("nested more than %d levels deep", maxDepth)}
 	}
 	switch t.Kind {
 	case rules.KindString:
 		s, err := v.StringBytes()
 		if err != nil {
-			return nil, typeError(path, "a string", v)
+			return nil, typeError("a string", v)
 		}
 		return string(s), nil
 	case rules.KindInteger:
 		if v.Type() != fastjson.TypeNumber {
-			return nil, typeError(path, "an integer", v)
+			return nil, typeError("an integer", v)
 		}
 		f, _ := v.Float64()
 		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			return nil, &DecodeError{Path: path, Message: "expected an integer, got " + v.String()}
+			return nil, &DecodeError{Message: "expected an integer, got " + v.String()}
 		}
 		if n, err := v.Int64(); err == nil {
 			return n, nil
@@ -180,17 +203,17 @@ func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any,
 	case rules.KindNumber:
 		f, err := v.Float64()
 		if err != nil || v.Type() != fastjson.TypeNumber {
-			return nil, typeError(path, "a number", v)
+			return nil, typeError("a number", v)
 		}
 		return f, nil
 	case rules.KindBool:
 		b, err := v.Bool()
 		if err != nil {
-			return nil, typeError(path, "true or false", v)
+			return nil, typeError("true or false", v)
 		}
 		return b, nil
 	case rules.KindTimestamp:
-		t, err := decodeTimestamp(v, path)
+		t, err := decodeTimestamp(v)
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +221,7 @@ func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any,
 	case rules.KindList:
 		arr, err := v.Array()
 		if err != nil {
-			return nil, typeError(path, "a list", v)
+			return nil, typeError("a list", v)
 		}
 		out := make([]any, 0, len(arr))
 		for i, e := range arr {
@@ -206,9 +229,9 @@ func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any,
 				out = append(out, rules.ZeroNative(t.Elem))
 				continue
 			}
-			nv, derr := decodeValue(e, t.Elem, path+"["+strconv.Itoa(i)+"]", depth+1)
+			nv, derr := decodeValue(e, t.Elem, depth+1)
 			if derr != nil {
-				return nil, derr
+				return nil, derr.atIndex(i)
 			}
 			out = append(out, nv)
 		}
@@ -216,7 +239,7 @@ func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any,
 	case rules.KindMap:
 		o, err := v.Object()
 		if err != nil {
-			return nil, typeError(path, "an object", v)
+			return nil, typeError("an object", v)
 		}
 		out := make(map[string]any, o.Len())
 		var derr *DecodeError
@@ -225,7 +248,10 @@ func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any,
 				return
 			}
 			var nv any
-			nv, derr = decodeValue(e, t.Elem, path+"."+string(k), depth+1)
+			if nv, derr = decodeValue(e, t.Elem, depth+1); derr != nil {
+				derr.at(string(k))
+				return
+			}
 			out[string(k)] = nv
 		})
 		if derr != nil {
@@ -235,7 +261,7 @@ func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any,
 	case rules.KindObject:
 		o, err := v.Object()
 		if err != nil {
-			return nil, typeError(path, "an object ("+t.Object.Name+")", v)
+			return nil, typeError("an object ("+t.Object.Name+")", v)
 		}
 		out := make(map[string]any, len(t.Object.Fields))
 		for _, f := range t.Object.Fields {
@@ -243,22 +269,22 @@ func decodeValue(v *fastjson.Value, t *rules.Type, path string, depth int) (any,
 			if e == nil || e.Type() == fastjson.TypeNull {
 				continue
 			}
-			nv, derr := decodeValue(e, f.Type, path+"."+f.Name, depth+1)
+			nv, derr := decodeValue(e, f.Type, depth+1)
 			if derr != nil {
-				return nil, derr
+				return nil, derr.at(f.Name)
 			}
 			out[f.Name] = nv
 		}
 		return out, nil
 	}
-	return decodeAny(v, path, depth)
+	return decodeAny(v, depth)
 }
 
 // decodeAny converts free-form JSON. Numbers become float64, as in
 // encoding/json, which is what CEL's dyn and cty's number expect.
-func decodeAny(v *fastjson.Value, path string, depth int) (any, *DecodeError) {
+func decodeAny(v *fastjson.Value, depth int) (any, *DecodeError) {
 	if depth > maxDepth {
-		return nil, &DecodeError{Path: path, Message: fmt.Sprintf("nested more than %d levels deep", maxDepth)}
+		return nil, &DecodeError{Message: fmt.Sprintf("nested more than %d levels deep", maxDepth)}
 	}
 	switch v.Type() {
 	case fastjson.TypeNull:
@@ -277,9 +303,9 @@ func decodeAny(v *fastjson.Value, path string, depth int) (any, *DecodeError) {
 		arr, _ := v.Array()
 		out := make([]any, len(arr))
 		for i, e := range arr {
-			nv, err := decodeAny(e, path+"["+strconv.Itoa(i)+"]", depth+1)
+			nv, err := decodeAny(e, depth+1)
 			if err != nil {
-				return nil, err
+				return nil, err.atIndex(i)
 			}
 			out[i] = nv
 		}
@@ -290,29 +316,31 @@ func decodeAny(v *fastjson.Value, path string, depth int) (any, *DecodeError) {
 	var derr *DecodeError
 	o.Visit(func(k []byte, e *fastjson.Value) {
 		if derr == nil {
-			out[string(k)], derr = decodeAny(e, path+"."+string(k), depth+1)
+			if out[string(k)], derr = decodeAny(e, depth+1); derr != nil {
+				derr.at(string(k))
+			}
 		}
 	})
 	return out, derr
 }
 
-func decodeTimestamp(v *fastjson.Value, path string) (time.Time, *DecodeError) {
+func decodeTimestamp(v *fastjson.Value) (time.Time, *DecodeError) {
 	s, err := v.StringBytes()
 	if err != nil {
-		return time.Time{}, typeError(path, "an RFC 3339 timestamp string", v)
+		return time.Time{}, typeError("an RFC 3339 timestamp string", v)
 	}
 	if len(s) == 0 {
 		return time.Time{}, nil // Apptoto sends "" for times that are not set
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(s))
 	if err != nil {
-		return time.Time{}, &DecodeError{Path: path, Message: fmt.Sprintf("%q is not an RFC 3339 timestamp such as 2026-12-01T09:00:00-05:00", s)}
+		return time.Time{}, &DecodeError{Message: fmt.Sprintf("%q is not an RFC 3339 timestamp such as 2026-12-01T09:00:00-05:00", s)}
 	}
 	return t, nil
 }
 
-func typeError(path, want string, v *fastjson.Value) *DecodeError {
-	return &DecodeError{Path: path, Message: fmt.Sprintf("expected %s, got %s", want, jsonKind(v))}
+func typeError(want string, v *fastjson.Value) *DecodeError {
+	return &DecodeError{Message: fmt.Sprintf("expected %s, got %s", want, jsonKind(v))}
 }
 
 func jsonKind(v *fastjson.Value) string {

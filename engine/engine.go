@@ -14,8 +14,10 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/valyala/fastjson"
+	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/hookline/hookline/actions"
@@ -119,7 +121,7 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 				}
 				activation = act
 			}
-			ok, err := evalFilter(ctx, t.Programs[ev.Type], activation)
+			ok, err := evalFilter(ctx, t.Programs[ev.Type], activation, t.Loops)
 			if err != nil {
 				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
 				continue
@@ -141,6 +143,7 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 			if renderCtx == nil {
 				renderCtx = e.renderContext(set, ev)
 			}
+			addVariables(renderCtx, ev, a.Roots)
 			d, err := render(set, renderCtx, ev, a)
 			if err != nil {
 				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Action: a.Address, Kind: RenderError, Err: err})
@@ -168,11 +171,20 @@ func listensTo(t *rules.Trigger, typ string) bool {
 	return false
 }
 
-func evalFilter(ctx context.Context, prg cel.Program, activation any) (bool, error) {
+// evalFilter runs a filter. Only filters with loops get the deadline: the
+// others are bounded by their size and the cost limit, and skipping the
+// per-evaluation context halves their cost.
+func evalFilter(ctx context.Context, prg cel.Program, activation any, loops bool) (bool, error) {
 	if prg == nil {
 		return false, errors.New("the filter was not compiled for this event type")
 	}
-	out, _, err := prg.ContextEval(ctx, activation)
+	var out ref.Val
+	var err error
+	if loops {
+		out, _, err = prg.ContextEval(ctx, activation)
+	} else {
+		out, _, err = prg.Eval(activation)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, fmt.Errorf("filter stopped: the event's evaluation deadline passed (%w)", ctx.Err())
@@ -188,9 +200,11 @@ func evalFilter(ctx context.Context, prg cel.Program, activation any) (bool, err
 
 // renderContext holds the event's variables and the date helpers bound to
 // the appointment's (or booking's) time zone, under the set's functions.
+// Variables are added as actions need them (addVariables): converting an
+// object to cty is the largest cost of rendering.
 func (e *Engine) renderContext(set *rules.Set, ev *Event) *hcl.EvalContext {
 	ctx := set.EvalContext().NewChild()
-	ctx.Variables = ctyVariables(ev)
+	ctx.Variables = make(map[string]cty.Value, len(ev.schema.Data)+1)
 	ctx.Functions = e.dateFunctions(eventZone(ev))
 	return ctx
 }

@@ -18,7 +18,7 @@ func render(set *rules.Set, ctx *hcl.EvalContext, ev *Event, a *rules.Action) (*
 	d := &actions.Delivery{
 		EventID: ev.ID, Address: a.Address, Trigger: a.Trigger, Type: a.Type, Name: a.Name,
 	}
-	r := renderer{set: set, ctx: ctx, attrs: a.Attrs}
+	r := renderer{set: set, ctx: ctx, attrs: a.Attrs, consts: a.Consts}
 	switch a.Type {
 	case "http":
 		req := &actions.HTTPRequest{
@@ -63,10 +63,11 @@ func render(set *rules.Set, ctx *hcl.EvalContext, ev *Event, a *rules.Action) (*
 // renderer evaluates attributes and keeps the first error, so that render
 // reads as a list of fields.
 type renderer struct {
-	set   *rules.Set
-	ctx   *hcl.EvalContext
-	attrs map[string]*hcl.Attribute
-	err   error
+	set    *rules.Set
+	ctx    *hcl.EvalContext
+	attrs  map[string]*hcl.Attribute
+	consts map[string]cty.Value // attributes that need no event
+	err    error
 }
 
 func (r *renderer) fail(name string, err error) {
@@ -79,6 +80,9 @@ func (r *renderer) value(name string) (cty.Value, bool) {
 	a, ok := r.attrs[name]
 	if !ok || r.err != nil {
 		return cty.NilVal, false
+	}
+	if v, ok := r.consts[name]; ok {
+		return v, true
 	}
 	v, diags := a.Expr.Value(r.ctx)
 	if diags.HasErrors() {

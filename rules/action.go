@@ -121,7 +121,52 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 			act.Attrs[spec.name] = a
 		}
 	}
+	c.precompute(act)
 	return act
+}
+
+// precompute records which variables an action reads and evaluates the
+// attributes that read none. Attributes that fail here are left to render
+// time, where the error is reported against a real event.
+func (c *checker) precompute(act *Action) {
+	roots := map[string]bool{}
+	for name, a := range act.Attrs {
+		vars := a.Expr.Variables()
+		for _, v := range vars {
+			roots[v.RootName()] = true
+		}
+		if len(vars) > 0 || callsDateFunction(a.Expr) {
+			continue
+		}
+		v, diags := a.Expr.Value(c.set.EvalContext())
+		if diags.HasErrors() {
+			continue
+		}
+		if act.Consts == nil {
+			act.Consts = map[string]cty.Value{}
+		}
+		act.Consts[name] = v
+	}
+	act.Roots = sortedKeys(roots)
+}
+
+// callsDateFunction reports whether an expression uses a date helper,
+// whose result depends on the event's time zone.
+func callsDateFunction(expr hcl.Expression) bool {
+	node, ok := expr.(hclsyntax.Node)
+	if !ok {
+		return true
+	}
+	found := false
+	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+		if call, ok := n.(*hclsyntax.FunctionCallExpr); ok {
+			if _, date := dateFormats[call.Name]; date {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
 }
 
 var httpMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}

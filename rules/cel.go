@@ -195,7 +195,7 @@ func newCELEnvs(s *Schema) (*celEnvs, error) {
 		ext.Strings(),
 		ext.Encoders(),
 		ext.Math(),
-		ext.Lists(),
+		ext.Lists(ext.ListsMaxRangeSize(10_000)),
 		ext.Sets(),
 		cel.OptionalTypes(),
 		cel.CrossTypeNumericComparisons(true),

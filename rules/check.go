@@ -127,11 +127,14 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 			Subject:  rng.Ptr(),
 		}}
 	}
-	prg, err := env.Program(ast,
-		cel.CostLimit(FilterCostLimit),
-		cel.InterruptCheckFrequency(filterInterruptEvery),
-		cel.EvalOptions(cel.OptOptimize),
-	)
+	// Without loops a filter's work is bounded by its size and the event's;
+	// only filters with comprehensions pay for cost tracking, which more
+	// than doubles the price of a simple comparison.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if hasComprehension(ast.NativeRep().Expr()) {
+		opts = append(opts, cel.CostLimit(FilterCostLimit), cel.InterruptCheckFrequency(filterInterruptEvery))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: fmt.Sprintf("CEL: %v.", err), Subject: rng.Ptr()}}
 	}

@@ -254,6 +254,8 @@ func (l *loader) finish() *Set {
 		byType:  map[string][]*Trigger{},
 		secrets: newSecretTokens(),
 	}
+	set.funcs = stdFunctions()
+	set.funcs["env"] = envFunction(set.secrets.lookup)
 	c, err := newChecker(set, l.broken)
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error()})
@@ -296,8 +298,6 @@ func (l *loader) finish() *Set {
 	}
 	c.checkEnv(l.opts)
 	set.cel = c.cel
-	set.funcs = stdFunctions()
-	set.funcs["env"] = envFunction(set.secrets.lookup)
 	l.diags = append(l.diags, c.diags...)
 	return set
 }

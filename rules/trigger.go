@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // Trigger is one `trigger` block: which events it listens to, an optional
@@ -27,6 +29,10 @@ type Trigger struct {
 	Programs map[string]cel.Program
 	// ASTs are the checked filters, for explaining why a filter was false.
 	ASTs map[string]*cel.Ast
+	// Loops is set when the filter has a comprehension (all, exists, map,
+	// filter, ...): only then can it run long enough to need the deadline,
+	// which costs a context per evaluation.
+	Loops bool
 }
 
 // Action is one `action "TYPE" "NAME"` block. Its templated attributes stay
@@ -38,6 +44,12 @@ type Action struct {
 	Address   string // TRIGGER.TYPE.NAME
 	Enabled   bool
 	Attrs     map[string]*hcl.Attribute // templated attributes only
+	// Consts holds the templated attributes that read no event field,
+	// evaluated once at load so that delivery skips them.
+	Consts map[string]cty.Value
+	// Roots lists the event variables the templates read, so the engine
+	// converts only those for this action.
+	Roots []string
 	Method    string                    // http
 	Timeout   time.Duration             // http; zero means the default
 	DeclRange hcl.Range
@@ -208,6 +220,46 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 		if prg != nil {
 			t.Programs[et.Name] = prg
 			t.ASTs[et.Name] = ast
+			t.Loops = t.Loops || hasComprehension(ast.NativeRep().Expr())
 		}
 	}
+}
+
+func hasComprehension(e celast.Expr) bool {
+	switch e.Kind() {
+	case celast.ComprehensionKind:
+		return true
+	case celast.CallKind:
+		c := e.AsCall()
+		if c.IsMemberFunction() && hasComprehension(c.Target()) {
+			return true
+		}
+		for _, a := range c.Args() {
+			if hasComprehension(a) {
+				return true
+			}
+		}
+	case celast.SelectKind:
+		return hasComprehension(e.AsSelect().Operand())
+	case celast.ListKind:
+		for _, el := range e.AsList().Elements() {
+			if hasComprehension(el) {
+				return true
+			}
+		}
+	case celast.MapKind:
+		for _, en := range e.AsMap().Entries() {
+			me := en.AsMapEntry()
+			if hasComprehension(me.Key()) || hasComprehension(me.Value()) {
+				return true
+			}
+		}
+	case celast.StructKind:
+		for _, f := range e.AsStruct().Fields() {
+			if hasComprehension(f.AsStructField().Value()) {
+				return true
+			}
+		}
+	}
+	return false
 }
