@@ -38,20 +38,20 @@ type Trigger struct {
 // Action is one `action "TYPE" "NAME"` block. Its templated attributes stay
 // expressions: they are rendered per event by the engine.
 type Action struct {
-	Trigger   string
-	Type      string // "http", "sms" or "email"
-	Name      string
-	Address   string // TRIGGER.TYPE.NAME
-	Enabled   bool
-	Attrs     map[string]*hcl.Attribute // templated attributes only
+	Trigger string
+	Type    string // "http", "sms" or "email"
+	Name    string
+	Address string // TRIGGER.TYPE.NAME
+	Enabled bool
+	Attrs   map[string]*hcl.Attribute // templated attributes only
 	// Consts holds the templated attributes that read no event field,
 	// evaluated once at load so that delivery skips them.
 	Consts map[string]cty.Value
 	// Roots lists the event variables the templates read, so the engine
 	// converts only those for this action.
-	Roots []string
-	Method    string                    // http
-	Timeout   time.Duration             // http; zero means the default
+	Roots     []string
+	Method    string        // http
+	Timeout   time.Duration // http; zero means the default
 	DeclRange hcl.Range
 }
 
