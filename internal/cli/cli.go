@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"fmt":      {"Rewrite rule files in the canonical format", runFmt},
 		"eval":     {"Show what one event would fire, and why the rest would not", runEval},
 		"test":     {"Run the rules directory's test blocks", runTest},
+		"plan":     {"Show how the rules differ from a base directory or git revision", runPlan},
 		"version":  {"Print the version", runVersion},
 	}
 }
