@@ -43,25 +43,12 @@ func TestIsE164(t *testing.T) {
 	}
 }
 
-func TestRedactorLongestFirst(t *testing.T) {
+// TestRedactorCredentials covers what newRedactor adds to the shared
+// redactor; the forms it looks for are tested in package actions.
+func TestRedactorCredentials(t *testing.T) {
 	t.Parallel()
 	r := newRedactor("AC1", "tok")
-	r.add("abc")
-	r.add("abcdef")
-	if got := r.clean("x abcdef y abc z"); got != "x (sensitive) y (sensitive) z" {
-		t.Errorf("clean = %q", got)
-	}
-	r.add("Zq9 ö&<") // added after a clean: the replacer must be rebuilt
-	for in, want := range map[string]string{
-		`a Zq9 ö&< b`:                   `a (sensitive) b`,
-		`a Zq9+%C3%B6%26%3C b`:          `a (sensitive) b`,
-		`a Zq9%20%C3%B6&%3C b`:          `a (sensitive) b`,
-		`a Zq9 ö\u0026\u003c b`:         `a (sensitive) b`,
-		`a Zq9 \u00f6&< b`:              `a (sensitive) b`,
-		"secret tok, auth QUMxOnRvaw==": "secret (sensitive), auth (sensitive)",
-	} {
-		if got := r.clean(in); got != want {
-			t.Errorf("clean(%q) = %q, want %q", in, got, want)
-		}
+	if got := r.Redact("secret tok, auth QUMxOnRvaw=="); got != "secret (sensitive), auth (sensitive)" {
+		t.Errorf("Redact = %q", got)
 	}
 }

@@ -105,12 +105,11 @@ const drainLimit = 64 << 10
 // already decided the outcome.
 func readResponse(body io.ReadCloser, r *resolver) string {
 	defer body.Close()
-	r.compile()
 	// Read past the limit by the longest secret, so one that straddles the
 	// cut is still whole when it is scrubbed.
-	buf, _ := io.ReadAll(io.LimitReader(body, int64(actions.ResponseLimit+r.longest)))
+	buf, _ := io.ReadAll(io.LimitReader(body, int64(actions.ResponseLimit+r.Longest())))
 	_, _ = io.CopyN(io.Discard, body, drainLimit)
-	s := r.redact(string(buf))
+	s := r.Redact(string(buf))
 	// Outcomes are stored and shown as text, so binary answers are mangled
 	// rather than passed through.
 	return truncate(strings.ToValidUTF8(s, "\uFFFD"), actions.ResponseLimit)

@@ -13,6 +13,23 @@ import (
 	"github.com/hookline/hookline/actions"
 )
 
+// resolver resolves Texts for one attempt and remembers the secret values it
+// saw, so that they can be scrubbed from errors and from the peer's answer
+// (a receiver that echoes its request would otherwise hand them back).
+type resolver struct {
+	env actions.EnvFunc
+	actions.Redactor
+}
+
+func (r *resolver) resolve(what string, t actions.Text) (string, error) {
+	r.AddText(t, r.env)
+	s, err := t.Resolve(r.env)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return s, nil
+}
+
 // build renders d into a request. Every error it returns is permanent: the
 // same delivery renders the same way on every retry.
 func (e *Executor) build(ctx context.Context, d *actions.Delivery, r *resolver) (*retryablehttp.Request, error) {

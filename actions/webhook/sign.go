@@ -28,8 +28,7 @@ func (e *Executor) sign(d *actions.Delivery, secret actions.Text, h http.Header,
 		return err
 	}
 	encoded := strings.TrimPrefix(s, secretPrefix)
-	r.secret(s)
-	r.secret(encoded)
+	r.Add(s, encoded)
 	key, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil {
 		// base64's own error reports only an offset, never the input.

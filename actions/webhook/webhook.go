@@ -142,7 +142,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	r := resolver{env: e.cfg.Env}
 	out := e.attempt(ctx, actx, timeout, d, &r)
 	out.Duration = time.Since(start)
-	out.Error = r.redact(out.Error)
+	out.Error = r.Redact(out.Error)
 	e.log(ctx, d, out)
 	return out
 }

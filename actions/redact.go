@@ -1,0 +1,298 @@
+package actions
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Redaction is what a Redactor leaves where a secret was; Text.Redacted shows
+// the same marker for an env() reference.
+const Redaction = "(sensitive)"
+
+// Redactor hides secret values in what an attempt reports: Outcome.Error,
+// Outcome.Response and log lines. Peers echo what they were sent, and seldom
+// verbatim: a receiver dumps its request as JSON, Twilio quotes the form it
+// got, an SMTP server lower-cases the address it refuses. So every value is
+// also hidden in the encodings it is likely to come back in, and matching
+// ignores case.
+//
+// The zero value hides nothing and is ready to use. A Redactor belongs to one
+// attempt and is not safe for concurrent use.
+type Redactor struct {
+	secrets []string
+
+	// Built on first use after the last Add, so that an attempt that
+	// reports nothing pays nothing.
+	built   bool
+	longest int
+	// leads[byFirst[b].lo:byFirst[b].hi] are the forms that may match from
+	// a byte b: those whose first byte is b in one of its cases.
+	leads   []lead
+	byFirst [256]struct{ lo, hi uint32 }
+}
+
+// NewRedactor returns a Redactor that hides values.
+func NewRedactor(values ...string) *Redactor {
+	r := &Redactor{}
+	r.Add(values...)
+	return r
+}
+
+// Add registers more values to hide. Empty ones are ignored.
+func (r *Redactor) Add(values ...string) {
+	for _, v := range values {
+		if v != "" && !slices.Contains(r.secrets, v) {
+			r.secrets = append(r.secrets, v)
+			r.built = false
+		}
+	}
+}
+
+// AddText registers the value of every env() reference in t. Literal parts
+// are not secret and stay readable; a variable that is not set has no value
+// to hide, and resolving t reports it.
+//
+// Executors call it before resolving, so that even an error about a value
+// itself cannot show it.
+func (r *Redactor) AddText(t Text, env EnvFunc) {
+	for _, p := range t {
+		if p.Env == "" {
+			continue
+		}
+		if v, ok := env(p.Env); ok {
+			r.Add(v)
+		}
+	}
+}
+
+// Longest is the length in bytes of the longest form Redact looks for. A
+// reader that keeps only the start of a stream reads this much further, so
+// that a secret straddling the cut is still whole when it is hidden.
+func (r *Redactor) Longest() int {
+	r.build()
+	return r.longest
+}
+
+// Redact returns s with every registered value, in any of its forms,
+// replaced by Redaction. Where matches overlap, the whole overlapping run
+// becomes one marker: hiding only the longer of two secrets that share
+// characters could leave the rest of the other readable.
+func (r *Redactor) Redact(s string) string {
+	if s == "" || len(r.secrets) == 0 {
+		return s
+	}
+	r.build()
+	var b strings.Builder
+	copied := 0          // s[:copied] is in b already
+	start, end := -1, -1 // the run being hidden, not yet written
+	for i := 0; i < len(s); i++ {
+		at := r.byFirst[s[i]]
+		if at.lo == at.hi {
+			continue
+		}
+		n := 0
+		for _, l := range r.leads[at.lo:at.hi] {
+			if m, ok := hasPrefixFold(s[i:], l.form); ok && m > n {
+				n = m
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		if i < end {
+			end = max(end, i+n)
+			continue
+		}
+		if start >= 0 {
+			b.WriteString(s[copied:start])
+			b.WriteString(Redaction)
+			copied = end
+		}
+		start, end = i, i+n
+	}
+	if start < 0 {
+		return s
+	}
+	b.WriteString(s[copied:start])
+	b.WriteString(Redaction)
+	b.WriteString(s[end:])
+	return b.String()
+}
+
+// build computes the forms of every secret. It avoids strings.Replacer and
+// regexp, whose setup costs more than the scans they would save on the short
+// answers most attempts get.
+func (r *Redactor) build() {
+	if r.built {
+		return
+	}
+	r.built = true
+	forms := make([]string, 0, 6*len(r.secrets))
+	for _, s := range r.secrets {
+		forms = appendForms(forms, s)
+	}
+	r.longest = 0
+	r.leads = slices.Grow(r.leads[:0], 2*len(forms))
+	for _, f := range forms {
+		if f == "" {
+			continue
+		}
+		r.longest = max(r.longest, len(f))
+		c, size := utf8.DecodeRuneInString(f)
+		if c == utf8.RuneError && size == 1 {
+			r.leads = append(r.leads, lead{f[0], f})
+			continue
+		}
+		for k := c; ; {
+			var enc [utf8.UTFMax]byte
+			utf8.EncodeRune(enc[:], k)
+			r.leads = append(r.leads, lead{enc[0], f})
+			if k = unicode.SimpleFold(k); k == c {
+				break
+			}
+		}
+	}
+	slices.SortFunc(r.leads, func(a, b lead) int {
+		return cmp.Or(cmp.Compare(a.b, b.b), strings.Compare(a.form, b.form))
+	})
+	r.leads = slices.Compact(r.leads)
+	r.byFirst = [256]struct{ lo, hi uint32 }{}
+	for i, l := range r.leads {
+		at := &r.byFirst[l.b]
+		if at.lo == at.hi {
+			at.lo = uint32(i)
+		}
+		at.hi = uint32(i + 1)
+	}
+}
+
+// lead files a form under one of the bytes it may start with.
+type lead struct {
+	b    byte
+	form string
+}
+
+// appendForms appends v as a peer may send it back: as it is and trimmed of
+// surrounding space, URL-escaped (query and path), inside a JSON string as
+// Go writes it (with or without \b and \f, which Go wrote as \u0008 and
+// \u000c before 1.22) and as Python and other ASCII-only encoders write it,
+// inside a Go-quoted string, and, for a phone number, without its +.
+func appendForms(forms []string, v string) []string {
+	for _, s := range []string{v, strings.TrimSpace(v)} {
+		// The escapers return s itself when there is nothing to escape.
+		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s))
+		if rest, ok := strings.CutPrefix(s, "+"); ok && len(rest) >= 4 {
+			forms = append(forms, rest)
+		}
+		if needsQuoting(s) {
+			j, _ := json.Marshal(s)
+			q := strconv.Quote(s)
+			forms = append(forms, string(j[1:len(j)-1]), q[1:len(q)-1], jsonEscape(s, false), jsonEscape(s, true))
+		}
+	}
+	return forms
+}
+
+// needsQuoting reports whether any JSON or Go quoting would change s.
+func needsQuoting(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c >= 0x7f || strings.IndexByte(`"\<>&`, c) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonEscape is v as it appears inside a JSON string: with Go's escaping of
+// <, > and & and with other controls as \u00XX, or, when ascii is set, with
+// every non-ASCII character as \uXXXX as Python and many other encoders
+// write it.
+func jsonEscape(v string, ascii bool) string {
+	var b strings.Builder
+	for _, c := range v {
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || (!ascii && (c == '<' || c == '>' || c == '&' || c == '\u2028' || c == '\u2029')):
+			fmt.Fprintf(&b, `\u%04x`, c)
+		case ascii && c > 0x7f:
+			if c > 0xffff {
+				hi, lo := utf16.EncodeRune(c)
+				fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, c)
+			}
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// hasPrefixFold reports whether s starts with f under Unicode simple case
+// folding, as regexp's (?i) and strings.EqualFold match, and how many bytes
+// of s that prefix takes: a folded character need not be as long as f's
+// (K and the Kelvin sign). Bytes that are not UTF-8 match only themselves.
+func hasPrefixFold(s, f string) (int, bool) {
+	i := 0
+	for j := 0; j < len(f); {
+		if i >= len(s) {
+			return 0, false
+		}
+		a, b := s[i], f[j]
+		if a < utf8.RuneSelf && b < utf8.RuneSelf {
+			if a != b && lowerASCII(a) != lowerASCII(b) {
+				return 0, false
+			}
+			i++
+			j++
+			continue
+		}
+		ra, na := utf8.DecodeRuneInString(s[i:])
+		rb, nb := utf8.DecodeRuneInString(f[j:])
+		if ra == utf8.RuneError && na == 1 || rb == utf8.RuneError && nb == 1 {
+			if s[i:i+na] != f[j:j+nb] {
+				return 0, false
+			}
+		} else if !equalFoldRune(ra, rb) {
+			return 0, false
+		}
+		i += na
+		j += nb
+	}
+	return i, true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func equalFoldRune(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	for k := unicode.SimpleFold(a); k != a; k = unicode.SimpleFold(k) {
+		if k == b {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,121 @@
+package actions
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func TestRedactorZeroValue(t *testing.T) {
+	t.Parallel()
+	var r Redactor
+	r.Add("")
+	if got := r.Redact("nothing (sensitive) here"); got != "nothing (sensitive) here" {
+		t.Errorf("Redact = %q", got)
+	}
+	if n := r.Longest(); n != 0 {
+		t.Errorf("Longest = %d, want 0", n)
+	}
+}
+
+func TestRedactorLongestFirst(t *testing.T) {
+	t.Parallel()
+	r := NewRedactor("tok", base64.StdEncoding.EncodeToString([]byte("AC1:tok")))
+	r.Add("abc")
+	r.Add("abcdef")
+	if got := r.Redact("x abcdef y abc z"); got != "x (sensitive) y (sensitive) z" {
+		t.Errorf("Redact = %q", got)
+	}
+	r.Add("Zq9 ö&<") // added after a Redact: the forms must be rebuilt
+	for in, want := range map[string]string{
+		`a Zq9 ö&< b`:                   `a (sensitive) b`,
+		`a Zq9+%C3%B6%26%3C b`:          `a (sensitive) b`,
+		`a Zq9%20%C3%B6&%3C b`:          `a (sensitive) b`,
+		`a Zq9 ö\u0026\u003c b`:         `a (sensitive) b`,
+		`a Zq9 \u00f6&< b`:              `a (sensitive) b`,
+		`a "Zq9 \u00f6&<" b`:            `a "(sensitive)" b`,
+		"secret tok, auth QUMxOnRvaw==": "secret (sensitive), auth (sensitive)",
+	} {
+		if got := r.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRedactorForms checks each encoding that one of the executors met in a
+// peer's answer.
+func TestRedactorForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, secret, in, want string
+	}{
+		{"raw", "tok-5ecret", "x tok-5ecret y", "x (sensitive) y"},
+		{"query-escaped", "a b&c", "x a+b%26c y", "x (sensitive) y"},
+		{"path-escaped", "a b/c", "x a%20b%2Fc y", "x (sensitive) y"},
+		{"JSON as Go writes it", `p@ss<w&rd>"q`, `x p@ss\u003cw\u0026rd\u003e\"q y`, "x (sensitive) y"},
+		{"JSON \\b and \\f, Go 1.22 on", "a\bb\fc", `x a\bb\fc y`, "x (sensitive) y"},
+		{"JSON \\b and \\f, Go before 1.22", "a\bb\fc", `x a\u0008b\u000cc y`, "x (sensitive) y"},
+		{"ASCII-only JSON with a surrogate pair", "a🚚b", `x a\ud83d\ude9ab y`, "x (sensitive) y"},
+		{"Go-quoted", "a\x7fb\u00e9", `x a\x7fbé y`, "x (sensitive) y"},
+		{"trimmed", "  Ops <ops@example.com>\n", "no such user Ops <ops@example.com>.", "no such user (sensitive)."},
+		{"phone without its +", "+15558675309", "x 15558675309 y", "x (sensitive) y"},
+		{"other case", "oncall+Sekr1tTag@private.example.com", "550 no such user ONCALL+SEKR1TTAG@PRIVATE.EXAMPLE.COM", "550 no such user (sensitive)"},
+		{"case folding beyond ASCII", "Straße-Kilo", "x STRAßE-\u212Ailo y", "x (sensitive) y"},
+		{"not UTF-8", "a\xffb", "x a\xffb y", "x (sensitive) y"},
+	} {
+		if got := NewRedactor(tc.secret).Redact(tc.in); got != tc.want {
+			t.Errorf("%s: Redact(%q) = %q, want %q", tc.name, tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRedactorOverlap(t *testing.T) {
+	t.Parallel()
+	r := NewRedactor("abc", "bcdef", "aa")
+	for in, want := range map[string]string{
+		"x abcdef y":  "x (sensitive) y", // neither secret's remainder is left
+		"x aabcdef":   "x (sensitive)",   // a chain of three
+		"x abc bcdef": "x (sensitive) (sensitive)",
+		"abcabc":      "(sensitive)(sensitive)", // adjacent, not overlapping
+		"aaa":         "(sensitive)",
+		"ABCDEF!":     "(sensitive)!",
+	} {
+		if got := r.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRedactorAddText(t *testing.T) {
+	t.Parallel()
+	env := func(name string) (string, bool) {
+		v, ok := map[string]string{"A": "alpha-secret", "EMPTY": ""}[name]
+		return v, ok
+	}
+	var r Redactor
+	r.AddText(Text{{Lit: "literal "}, {Env: "A"}, {Env: "EMPTY"}, {Env: "UNSET"}}, env)
+	if got := r.Redact("literal alpha-secret"); got != "literal (sensitive)" {
+		t.Errorf("Redact = %q", got)
+	}
+	if n := r.Longest(); n != len("alpha-secret") {
+		t.Errorf("Longest = %d, want %d", n, len("alpha-secret"))
+	}
+}
+
+func TestRedactNoMatchDoesNotAllocate(t *testing.T) {
+	r := NewRedactor("t0ken-value", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	r.Redact("warm up")
+	s := strings.Repeat(`{"ok":true,"token":"t0ken-valu"} `, 100)
+	if n := testing.AllocsPerRun(10, func() { r.Redact(s) }); n != 0 {
+		t.Errorf("Redact allocated %v times", n)
+	}
+}
+
+func BenchmarkRedact(b *testing.B) {
+	r := NewRedactor("t0ken-value", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", `p@ss<w&rd>"q`)
+	s := strings.Repeat("the quick brown fox jumps over the lazy dog; ", ResponseLimit/45)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		r.Redact(s)
+	}
+}
