@@ -135,7 +135,7 @@ func (c *checker) precompute(act *Action) {
 		for _, v := range vars {
 			roots[v.RootName()] = true
 		}
-		if len(vars) > 0 || callsDateFunction(a.Expr) {
+		if len(vars) > 0 || callsFunction(a.Expr, isDateFunction) {
 			continue
 		}
 		v, diags := a.Expr.Value(c.set.EvalContext())
@@ -150,23 +150,29 @@ func (c *checker) precompute(act *Action) {
 	act.Roots = sortedKeys(roots)
 }
 
-// callsDateFunction reports whether an expression uses a date helper,
-// whose result depends on the event's time zone.
-func callsDateFunction(expr hcl.Expression) bool {
+// callsFunction reports whether an expression calls a function whose name
+// satisfies match. Expressions that are not HCL native syntax count as
+// calling it, so callers stay on the safe side.
+func callsFunction(expr hcl.Expression, match func(name string) bool) bool {
 	node, ok := expr.(hclsyntax.Node)
 	if !ok {
 		return true
 	}
 	found := false
 	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
-		if call, ok := n.(*hclsyntax.FunctionCallExpr); ok {
-			if _, date := dateFormats[call.Name]; date {
-				found = true
-			}
+		if call, ok := n.(*hclsyntax.FunctionCallExpr); ok && match(call.Name) {
+			found = true
 		}
 		return nil
 	})
 	return found
+}
+
+// isDateFunction names the helpers whose result depends on the event's
+// time zone, so their calls cannot be evaluated at load.
+func isDateFunction(name string) bool {
+	_, ok := dateFormats[name]
+	return ok
 }
 
 var httpMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}

@@ -156,18 +156,7 @@ func (s *Set) exprText(expr hcl.Expression) string {
 }
 
 func readsEnv(expr hcl.Expression) bool {
-	node, ok := expr.(hclsyntax.Node)
-	if !ok {
-		return false
-	}
-	found := false
-	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
-		if call, ok := n.(*hclsyntax.FunctionCallExpr); ok && call.Name == "env" {
-			found = true
-		}
-		return nil
-	})
-	return found
+	return callsFunction(expr, func(name string) bool { return name == "env" })
 }
 
 func formatList(items []string) string {

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net/mail"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hookline/hookline/actions"
 )
@@ -56,7 +55,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	// Every string leaving the executor goes through the redactor,
 	// including the ones built here, so a new message cannot forget to.
 	out.Error = red.Redact(out.Error)
-	out.Response = truncate(red.Redact(out.Response), actions.ResponseLimit)
+	out.Response = actions.Truncate(red.Redact(out.Response), actions.ResponseLimit)
 	// ProviderID is not redacted: it is made of the delivery id and the from
 	// domain only, and a short secret would otherwise mangle it.
 
@@ -125,17 +124,6 @@ func (e *Executor) execute(ctx context.Context, d *actions.Delivery, red *action
 	out = e.send(ctx, msg)
 	out.ProviderID = msgID
 	return out
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 var _ actions.Executor = (*Executor)(nil)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/actions"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -18,13 +20,14 @@ func TestRetryAfter(t *testing.T) {
 		{" 5 ", now.Add(5 * time.Second)},
 		{"0", time.Time{}},
 		{"-3", time.Time{}},
-		{"99999999999", time.Time{}}, // beyond a week: a broken peer, not a plan
+		{"99999999999", now.Add(actions.MaxRetryAfter)}, // clamped: a broken peer, not a plan
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), now.Add(actions.MaxRetryAfter)},
 		{"1.5", time.Time{}},
 		{now.Add(time.Hour).Format(http.TimeFormat), now.Add(time.Hour)},
 		{now.Add(-time.Hour).Format(http.TimeFormat), time.Time{}},
 		{"tomorrow", time.Time{}},
 	} {
-		if got := retryAfter(tc.in, now); !got.Equal(tc.want) {
+		if got := actions.RetryAfter(tc.in, now, actions.MaxRetryAfter); !got.Equal(tc.want) {
 			t.Errorf("retryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}

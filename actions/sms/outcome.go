@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/twilio/twilio-go/client"
@@ -54,7 +51,7 @@ func (e *Executor) failure(ctx context.Context, rt *attemptTransport, err error)
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
 		out.Status = actions.Retry
-		out.RetryAfter = retryAfter(rt.header.Get("Retry-After"), e.now())
+		out.RetryAfter = actions.RetryAfter(rt.header.Get("Retry-After"), e.now(), actions.MaxRetryAfter)
 	default:
 		// 4xx: the same request will be refused again. Also 3xx and odd 2xx,
 		// which mean api_base_url points at something that is not Twilio.
@@ -96,25 +93,6 @@ func accepted(code int, err error) actions.Outcome {
 	}
 }
 
-// retryAfter reads a Retry-After value, in seconds or as an HTTP date. A
-// missing or malformed one leaves the wait to the queue's schedule.
-func retryAfter(v string, now time.Time) time.Time {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 || s > int64(7*24*time.Hour/time.Second) {
-			return time.Time{}
-		}
-		return now.Add(time.Duration(s) * time.Second)
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t
-	}
-	return time.Time{}
-}
-
 // summary keeps the fields of Twilio's reply that say what happened to the
 // message. The reply also echoes the recipient and the body, which may hold
 // secrets, so it is never stored whole.
@@ -127,15 +105,4 @@ func summary(m *openapi.ApiV2010Message) string {
 	}{m.Sid, m.Status, m.NumSegments, m.ErrorCode}
 	b, _ := json.Marshal(s)
 	return string(b)
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

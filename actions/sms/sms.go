@@ -57,7 +57,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	// Every string leaving the executor goes through the redactor, including
 	// ones built here, so a new message cannot forget to.
 	out.Error = red.Redact(out.Error)
-	out.Response = truncate(red.Redact(out.Response), actions.ResponseLimit)
+	out.Response = actions.Truncate(red.Redact(out.Response), actions.ResponseLimit)
 	out.ProviderID = red.Redact(out.ProviderID)
 
 	level := slog.LevelDebug

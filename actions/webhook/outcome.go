@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hookline/hookline/actions"
 )
@@ -80,7 +79,7 @@ func (e *Executor) answered(resp *http.Response, r *resolver) actions.Outcome {
 		out.Status = actions.Permanent
 		out.Error = "peer answered " + status + "; redirects are not followed, point the action at the final URL"
 		if loc := resp.Header.Get("Location"); loc != "" {
-			out.Error += fmt.Sprintf(" (Location: %q)", truncate(loc, 512))
+			out.Error += fmt.Sprintf(" (Location: %q)", actions.Truncate(loc, 512))
 		}
 	case code == http.StatusGone:
 		out.Status = actions.Permanent
@@ -88,7 +87,7 @@ func (e *Executor) answered(resp *http.Response, r *resolver) actions.Outcome {
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
 		out.Status = actions.Retry
 		out.Error = "peer answered " + status
-		out.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), e.cfg.Now(), e.cfg.MaxRetryAfter)
+		out.RetryAfter = actions.RetryAfter(resp.Header.Get("Retry-After"), e.cfg.Now(), e.cfg.MaxRetryAfter)
 	default:
 		out.Status = actions.Permanent
 		out.Error = "peer answered " + status
@@ -112,46 +111,5 @@ func readResponse(body io.ReadCloser, r *resolver) string {
 	s := r.Redact(string(buf))
 	// Outcomes are stored and shown as text, so binary answers are mangled
 	// rather than passed through.
-	return truncate(strings.ToValidUTF8(s, "\uFFFD"), actions.ResponseLimit)
-}
-
-// truncate cuts s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// retryAfter parses a Retry-After value (delay-seconds or HTTP-date) into
-// the earliest time to try again, capped at now+limit. It returns the zero
-// time when the header is absent, malformed or already past.
-func retryAfter(v string, now time.Time, limit time.Duration) time.Time {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}
-	}
-	var wait time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return time.Time{}
-		}
-		if secs >= int64(limit/time.Second) {
-			wait = limit
-		} else {
-			wait = time.Duration(secs) * time.Second
-		}
-	} else if at, err := http.ParseTime(v); err == nil {
-		wait = at.Sub(now)
-		if wait <= 0 {
-			return time.Time{}
-		}
-		wait = min(wait, limit)
-	} else {
-		return time.Time{}
-	}
-	return now.Add(wait)
+	return actions.Truncate(strings.ToValidUTF8(s, "\uFFFD"), actions.ResponseLimit)
 }

@@ -19,7 +19,7 @@ import (
 // Defaults for the zero values in Config.
 const (
 	DefaultTimeout       = 15 * time.Second
-	DefaultMaxRetryAfter = time.Hour
+	DefaultMaxRetryAfter = actions.MaxRetryAfter
 	DefaultUserAgent     = "hookline-webhook/1"
 )
 

@@ -227,7 +227,7 @@ func TestRetryAfter(t *testing.T) {
 		{"soon", 0},
 	}
 	for _, tt := range tests {
-		got := retryAfter(tt.header, now, time.Hour)
+		got := actions.RetryAfter(tt.header, now, time.Hour)
 		want := time.Time{}
 		if tt.want != 0 {
 			want = now.Add(tt.want)
