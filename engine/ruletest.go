@@ -55,7 +55,7 @@ func (e *Engine) RunTest(ctx context.Context, set *rules.Set, t *rules.Test) Tes
 	for _, exp := range t.Expects {
 		for _, d := range m.Deliveries {
 			if d.Address == exp.Address {
-				res.Failures = append(res.Failures, checkFields(exp, RenderedFields(d))...)
+				res.Failures = append(res.Failures, checkFields(exp, d.Rendered())...)
 			}
 		}
 	}

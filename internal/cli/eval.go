@@ -83,7 +83,7 @@ func writeEvalJSON(e *env, res *engine.Result) int {
 		Skipped []evalSkip   `json:"skipped"`
 	}{Event: event, Actions: []evalAction{}, Skipped: []evalSkip{}}
 	for _, d := range res.Deliveries {
-		out.Actions = append(out.Actions, evalAction{d.Address, d.Trigger, d.Type, d.Name, engine.RenderedFields(d)})
+		out.Actions = append(out.Actions, evalAction{d.Address, d.Trigger, d.Type, d.Name, d.Rendered()})
 	}
 	for _, s := range skipLines(res) {
 		out.Skipped = append(out.Skipped, evalSkip{Trigger: s.trigger, Action: s.action, Reason: s.reason})
@@ -127,7 +127,7 @@ func writeEvalText(w io.Writer, res *engine.Result) {
 	}
 	for _, d := range res.Deliveries {
 		fmt.Fprintf(w, "\n  + %s\n", d.Address)
-		writeFields(w, engine.RenderedFields(d), renderOrder[d.Type])
+		writeFields(w, d.Rendered(), renderOrder[d.Type])
 	}
 	if lines := skipLines(res); len(lines) > 0 {
 		fmt.Fprintln(w, "\nDid not fire:")

@@ -1,20 +1,16 @@
-package engine
+package actions
 
-import (
-	"github.com/hookline/hookline/actions"
-)
-
-// RenderedFields is a delivery's content as people and tests see it: every
+// Rendered is the delivery's content as people and tests see it: every
 // secret shown as "(sensitive)". Values are strings, lists of strings (e-mail
 // recipients) or maps of strings (headers). Empty fields are left out.
-func RenderedFields(d *actions.Delivery) map[string]any {
+func (d *Delivery) Rendered() map[string]any {
 	out := map[string]any{}
-	put := func(name string, t actions.Text) {
+	put := func(name string, t Text) {
 		if len(t) > 0 {
 			out[name] = t.Redacted()
 		}
 	}
-	putList := func(name string, list []actions.Text) {
+	putList := func(name string, list []Text) {
 		if len(list) == 0 {
 			return
 		}
