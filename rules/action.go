@@ -69,7 +69,7 @@ var actionTypes = map[string][]attrSpec{
 func ActionTypeNames() []string { return sortedKeys(actionTypes) }
 
 func actionSchema(typ string) *hcl.BodySchema {
-	s := &hcl.BodySchema{}
+	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "retry"}}}
 	for _, a := range actionTypes[typ] {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a.name, Required: a.required})
 	}
@@ -103,6 +103,14 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 	}
 	content, diags := b.Body.Content(actionSchema(typ))
 	c.diags = append(c.diags, diags...)
+	act.Retry = t.Retry
+	for i, rb := range content.Blocks {
+		if i > 0 {
+			c.diags = append(c.diags, duplicateDiag("retry block", "retry", rb.DefRange, content.Blocks[0].DefRange))
+			continue
+		}
+		act.Retry = c.decodeRetry(rb)
+	}
 	for _, spec := range specs {
 		a, ok := content.Attributes[spec.name]
 		if !ok {

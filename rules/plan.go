@@ -100,6 +100,9 @@ func (s *Set) describe() map[string]resource {
 					attrs["timeout"] = fmt.Sprintf("%q", a.Timeout.String())
 				}
 			}
+			if a.Retry != nil {
+				attrs["retry"] = a.Retry.String()
+			}
 			sensitive := map[string]bool{}
 			for name, attr := range a.Attrs {
 				attrs[name] = s.exprText(attr.Expr)

@@ -22,6 +22,7 @@ type Trigger struct {
 	When        string    // CEL source; "" means every event matches
 	WhenRange   hcl.Range // of the string holding the CEL source
 	Actions     []*Action // in source order
+	Retry       *Retry    // the trigger's retry block: the default for its actions
 	DeclRange   hcl.Range
 
 	// Programs holds the compiled filter per event type in On (types differ
@@ -50,6 +51,7 @@ type Action struct {
 	// Roots lists the event variables the templates read, so the engine
 	// converts only those for this action.
 	Roots     []string
+	Retry     *Retry        // the action's own retry block, else the trigger's; nil: the server default
 	Method    string        // http
 	Timeout   time.Duration // http; zero means the default
 	DeclRange hcl.Range
@@ -64,6 +66,7 @@ var triggerSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "action", LabelNames: []string{"type", "name"}},
+		{Type: "retry"},
 	},
 }
 
@@ -88,8 +91,22 @@ func (c *checker) decodeTrigger(b *hcl.Block) *Trigger {
 	if a, ok := content.Attributes["when"]; ok {
 		c.compileWhen(t, a, types)
 	}
+	var retry *Retry
+	var actionBlocks []*hcl.Block
+	for _, blk := range content.Blocks {
+		if blk.Type == "retry" {
+			if retry != nil {
+				c.diags = append(c.diags, duplicateDiag("retry block", "retry", blk.DefRange, retry.DeclRange))
+				continue
+			}
+			retry = c.decodeRetry(blk)
+			continue
+		}
+		actionBlocks = append(actionBlocks, blk)
+	}
+	t.Retry = retry
 	seen := map[string]*Action{}
-	for _, ab := range content.Blocks {
+	for _, ab := range actionBlocks {
 		act := c.decodeAction(t, ab, types)
 		if act == nil {
 			continue
@@ -101,7 +118,7 @@ func (c *checker) decodeTrigger(b *hcl.Block) *Trigger {
 		seen[act.Address] = act
 		t.Actions = append(t.Actions, act)
 	}
-	if len(content.Blocks) == 0 && !diags.HasErrors() && !c.broken[b.DefRange.Filename] {
+	if len(actionBlocks) == 0 && !diags.HasErrors() && !c.broken[b.DefRange.Filename] {
 		c.diags = append(c.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "Trigger has no actions",
