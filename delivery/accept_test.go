@@ -1,0 +1,167 @@
+package delivery
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// count runs a COUNT query against the store's database.
+func count(t testing.TB, s *Store, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.rdb.QueryRowContext(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDuplicateAccept(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, "", nil) // not started: nothing is delivered, everything stays countable
+	ev := newEvent("dup-1",
+		NewDelivery{Delivery: httpAction("http://127.0.0.1:1/a", `{}`)},
+		NewDelivery{Delivery: httpAction("http://127.0.0.1:1/b", `{}`)})
+	first := accept(t, s, ev)
+	again := accept(t, s, ev)
+	if first.Duplicate || !again.Duplicate {
+		t.Errorf("Duplicate: first %v, again %v", first.Duplicate, again.Duplicate)
+	}
+	if again.EventID != first.EventID || !slices.Equal(again.Deliveries, first.Deliveries) {
+		t.Errorf("duplicate receipt %+v, want the original %+v", again, first)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM hookline_delivery`); n != 2 {
+		t.Errorf("%d deliveries stored, want 2", n)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM river_job`); n != 2 {
+		t.Errorf("%d jobs queued, want 2", n)
+	}
+
+	// Same id from another source is another event.
+	other := ev
+	other.Source = "/elsewhere"
+	if rc := accept(t, s, other); rc.Duplicate || rc.EventID == first.EventID {
+		t.Errorf("other source: %+v", rc)
+	}
+
+	// Concurrent duplicates: exactly one is stored, all get its receipt.
+	const n = 10
+	ev = newEvent("dup-2", NewDelivery{Delivery: httpAction("http://127.0.0.1:1/c", `{}`)})
+	receipts := make([]Receipt, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			rc, err := s.Accept(context.Background(), ev)
+			if err != nil {
+				t.Error(err)
+			}
+			receipts[i] = rc
+		})
+	}
+	wg.Wait()
+	originals := 0
+	for _, rc := range receipts {
+		if !rc.Duplicate {
+			originals++
+		}
+		if rc.EventID != receipts[0].EventID || len(rc.Deliveries) != 1 || rc.Deliveries[0] != receipts[0].Deliveries[0] {
+			t.Errorf("receipt %+v differs from %+v", rc, receipts[0])
+		}
+	}
+	if originals != 1 {
+		t.Errorf("%d of %d concurrent accepts stored the event, want 1", originals, n)
+	}
+	if got := count(t, s, `SELECT COUNT(*) FROM hookline_event WHERE ce_id = 'dup-2'`); got != 1 {
+		t.Errorf("%d events stored, want 1", got)
+	}
+	if got := count(t, s, `SELECT COUNT(*) FROM river_job`); got != 2+2+1 {
+		t.Errorf("%d jobs queued, want 5", got)
+	}
+}
+
+func TestAcceptRejects(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, "", nil)
+	ctx := context.Background()
+	for name, ev := range map[string]NewEvent{
+		"no source":   {CEID: "x", Raw: []byte(`{}`)},
+		"no id":       {Source: "/s", Raw: []byte(`{}`)},
+		"not JSON":    {Source: "/s", CEID: "x", Raw: []byte(`{`)},
+		"no content":  {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{}}},
+		"bad policy":  {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{MaxAttempts: -1}}}},
+		"no schedule": {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{Schedule: []time.Duration{}, MaxAttempts: 3}}}},
+	} {
+		if _, err := s.Accept(ctx, ev); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM hookline_event`); n != 0 {
+		t.Errorf("%d events stored by rejected accepts", n)
+	}
+	// An event that fires nothing is still recorded (and deduplicated).
+	rc := accept(t, s, newEvent("quiet"))
+	if rc.Deliveries == nil || len(rc.Deliveries) != 0 {
+		t.Errorf("receipt %+v, want an empty list", rc)
+	}
+	if rc := accept(t, s, newEvent("quiet")); !rc.Duplicate || rc.Deliveries == nil {
+		t.Errorf("duplicate of an empty event: %+v", rc)
+	}
+}
+
+func TestPersistsAcrossRestart(t *testing.T) {
+	t.Parallel()
+	srv, seen := receiver(t, nil)
+	dir := t.TempDir()
+	first := openStore(t, dir, nil)
+	rc := accept(t, first, newEvent("e1", NewDelivery{Delivery: httpAction(srv.URL, `{"n":1}`)}))
+	if err := first.Close(); err != nil { // before any worker ran
+		t.Fatal(err)
+	}
+
+	s := openStore(t, dir, nil)
+	// Only one process may own a data directory.
+	if _, err := Open(context.Background(), Config{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second Open on a directory in use: %v", err)
+	}
+	start(t, s)
+	if got := next(t, seen).Body; got != `{"n":1}` {
+		t.Errorf("receiver got %q", got)
+	}
+	waitStatus(t, s, rc.Deliveries[0].ID, StatusDelivered)
+}
+
+// A process killed mid-attempt leaves its job marked running. The next
+// Open runs it again at once rather than after River's rescue delay.
+func TestOrphanedAttemptRunsAgainAfterCrash(t *testing.T) {
+	t.Parallel()
+	srv, seen := receiver(t, nil)
+	dir := t.TempDir()
+	crashed := openStore(t, dir, nil)
+	rc := accept(t, crashed, newEvent("e1", NewDelivery{Delivery: httpAction(srv.URL, `{}`)}))
+	// What a fetch does; the process then "dies" before recording anything.
+	if _, err := crashed.db.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := crashed.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openStore(t, dir, nil)
+	start(t, s)
+	next(t, seen)
+	det := waitStatus(t, s, rc.Deliveries[0].ID, StatusDelivered)
+	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:delivered:204"}) {
+		t.Errorf("attempts %v", got)
+	}
+}
+
+func TestStartNeedsExecutors(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, "", func(c *Config) { c.Executors = nil })
+	if err := s.Start(context.Background()); err == nil {
+		t.Error("Start without executors succeeded")
+	}
+}

@@ -1,0 +1,187 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/actions"
+)
+
+func TestAcceptAndDeliver(t *testing.T) {
+	t.Parallel()
+	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("thanks")) })
+	s := openStore(t, "", nil)
+	start(t, s)
+
+	d := httpAction(srv.URL+"/hook", `{"order":"A-1"}`)
+	d.HTTP.Headers = []actions.Header{{Name: "X-Order", Value: actions.Literal("A-1")}}
+	rc := accept(t, s, newEvent("e1", NewDelivery{Delivery: d}))
+	if rc.Duplicate || !strings.HasPrefix(rc.EventID, "evt_") || len(rc.EventID) != 30 || len(rc.Deliveries) != 1 {
+		t.Fatalf("receipt %+v", rc)
+	}
+	ref := rc.Deliveries[0]
+	if !strings.HasPrefix(ref.ID, "dlv_") || ref.Address != "order.http.notify" {
+		t.Fatalf("ref %+v", ref)
+	}
+	if d.ID != "" {
+		t.Errorf("Accept set the caller's Delivery.ID to %q", d.ID)
+	}
+
+	req := next(t, seen)
+	if req.Body != `{"order":"A-1"}` || req.Header.Get("X-Order") != "A-1" {
+		t.Errorf("receiver got %q with X-Order %q", req.Body, req.Header.Get("X-Order"))
+	}
+	det := waitStatus(t, s, ref.ID, StatusDelivered)
+	if det.Delivery.Attempts != 1 || det.NextAttemptAt != nil || det.LastError != "" || det.EventID != rc.EventID || det.Trigger != "order" {
+		t.Errorf("summary %+v", det.Delivery)
+	}
+	if len(det.Attempts) != 1 {
+		t.Fatalf("attempts %v", outcomes(det.Attempts))
+	}
+	a := det.Attempts[0]
+	if a.Number != 1 || a.Outcome != "delivered" || a.StatusCode != 200 || a.Response != "thanks" || a.Duration <= 0 || a.StartedAt.IsZero() {
+		t.Errorf("attempt %+v", a)
+	}
+	if det.Content.ID != ref.ID || det.Content.HTTP.Body.Redacted() != `{"order":"A-1"}` || det.Content.Address != "order.http.notify" {
+		t.Errorf("stored content %+v", det.Content)
+	}
+	if want := (RetryPolicy{Schedule: DefaultSchedule, MaxAttempts: 8}); !slices.Equal(det.Retry.Schedule, want.Schedule) || det.Retry.MaxAttempts != 8 {
+		t.Errorf("retry policy %+v, want the default resolved", det.Retry)
+	}
+	counts, err := s.Counts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[StatusDelivered] != 1 || counts[StatusPending] != 0 || len(counts) != 4 {
+		t.Errorf("counts %v", counts)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRetriesUntilDelivered(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			http.Error(w, "busy", http.StatusInternalServerError)
+		}
+	})
+	s := openStore(t, "", func(c *Config) {
+		c.Executors["http"] = newExecutor(t, map[string]string{"WH": testSigningSecret})
+	})
+	start(t, s)
+
+	d := httpAction(srv.URL, `{}`)
+	d.HTTP.SigningSecret = actions.Text{{Env: "WH"}}
+	rc := accept(t, s, newEvent("e1", NewDelivery{Delivery: d, Retry: RetryPolicy{Schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}}}))
+	id := rc.Deliveries[0].ID
+
+	det := waitStatus(t, s, id, StatusDelivered)
+	if got, want := outcomes(det.Attempts), []string{"1:retry:500", "2:retry:500", "3:delivered:200"}; !slices.Equal(got, want) {
+		t.Fatalf("attempts %v, want %v", got, want)
+	}
+	if det.Attempts[0].Error == "" || det.Attempts[0].Response == "" {
+		t.Errorf("failed attempt has no error or response: %+v", det.Attempts[0])
+	}
+	if det.Delivery.Attempts != 3 || det.LastError != "" {
+		t.Errorf("summary %+v", det.Delivery)
+	}
+	// Every retry sends the same delivery: the receiver can deduplicate on
+	// webhook-id.
+	for i := range 3 {
+		if got := next(t, seen).Header.Get("webhook-id"); got != id {
+			t.Errorf("request %d: webhook-id %q, want %q", i+1, got, id)
+		}
+	}
+}
+
+func TestDeadLetterThenRetryByHand(t *testing.T) {
+	t.Parallel()
+	var fixed atomic.Bool
+	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if !fixed.Load() {
+			http.Error(w, "no such order", http.StatusBadRequest)
+		}
+	})
+	s := openStore(t, "", nil)
+	start(t, s)
+	ctx := context.Background()
+
+	rc := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(srv.URL, `{}`)}))
+	id := rc.Deliveries[0].ID
+	det := waitStatus(t, s, id, StatusFailed)
+	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:permanent:400"}) {
+		t.Fatalf("attempts %v", got)
+	}
+	if det.LastError == "" || det.NextAttemptAt != nil {
+		t.Errorf("dead letter %+v", det.Delivery)
+	}
+	next(t, seen)
+
+	fixed.Store(true)
+	if err := s.Retry(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	det = waitStatus(t, s, id, StatusDelivered)
+	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:permanent:400", "2:delivered:200"}) {
+		t.Fatalf("attempts %v", got)
+	}
+	next(t, seen)
+
+	// A delivered one is delivered again.
+	if err := s.Retry(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	next(t, seen)
+	det = waitAttempts(t, s, id, 3)
+	if got := outcomes(det.Attempts); det.Status != StatusDelivered || len(got) != 3 || got[2] != "3:delivered:200" {
+		t.Errorf("attempts after a second retry: %v", got)
+	}
+
+	if err := s.Retry(ctx, "dlv_nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Retry(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRetryAfterDelaysNextAttempt(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	s := openStore(t, "", nil)
+	start(t, s)
+
+	rc := accept(t, s, newEvent("e1", NewDelivery{
+		Delivery: httpAction(srv.URL, `{}`),
+		Retry:    RetryPolicy{Schedule: []time.Duration{10 * time.Millisecond}},
+	}))
+	id := rc.Deliveries[0].ID
+	det := waitStatus(t, s, id, StatusRetrying)
+	if det.NextAttemptAt == nil || len(det.Attempts) != 1 {
+		t.Fatalf("after a 429: %+v, attempts %v", det.Delivery, outcomes(det.Attempts))
+	}
+	nextAt := *det.NextAttemptAt
+	if wait := nextAt.Sub(det.Attempts[0].StartedAt); wait < time.Second {
+		t.Errorf("next attempt %s after the first, want at least Retry-After's 1s", wait)
+	}
+	det = waitStatus(t, s, id, StatusDelivered)
+	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:retry:429", "2:delivered:200"}) {
+		t.Fatalf("attempts %v", got)
+	}
+	// River keeps milliseconds; allow for its rounding.
+	if started := det.Attempts[1].StartedAt; started.Before(nextAt.Add(-2 * time.Millisecond)) {
+		t.Errorf("second attempt started %s before next_attempt_at", nextAt.Sub(started))
+	}
+}

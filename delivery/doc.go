@@ -1,0 +1,15 @@
+// Package delivery keeps accepted events and their deliveries durably and
+// runs every delivery through its executor, at least once, until it is
+// delivered or dead-lettered.
+//
+// The database holds the truth: one row per event, one per delivery (with the
+// rendered content it will send, secrets as references only) and one per
+// attempt. A River job is only the trigger that makes a worker attempt a
+// delivery. Each attempt has its own job: the transaction that records an
+// attempt also queues the job of the next one, and a finished job is never
+// revived, so the queue and the delivery rows cannot disagree about what
+// happens next.
+//
+// The embedded database is SQLite; everything that knows so lives in
+// sqlite.go, so that PostgreSQL can be added behind the same code.
+package delivery

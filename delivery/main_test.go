@@ -1,0 +1,179 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/actions/webhook"
+)
+
+// River's goroutines must all be gone once a store is stopped and closed.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitTimeout bounds every wait on the queue; waits end as soon as their
+// condition holds.
+const waitTimeout = 20 * time.Second
+
+const testSigningSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// newExecutor is the real webhook executor, allowed to reach loopback test
+// receivers and reading secrets from env.
+func newExecutor(t testing.TB, env map[string]string) *webhook.Executor {
+	t.Helper()
+	e := webhook.New(webhook.Config{
+		Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Env:   func(name string) (string, bool) { v, ok := env[name]; return v, ok },
+	})
+	t.Cleanup(e.CloseIdleConnections)
+	return e
+}
+
+// openStore opens a store on dir (a fresh temporary one if ""), closed when
+// the test ends.
+func openStore(t testing.TB, dir string, edit func(*Config)) *Store {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	cfg := Config{DataDir: dir, Executors: map[string]actions.Executor{"http": newExecutor(t, nil)}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func start(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// request is what a test receiver saw.
+type request struct {
+	Header http.Header
+	Body   string
+}
+
+// receiver records every request on the returned channel and answers with
+// h (204 when h is nil).
+func receiver(t testing.TB, h http.HandlerFunc) (*httptest.Server, <-chan request) {
+	t.Helper()
+	seen := make(chan request, 1024)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		seen <- request{r.Header.Clone(), string(body)}
+		if h == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, seen
+}
+
+// httpAction is a rendered http action posting body to url.
+func httpAction(url, body string) *actions.Delivery {
+	return &actions.Delivery{
+		EventID: "ce-1", Address: "order.http.notify", Trigger: "order", Type: "http", Name: "notify",
+		HTTP: &actions.HTTPRequest{Method: "POST", URL: actions.Literal(url), Body: actions.Literal(body)},
+	}
+}
+
+// newEvent is an event with the given CloudEvents id firing ds.
+func newEvent(ceID string, ds ...NewDelivery) NewEvent {
+	return NewEvent{
+		Source: "/test", CEID: ceID, Type: "order.created",
+		Raw:        []byte(fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"/test","type":"order.created"}`, ceID)),
+		Deliveries: ds,
+	}
+}
+
+func accept(t testing.TB, s *Store, ev NewEvent) Receipt {
+	t.Helper()
+	rc, err := s.Accept(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// next returns the next request a receiver saw.
+func next(t testing.TB, seen <-chan request) request {
+	t.Helper()
+	select {
+	case r := <-seen:
+		return r
+	case <-time.After(waitTimeout):
+		t.Fatal("receiver got no request")
+		return request{}
+	}
+}
+
+// waitStatus polls until delivery id has status want and returns it.
+func waitStatus(t testing.TB, s *Store, id string, want Status) *DeliveryDetail {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		d, err := s.Delivery(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status == want {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s: status %s after %s, want %s (attempts %d, last error %q)",
+				id, d.Status, waitTimeout, want, d.Delivery.Attempts, d.LastError)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitAttempts polls until delivery id has n attempts recorded.
+func waitAttempts(t testing.TB, s *Store, id string, n int) *DeliveryDetail {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		d, err := s.Delivery(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Attempts) >= n {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s: %d attempts after %s, want %d", id, len(d.Attempts), waitTimeout, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func outcomes(as []Attempt) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = fmt.Sprintf("%d:%s:%d", a.Number, a.Outcome, a.StatusCode)
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package delivery
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRetryPolicy(t *testing.T) {
+	t.Parallel()
+	def, err := RetryPolicy{}.resolved()
+	if err != nil || def.MaxAttempts != 8 || !slices.Equal(def.Schedule, DefaultSchedule) {
+		t.Fatalf("default: %+v, %v", def, err)
+	}
+	def.Schedule[0] = 0
+	if DefaultSchedule[0] != 5*time.Second {
+		t.Fatal("a resolved policy aliases DefaultSchedule")
+	}
+	capped, _ := RetryPolicy{MaxAttempts: 3}.resolved()
+	if capped.MaxAttempts != 3 || len(capped.Schedule) != 7 {
+		t.Errorf("max_attempts only: %+v", capped)
+	}
+	none, err := RetryPolicy{Schedule: []time.Duration{}}.resolved()
+	if err != nil || none.MaxAttempts != 1 || none.Schedule == nil {
+		t.Errorf("empty schedule: %+v, %v", none, err)
+	}
+	if _, err := (RetryPolicy{Schedule: []time.Duration{-time.Second}}).resolved(); err == nil {
+		t.Error("negative delay accepted")
+	}
+
+	p := RetryPolicy{Schedule: []time.Duration{10 * time.Second, time.Minute}, MaxAttempts: 5}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		n    int
+		rnd  float64
+		want time.Duration
+	}{
+		{1, 0.5, 10 * time.Second}, // no jitter at the middle
+		{1, 0, 8 * time.Second},    // -20%
+		{1, 1, 12 * time.Second},   // +20% (the bound rand never reaches)
+		{2, 0.5, time.Minute},
+		{4, 0.5, time.Minute}, // the last delay repeats
+	} {
+		got := p.nextAttempt(tt.n, now, time.Time{}, func() float64 { return tt.rnd }).Sub(now)
+		if got != tt.want {
+			t.Errorf("after attempt %d with rand %v: %s, want %s", tt.n, tt.rnd, got, tt.want)
+		}
+	}
+	later := now.Add(time.Hour)
+	if got := p.nextAttempt(1, now, later, func() float64 { return 0.5 }); !got.Equal(later) {
+		t.Errorf("Retry-After later than the schedule: %s", got)
+	}
+	if got := p.nextAttempt(1, now, now.Add(time.Second), func() float64 { return 0.5 }); !got.Equal(now.Add(10 * time.Second)) {
+		t.Errorf("Retry-After sooner than the schedule: %s", got)
+	}
+}
+
+func TestNewID(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, b := newID("dlv_", t0), newID("dlv_", t0.Add(time.Millisecond))
+	if len(a) != 30 || !strings.HasPrefix(a, "dlv_") || strings.Trim(a[4:], crockford) != "" {
+		t.Fatalf("id %q", a)
+	}
+	if a >= b {
+		t.Errorf("%s sorts after the later %s", a, b)
+	}
+	if c, d := newID("x", t0), newID("x", t0); c == d {
+		t.Error("two IDs in the same millisecond are equal")
+	}
+}
+
+func TestMissingExecutorIsDeadLetter(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, "", nil)
+	start(t, s)
+	d := httpAction("http://127.0.0.1:1", "")
+	d.Type = "sms"
+	id := accept(t, s, newEvent("e1", NewDelivery{Delivery: d})).Deliveries[0].ID
+	det := waitStatus(t, s, id, StatusFailed)
+	if !strings.Contains(det.LastError, `no executor for action type "sms"`) {
+		t.Errorf("last error %q", det.LastError)
+	}
+}

@@ -1,0 +1,309 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// Status is where a delivery stands.
+type Status string
+
+const (
+	StatusPending   Status = "pending"   // waiting for its first attempt, or for a retry asked by hand
+	StatusRetrying  Status = "retrying"  // an attempt failed; another is scheduled
+	StatusDelivered Status = "delivered" // the peer accepted it
+	StatusFailed    Status = "failed"    // dead letter: permanent failure or attempts exhausted
+)
+
+func (s Status) final() bool { return s == StatusDelivered || s == StatusFailed }
+
+func (s Status) valid() bool {
+	switch s {
+	case StatusPending, StatusRetrying, StatusDelivered, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// Delivery is a delivery's summary.
+type Delivery struct {
+	ID, EventID, Address, Trigger, Type, Name string
+	Status                                    Status
+	Attempts                                  int
+	CreatedAt                                 time.Time
+	UpdatedAt                                 time.Time
+	NextAttemptAt                             *time.Time // when pending/retrying
+	LastError                                 string
+}
+
+// Attempt is one recorded attempt.
+type Attempt struct {
+	Number     int
+	StartedAt  time.Time
+	Outcome    string // "delivered", "retry", "permanent"
+	StatusCode int
+	Duration   time.Duration
+	Error      string
+	Response   string
+	ProviderID string
+}
+
+// DeliveryDetail is a delivery with its content, policy and attempts.
+type DeliveryDetail struct {
+	Delivery
+	Content  *actions.Delivery // as stored (secrets are references only)
+	Retry    RetryPolicy       // as resolved when accepted
+	Attempts []Attempt         // oldest first
+}
+
+// Filter selects deliveries. Zero fields do not filter.
+type Filter struct {
+	Status, Trigger, EventID string
+	Since, Until             time.Time // on CreatedAt: Since <= CreatedAt < Until
+	Limit                    int       // default 50, max 500
+	Cursor                   string    // opaque, from the previous page
+}
+
+// Page sizes for Deliveries.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// Event is an accepted event and its deliveries.
+type Event struct {
+	ID, Source, CEID, Type string
+	ReceivedAt             time.Time
+	Raw                    json.RawMessage
+	Deliveries             []Delivery
+}
+
+const summaryColumns = `id, event_id, address, trigger_name, type, name, status, attempts,
+	created_at, updated_at, next_attempt_at, last_error`
+
+type scanner interface{ Scan(...any) error }
+
+func scanSummary(r scanner, extra ...any) (Delivery, error) {
+	var d Delivery
+	var created, updated int64
+	var next sql.NullInt64
+	err := r.Scan(append([]any{&d.ID, &d.EventID, &d.Address, &d.Trigger, &d.Type, &d.Name, &d.Status,
+		&d.Attempts, &created, &updated, &next, &d.LastError}, extra...)...)
+	if err != nil {
+		return Delivery{}, err
+	}
+	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if next.Valid {
+		t := fromNanos(next.Int64)
+		d.NextAttemptAt = &t
+	}
+	return d, nil
+}
+
+// Deliveries lists deliveries matching f, newest first, and returns the
+// cursor of the next page ("" after the last one). Pages are cut on
+// (CreatedAt, ID), so deliveries accepted while paging cannot shift them.
+func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Delivery, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	limit = min(limit, MaxLimit)
+	where, args, err := whereFilter(f)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT `+summaryColumns+` FROM hookline_delivery`+where+
+		` ORDER BY created_at DESC, id DESC LIMIT ?`), append(args, limit+1)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("delivery: list: %w", err)
+	}
+	defer rows.Close()
+	out := []Delivery{}
+	for rows.Next() {
+		d, err := scanSummary(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("delivery: list: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("delivery: list: %w", err)
+	}
+	if len(out) <= limit {
+		return out, "", nil
+	}
+	out = out[:limit]
+	last := out[limit-1]
+	return out, encodeCursor(last.CreatedAt, last.ID), nil
+}
+
+// whereFilter builds the WHERE clause for f, cursor included.
+func whereFilter(f Filter) (string, []any, error) {
+	var conds []string
+	var args []any
+	if f.Status != "" {
+		if !Status(f.Status).valid() {
+			return "", nil, fmt.Errorf("%w: unknown status %q", ErrInvalidFilter, f.Status)
+		}
+		conds, args = append(conds, "status = ?"), append(args, f.Status)
+	}
+	if f.Trigger != "" {
+		conds, args = append(conds, "trigger_name = ?"), append(args, f.Trigger)
+	}
+	if f.EventID != "" {
+		conds, args = append(conds, "event_id = ?"), append(args, f.EventID)
+	}
+	if !f.Since.IsZero() {
+		conds, args = append(conds, "created_at >= ?"), append(args, nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds, args = append(conds, "created_at < ?"), append(args, nanos(f.Until))
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		conds = append(conds, "(created_at < ? OR (created_at = ? AND id < ?))")
+		args = append(args, at, at, id)
+	}
+	if len(conds) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// A cursor is the sort key of the last row of a page. It is opaque to
+// callers so that its form can change.
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(nanos(at), 10) + "/" + id))
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		at, id, ok := strings.Cut(string(b), "/")
+		if n, perr := strconv.ParseInt(at, 10, 64); ok && perr == nil && id != "" {
+			return n, id, nil
+		}
+	}
+	return 0, "", fmt.Errorf("%w: malformed cursor", ErrInvalidFilter)
+}
+
+// Delivery returns one delivery with its content and attempts.
+func (s *Store) Delivery(ctx context.Context, id string) (*DeliveryDetail, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot for both queries
+	if err != nil {
+		return nil, fmt.Errorf("delivery: get %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var det DeliveryDetail
+	var content, sched string
+	det.Delivery, err = scanSummary(tx.QueryRowContext(ctx, s.sql(`SELECT `+summaryColumns+`, content, retry_schedule, max_attempts
+		FROM hookline_delivery WHERE id = ?`), id), &content, &sched, &det.Retry.MaxAttempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delivery: get %s: %w", id, err)
+	}
+	if det.Retry.Schedule, err = decodeSchedule(sched); err != nil {
+		return nil, fmt.Errorf("delivery: get %s: %w", id, err)
+	}
+	det.Content = new(actions.Delivery)
+	if err := json.Unmarshal([]byte(content), det.Content); err != nil {
+		return nil, fmt.Errorf("delivery: get %s: content: %w", id, err)
+	}
+	rows, err := tx.QueryContext(ctx, s.sql(`SELECT number, started_at, outcome, status_code, duration, error, response, provider_id
+		FROM hookline_attempt WHERE delivery_id = ? ORDER BY number`), id)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: get %s: attempts: %w", id, err)
+	}
+	defer rows.Close()
+	det.Attempts = []Attempt{}
+	for rows.Next() {
+		var a Attempt
+		var started, dur int64
+		if err := rows.Scan(&a.Number, &started, &a.Outcome, &a.StatusCode, &dur, &a.Error, &a.Response, &a.ProviderID); err != nil {
+			return nil, fmt.Errorf("delivery: get %s: attempts: %w", id, err)
+		}
+		a.StartedAt, a.Duration = fromNanos(started), time.Duration(dur)
+		det.Attempts = append(det.Attempts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delivery: get %s: attempts: %w", id, err)
+	}
+	return &det, nil
+}
+
+// Event returns an event by the ID the store gave it, with its deliveries
+// in the order they fired.
+func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	var ev Event
+	var received int64
+	var raw string
+	err = tx.QueryRowContext(ctx, s.sql(`SELECT id, source, ce_id, type, received_at, raw FROM hookline_event WHERE id = ?`), id).
+		Scan(&ev.ID, &ev.Source, &ev.CEID, &ev.Type, &received, &raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
+	}
+	ev.ReceivedAt, ev.Raw = fromNanos(received), json.RawMessage(raw)
+	rows, err := tx.QueryContext(ctx, s.sql(`SELECT `+summaryColumns+` FROM hookline_delivery WHERE event_id = ? ORDER BY seq`), id)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
+	}
+	defer rows.Close()
+	ev.Deliveries = []Delivery{}
+	for rows.Next() {
+		d, err := scanSummary(rows)
+		if err != nil {
+			return nil, fmt.Errorf("delivery: event %s: %w", id, err)
+		}
+		ev.Deliveries = append(ev.Deliveries, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
+	}
+	return &ev, nil
+}
+
+// Counts returns how many deliveries are in each status, every status
+// present (zero included).
+func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
+	out := map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusDelivered: 0, StatusFailed: 0}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT status, COUNT(*) FROM hookline_delivery GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st Status
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("delivery: counts: %w", err)
+		}
+		out[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delivery: counts: %w", err)
+	}
+	return out, nil
+}

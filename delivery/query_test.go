@@ -1,0 +1,220 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clock is a settable Config.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+// waitCounts polls until the store's counts include want.
+func waitCounts(t testing.TB, s *Store, want map[Status]int) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		got, err := s.Counts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := true
+		for st, n := range want {
+			ok = ok && got[st] == n
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %v after %s, want %v", got, waitTimeout, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDeliveriesFilterAndPaginate(t *testing.T) {
+	t.Parallel()
+	ok, _ := receiver(t, nil)
+	bad, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadRequest) })
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: t0}
+	s := openStore(t, "", func(c *Config) { c.Now = clk.Now })
+	ctx := context.Background()
+
+	// 30 events a minute apart: even ones fire trigger "a" (delivered),
+	// odd ones trigger "b" (dead letters); then one event firing two.
+	all := map[string]bool{}
+	for i := range 30 {
+		clk.Set(t0.Add(time.Duration(i) * time.Minute))
+		d := httpAction(ok.URL, `{}`)
+		if i%2 == 1 {
+			d = httpAction(bad.URL, `{}`)
+			d.Trigger = "b"
+		} else {
+			d.Trigger = "a"
+		}
+		rc := accept(t, s, newEvent(fmt.Sprint("e", i), NewDelivery{Delivery: d}))
+		all[rc.Deliveries[0].ID] = true
+	}
+	clk.Set(t0.Add(time.Hour))
+	pair := accept(t, s, newEvent("pair", NewDelivery{Delivery: httpAction(ok.URL, `{}`)}, NewDelivery{Delivery: httpAction(ok.URL, `{}`)}))
+	for _, r := range pair.Deliveries {
+		all[r.ID] = true
+	}
+	start(t, s)
+	waitCounts(t, s, map[Status]int{StatusDelivered: 17, StatusFailed: 15})
+
+	// Every page in order, none missing, none twice.
+	var got []Delivery
+	f := Filter{Limit: 7}
+	for pages := 0; ; pages++ {
+		page, cursor, err := s.Deliveries(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pages > 10 || (cursor != "" && len(page) != 7) {
+			t.Fatalf("page %d: %d rows, cursor %q", pages, len(page), cursor)
+		}
+		got = append(got, page...)
+		if cursor == "" {
+			break
+		}
+		f.Cursor = cursor
+	}
+	seen := map[string]bool{}
+	for i, d := range got {
+		if seen[d.ID] || !all[d.ID] {
+			t.Errorf("row %d: %s repeated or unknown", i, d.ID)
+		}
+		seen[d.ID] = true
+		if i > 0 {
+			prev := got[i-1]
+			if d.CreatedAt.After(prev.CreatedAt) || (d.CreatedAt.Equal(prev.CreatedAt) && d.ID > prev.ID) {
+				t.Errorf("row %d (%s %s) is newer than row %d", i, d.CreatedAt, d.ID, i-1)
+			}
+		}
+	}
+	if len(seen) != len(all) {
+		t.Errorf("pages held %d deliveries, want %d", len(seen), len(all))
+	}
+	if !got[0].CreatedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("first row created %s, want the newest", got[0].CreatedAt)
+	}
+
+	list := func(f Filter) []Delivery {
+		t.Helper()
+		out, cursor, err := s.Deliveries(ctx, f)
+		if err != nil || cursor != "" {
+			t.Fatalf("Deliveries(%+v): cursor %q, %v", f, cursor, err)
+		}
+		return out
+	}
+	for _, d := range list(Filter{Status: "failed"}) {
+		if d.Status != StatusFailed || d.Trigger != "b" || d.LastError == "" {
+			t.Errorf("status=failed listed %+v", d)
+		}
+	}
+	if n := len(list(Filter{Status: "failed"})); n != 15 {
+		t.Errorf("status=failed: %d", n)
+	}
+	if n := len(list(Filter{Trigger: "a"})); n != 15 {
+		t.Errorf("trigger=a: %d", n)
+	}
+	byEvent := list(Filter{EventID: pair.EventID})
+	if len(byEvent) != 2 || !all[byEvent[0].ID] || byEvent[0].EventID != pair.EventID {
+		t.Errorf("event_id: %+v", byEvent)
+	}
+	window := list(Filter{Since: t0.Add(10 * time.Minute), Until: t0.Add(20 * time.Minute)})
+	if len(window) != 10 || !window[0].CreatedAt.Equal(t0.Add(19*time.Minute)) || !window[9].CreatedAt.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("since/until: %d rows", len(window))
+	}
+	if n := len(list(Filter{Status: "delivered", Trigger: "b"})); n != 0 {
+		t.Errorf("delivered and b: %d", n)
+	}
+	if n := len(list(Filter{Limit: 10_000})); n != 32 {
+		t.Errorf("large limit: %d", n)
+	}
+	if _, _, err := s.Deliveries(ctx, Filter{Status: "lost"}); !errors.Is(err, ErrInvalidFilter) {
+		t.Errorf("unknown status: %v", err)
+	}
+	if _, _, err := s.Deliveries(ctx, Filter{Cursor: "!!"}); !errors.Is(err, ErrInvalidFilter) {
+		t.Errorf("bad cursor: %v", err)
+	}
+
+	ev, err := s.Event(ctx, pair.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.CEID != "pair" || ev.Source != "/test" || ev.Type != "order.created" || !ev.ReceivedAt.Equal(t0.Add(time.Hour)) ||
+		len(ev.Deliveries) != 2 || ev.Deliveries[0].ID != pair.Deliveries[0].ID || ev.Deliveries[1].ID != pair.Deliveries[1].ID {
+		t.Errorf("event %+v", ev)
+	}
+	if string(ev.Raw) != string(newEvent("pair").Raw) {
+		t.Errorf("raw %s", ev.Raw)
+	}
+	if _, err := s.Event(ctx, "evt_nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Event(unknown): %v", err)
+	}
+	if _, err := s.Delivery(ctx, "dlv_nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Delivery(unknown): %v", err)
+	}
+}
+
+func TestRetryMatchingRequeuesDeadLetters(t *testing.T) {
+	t.Parallel()
+	var fixed atomic.Bool
+	flaky, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if !fixed.Load() {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+		}
+	})
+	ok, _ := receiver(t, nil)
+	s := openStore(t, "", nil)
+	start(t, s)
+	ctx := context.Background()
+
+	var dead []string
+	for i := range 5 {
+		rc := accept(t, s, newEvent(fmt.Sprint("dead", i), NewDelivery{Delivery: httpAction(flaky.URL, `{}`)}))
+		dead = append(dead, rc.Deliveries[0].ID)
+	}
+	fine := accept(t, s, newEvent("fine", NewDelivery{Delivery: httpAction(ok.URL, `{}`)})).Deliveries[0].ID
+	waitCounts(t, s, map[Status]int{StatusFailed: 5, StatusDelivered: 1})
+
+	fixed.Store(true)
+	n, err := s.RetryMatching(ctx, Filter{Status: "failed"})
+	if err != nil || n != 5 {
+		t.Fatalf("RetryMatching = %d, %v; want 5", n, err)
+	}
+	waitCounts(t, s, map[Status]int{StatusDelivered: 6})
+	for _, id := range dead {
+		det, err := s.Delivery(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:permanent:422", "2:delivered:200"}) {
+			t.Errorf("%s: attempts %v", id, got)
+		}
+	}
+	if det, _ := s.Delivery(ctx, fine); len(det.Attempts) != 1 {
+		t.Errorf("the delivered one was retried: %v", outcomes(det.Attempts))
+	}
+	if n, err := s.RetryMatching(ctx, Filter{Status: "failed"}); err != nil || n != 0 {
+		t.Errorf("second RetryMatching = %d, %v; want 0", n, err)
+	}
+	if _, err := s.RetryMatching(ctx, Filter{Status: "nope"}); !errors.Is(err, ErrInvalidFilter) {
+		t.Errorf("bad filter: %v", err)
+	}
+}

@@ -1,0 +1,92 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are our schema steps, applied in order and never edited once
+// released: append a new step instead. The SQL is meant to run unchanged on
+// SQLite and PostgreSQL: TEXT, INTEGER and BIGINT only (times are unix
+// nanoseconds in BIGINT, which PostgreSQL's 4-byte INTEGER could not hold).
+var migrations = []string{
+	// 1: events, deliveries, attempts.
+	`CREATE TABLE hookline_event (
+		id          TEXT PRIMARY KEY,
+		source      TEXT NOT NULL,
+		ce_id       TEXT NOT NULL,
+		type        TEXT NOT NULL,
+		received_at BIGINT NOT NULL,
+		raw         TEXT NOT NULL
+	);
+	CREATE UNIQUE INDEX hookline_event_source_ce_id ON hookline_event (source, ce_id);
+
+	CREATE TABLE hookline_delivery (
+		id              TEXT PRIMARY KEY,
+		event_id        TEXT NOT NULL REFERENCES hookline_event (id),
+		seq             INTEGER NOT NULL,
+		address         TEXT NOT NULL,
+		trigger_name    TEXT NOT NULL,
+		type            TEXT NOT NULL,
+		name            TEXT NOT NULL,
+		status          TEXT NOT NULL,
+		attempts        INTEGER NOT NULL,
+		created_at      BIGINT NOT NULL,
+		updated_at      BIGINT NOT NULL,
+		next_attempt_at BIGINT,
+		last_error      TEXT NOT NULL,
+		content         TEXT NOT NULL,
+		retry_schedule  TEXT NOT NULL,
+		max_attempts    INTEGER NOT NULL,
+		job_id          BIGINT NOT NULL,
+		retry_requested INTEGER NOT NULL
+	);
+	CREATE INDEX hookline_delivery_created ON hookline_delivery (created_at, id);
+	CREATE INDEX hookline_delivery_status ON hookline_delivery (status, created_at, id);
+	CREATE INDEX hookline_delivery_trigger ON hookline_delivery (trigger_name, created_at, id);
+	CREATE INDEX hookline_delivery_event ON hookline_delivery (event_id, seq);
+
+	CREATE TABLE hookline_attempt (
+		delivery_id TEXT NOT NULL REFERENCES hookline_delivery (id),
+		number      INTEGER NOT NULL,
+		started_at  BIGINT NOT NULL,
+		outcome     TEXT NOT NULL,
+		status_code INTEGER NOT NULL,
+		duration    BIGINT NOT NULL,
+		error       TEXT NOT NULL,
+		response    TEXT NOT NULL,
+		provider_id TEXT NOT NULL,
+		PRIMARY KEY (delivery_id, number)
+	);`,
+}
+
+// migrate brings our tables up to date, one transaction per step so that a
+// failed step leaves the previous version intact.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hookline_migration (
+		version    INTEGER PRIMARY KEY,
+		applied_at BIGINT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("delivery: migrate: %w", err)
+	}
+	var have int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM hookline_migration`).Scan(&have); err != nil {
+		return fmt.Errorf("delivery: migrate: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("delivery: database schema version %d is newer than this program (%d)", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		if err := s.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_migration (version, applied_at) VALUES (?, ?)`), v, s.cfg.Now().UnixNano())
+			return err
+		}); err != nil {
+			return fmt.Errorf("delivery: migrate to version %d: %w", v, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// backend is everything the store needs from a database. This file is the
+// only one that knows the database is SQLite; PostgreSQL will provide the
+// same struct (one pool for both fields, riverdatabasesql for the driver,
+// $n placeholders from rebind, singleProcess false).
+type backend struct {
+	// write carries River and every write of ours.
+	write *sql.DB
+	// read carries queries that need no transaction with a write.
+	read   *sql.DB
+	driver riverdriver.Driver[*sql.Tx]
+	// rebind turns the ? placeholders our SQL is written with into the
+	// database's own.
+	rebind func(string) string
+	// singleProcess means one process owns the database, so a job still
+	// marked running when it opens was orphaned by a crash and can be run
+	// again at once instead of after River's rescue delay.
+	singleProcess bool
+	close         func() error
+}
+
+// readConns bounds concurrent API queries; WAL lets them run beside the
+// writer without blocking it.
+const readConns = 4
+
+// sqliteFile is the database inside Config.DataDir.
+const sqliteFile = "hookline.db"
+
+func openBackend(ctx context.Context, dir string) (*backend, error) {
+	if dir == "" {
+		return nil, errors.New("delivery: no data directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: data directory: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("delivery: data directory: %w", err)
+	}
+	// SQLite has no way to share one database between processes safely at
+	// our write rate, and the orphan rescue in singleProcess relies on being
+	// alone: a second server on the same directory is refused.
+	unlock, err := lockDir(filepath.Join(abs, "hookline.lock"))
+	if err != nil {
+		return nil, fmt.Errorf("delivery: data directory %s: %w", abs, err)
+	}
+
+	// A file: URI with the path escaped, so a '?' or '#' in it cannot be
+	// taken for the query.
+	uri := "file:" + (&url.URL{Path: filepath.Join(abs, sqliteFile)}).EscapedPath()
+	// busy_timeout covers the moments a checkpoint or a reader holds a lock;
+	// synchronous=NORMAL is durable in WAL mode except for the last commits
+	// before a power loss (not a process crash).
+	common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	// One writer connection: SQLite serialises writers anyway, and with a
+	// pool of one they queue in database/sql instead of failing with
+	// SQLITE_BUSY. The price: code holding a write transaction must never
+	// touch this pool outside it, or it waits for itself. BEGIN IMMEDIATE
+	// takes the write lock up front, so a transaction that reads and then
+	// writes cannot fail to upgrade.
+	write, err := sql.Open("sqlite", uri+"?_pragma=journal_mode(WAL)&"+common+"&_txlock=immediate")
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("delivery: open database: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	// Opening the writer first creates the file and switches it to WAL
+	// (which persists) before any reader connects.
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		unlock()
+		return nil, fmt.Errorf("delivery: open database: %w", err)
+	}
+	read, err := sql.Open("sqlite", uri+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		unlock()
+		return nil, fmt.Errorf("delivery: open database: %w", err)
+	}
+	read.SetMaxOpenConns(readConns)
+
+	return &backend{
+		write:         write,
+		read:          read,
+		driver:        riversqlite.New(write),
+		rebind:        func(q string) string { return q },
+		singleProcess: true,
+		close: func() error {
+			err := errors.Join(read.Close(), write.Close())
+			unlock()
+			return err
+		},
+	}, nil
+}

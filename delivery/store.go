@@ -1,0 +1,262 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// Config configures a Store. Only DataDir is required.
+type Config struct {
+	DataDir        string                      // SQLite database at DataDir/hookline.db (dir created 0700)
+	Logger         *slog.Logger                // nil: discard. Secrets and bodies are never logged.
+	Executors      map[string]actions.Executor // by Delivery.Type: "http", "sms", "email"
+	Workers        int                         // concurrent attempts; default 20
+	Now            func() time.Time            // default time.Now
+	Rand           func() float64              // jitter source in [0,1), safe for concurrent use; default math/rand/v2
+	AttemptTimeout time.Duration               // safety bound per attempt; default 5m
+}
+
+// Defaults for the zero values in Config.
+const (
+	DefaultWorkers        = 20
+	DefaultAttemptTimeout = 5 * time.Minute
+)
+
+// ErrNotFound is returned for an unknown event or delivery ID.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalidFilter is wrapped by errors about a Filter: an unknown status
+// or a cursor this store did not produce.
+var ErrInvalidFilter = errors.New("invalid filter")
+
+// Tuning that does not belong in Config.
+const (
+	// queueName is the River queue every delivery job runs in.
+	queueName = "hookline_delivery"
+	// finishTimeout bounds recording an attempt. It runs even when the
+	// attempt's own context is cancelled, so that a delivery that did
+	// reach its peer is recorded as delivered.
+	finishTimeout = 30 * time.Second
+	// hardStopTimeout bounds waiting for cancelled attempts to unwind.
+	hardStopTimeout = 15 * time.Second
+	// riverMaxAttempts is far above anything reached in practice: River's
+	// attempt counter only moves when our worker itself fails (a database
+	// error) or a stuck job is rescued, and a job River discarded on its
+	// own would leave its delivery pending for ever. Our attempts table is
+	// the source of truth. (PostgreSQL stores it as smallint.)
+	riverMaxAttempts = 1000
+	// River turns a scheduled job into an available one in a maintenance
+	// pass every 5s (maintenance.JobSchedulerIntervalDefault, not
+	// exported). Jobs due sooner are inserted available with a future
+	// scheduled_at, which the fetch query already respects; River does the
+	// same for its own short retries and snoozes.
+	schedulerInterval = 5 * time.Second
+	// Fetching: River's defaults (100ms cooldown, 1s poll) cap throughput
+	// at Workers/100ms and add up to a second of latency to every
+	// delivery.
+	fetchCooldown     = 5 * time.Millisecond
+	fetchPollInterval = 50 * time.Millisecond
+)
+
+// Store keeps events and deliveries and runs the delivery queue.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *sql.DB // writes, and River
+	rdb    *sql.DB // reads
+	be     *backend
+	client *river.Client[*sql.Tx]
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+}
+
+// Open opens the store and runs migrations (River's and ours). A job left
+// running by a crashed process is made available again at once.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	cfg.Executors = maps.Clone(cfg.Executors) // workers read it concurrently
+	be, err := openBackend(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be}
+	if err := s.open(ctx); err != nil {
+		return nil, errors.Join(err, be.close())
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context) error {
+	riverLog := s.log.With("component", "river")
+	migrator, err := rivermigrate.New(s.be.driver, &rivermigrate.Config{Logger: riverLog})
+	if err != nil {
+		return fmt.Errorf("delivery: river migrations: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("delivery: river migrations: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &worker{s: s}); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	// River cancels a job's context after JobTimeout; ours bounds the
+	// attempt itself, so River's must leave room to record it.
+	jobTimeout := s.cfg.AttemptTimeout + finishTimeout
+	s.client, err = river.NewClient(s.be.driver, &river.Config{
+		Queues:            map[string]river.QueueConfig{queueName: {MaxWorkers: s.cfg.Workers}},
+		Workers:           workers,
+		FetchCooldown:     fetchCooldown,
+		FetchPollInterval: fetchPollInterval,
+		JobTimeout:        jobTimeout,
+		// A job still running this long after it started belongs to a dead
+		// process (or a hung executor) and is run again: at-least-once.
+		RescueStuckJobsAfter: jobTimeout + time.Minute,
+		MaxAttempts:          riverMaxAttempts,
+		Logger:               riverLog,
+		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableSoon)},
+	})
+	if err != nil {
+		return fmt.Errorf("delivery: river client: %w", err)
+	}
+	if s.be.singleProcess {
+		if err := s.rescueOrphans(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start starts the workers. ctx is used for start-up only: cancelling it
+// later does not stop them; Stop does, so that a signal context cannot skip
+// the graceful part of a shutdown.
+func (s *Store) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("delivery: store is closed")
+	}
+	if len(s.cfg.Executors) == 0 {
+		// Every delivery would become a dead letter.
+		return errors.New("delivery: start: no executors configured")
+	}
+	if err := s.client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("delivery: start: %w", err)
+	}
+	s.started = true
+	return nil
+}
+
+// Stop stops fetching, lets attempts in flight finish until ctx is done,
+// then cancels them. A cancelled attempt is not recorded: its job goes back
+// to the queue and runs again on the next start, so nothing is lost (the
+// peer may see that attempt twice). Stop returns ctx's error when it had to
+// cancel.
+func (s *Store) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop(ctx)
+}
+
+func (s *Store) stop(ctx context.Context) error {
+	if !s.started {
+		return nil
+	}
+	err := s.client.Stop(ctx)
+	if err == nil {
+		s.started = false
+		return nil
+	}
+	hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), hardStopTimeout)
+	defer cancel()
+	if herr := s.client.StopAndCancel(hard); herr != nil {
+		return fmt.Errorf("delivery: stop: %w", errors.Join(err, herr))
+	}
+	s.started = false
+	return fmt.Errorf("delivery: attempts in flight were cancelled and will run again: %w", err)
+}
+
+// Close stops the workers if Stop was not called (cancelling attempts in
+// flight) and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no grace: whoever wanted one called Stop first
+	err := s.stop(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return errors.Join(err, s.be.close())
+}
+
+// Ping reports whether the database answers, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("delivery: ping: %w", err)
+	}
+	// The writer too: it is the one connection everything else waits for.
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("delivery: ping: %w", err)
+	}
+	return nil
+}
+
+// sql rewrites a query written with ? placeholders for the database.
+func (s *Store) sql(q string) string { return s.be.rebind(q) }
+
+// inTx runs f in a write transaction and commits it if f succeeds. f must
+// use only tx: with SQLite's single writer connection, touching s.db inside
+// would wait for itself.
+func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
+}
+
+// Times are stored as unix nanoseconds.
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -1,0 +1,237 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// pending is what a worker reads before an attempt.
+type pending struct {
+	eventID        string
+	content        actions.Delivery
+	status         Status
+	attempts       int
+	jobID          int64
+	retryRequested bool
+}
+
+func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
+	id := job.Args.DeliveryID
+	p, err := s.loadPending(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("delivery %s: %w", id, err))
+	}
+	if err != nil {
+		return err // River retries the job with its own backoff
+	}
+	// Every attempt has its own job and the delivery names the current one.
+	// An older job can still turn up after River rescued it from a worker
+	// that looked stuck but then finished; it has nothing left to do.
+	if p.jobID != job.ID || (p.status.final() && !p.retryRequested) {
+		return nil
+	}
+
+	d := &p.content
+	d.Attempt = p.attempts + 1
+	log := s.log.With(
+		slog.String("event_id", p.eventID), // ours, as the API knows it
+		slog.String("delivery_id", id),
+		slog.String("trigger", d.Trigger),
+		slog.String("action", d.Address),
+		slog.Int("attempt", d.Attempt),
+	)
+	started := s.cfg.Now()
+	out := s.execute(ctx, d, log)
+	if ctx.Err() != nil && out.Status != actions.Delivered {
+		// Stopping (or River's job timeout). Not an attempt: River puts the
+		// job back as it was and the next start tries again.
+		log.LogAttrs(ctx, slog.LevelInfo, "attempt interrupted; it will run again")
+		return ctx.Err()
+	}
+	return s.finish(ctx, job, started, out, log)
+}
+
+func (s *Store) loadPending(ctx context.Context, id string) (*pending, error) {
+	var p pending
+	var content string
+	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested
+		FROM hookline_delivery WHERE id = ?`), id).
+		Scan(&p.eventID, &content, &p.status, &p.attempts, &p.jobID, &p.retryRequested)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load delivery %s: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(content), &p.content); err != nil {
+		return nil, fmt.Errorf("load delivery %s: content: %w", id, err)
+	}
+	return &p, nil
+}
+
+// execute runs one attempt. A missing executor or a panicking one is a
+// permanent failure: retrying the same content through the same code
+// cannot help, and the delivery stays retriable by hand.
+func (s *Store) execute(ctx context.Context, d *actions.Delivery, log *slog.Logger) (out actions.Outcome) {
+	ex := s.cfg.Executors[d.Type]
+	if ex == nil {
+		return actions.Outcome{Status: actions.Permanent, Error: fmt.Sprintf("no executor for action type %q", d.Type)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			// The panic value is not logged: it could hold resolved secrets.
+			log.LogAttrs(ctx, slog.LevelError, "executor panicked", slog.String("type", d.Type))
+			out = actions.Outcome{Status: actions.Permanent, Error: "executor panicked"}
+		}
+	}()
+	out = ex.Execute(ctx, d)
+	switch out.Status {
+	case actions.Delivered, actions.Retry, actions.Permanent:
+	default:
+		out.Status = actions.Permanent
+		if out.Error == "" {
+			out.Error = "executor returned no outcome"
+		}
+	}
+	return out
+}
+
+// finish records an attempt and decides what happens next, in one
+// transaction that also inserts the job of the next attempt, if any. The
+// job of this attempt is left for River to finish when Work returns: nil
+// completes it, JobCancel marks a dead letter. Jobs are never revived after
+// that, so River finishing one late cannot clash with a later attempt (see
+// requeue).
+func (s *Store) finish(ctx context.Context, job *river.Job[jobArgs], started time.Time, out actions.Outcome, log *slog.Logger) error {
+	// The attempt happened; record it even if the worker is being
+	// cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	id := job.Args.DeliveryID
+	var next nextStep
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.cfg.Now()
+		// Update first: on PostgreSQL that takes the row lock that
+		// serialises us with Retry before we read retry_requested.
+		if _, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?`),
+			nanos(now), id); err != nil {
+			return err
+		}
+		var n, maxAttempts int
+		var sched string
+		var jobID int64
+		var requested bool
+		if err := tx.QueryRowContext(ctx, s.sql(`SELECT attempts, max_attempts, retry_schedule, job_id, retry_requested
+			FROM hookline_delivery WHERE id = ?`), id).Scan(&n, &maxAttempts, &sched, &jobID, &requested); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_attempt
+			(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			id, n, nanos(started), out.Status.String(), out.StatusCode, int64(out.Duration),
+			out.Error, out.Response, out.ProviderID); err != nil {
+			return err
+		}
+		if jobID != job.ID {
+			return nil // superseded while in flight: keep the record, decide nothing
+		}
+		schedule, err := decodeSchedule(sched)
+		if err != nil {
+			return err
+		}
+		next = s.decide(RetryPolicy{Schedule: schedule, MaxAttempts: maxAttempts}, n, out, requested, now)
+		return s.advance(ctx, tx, id, next, out, now)
+	})
+	if err != nil {
+		log.LogAttrs(ctx, slog.LevelError, "recording attempt failed; it will run again", slog.String("error", err.Error()))
+		return fmt.Errorf("record attempt of %s: %w", id, err)
+	}
+	s.logAttempt(ctx, log, out, next)
+	if next.status == StatusFailed {
+		return river.JobCancel(errors.New(out.Error))
+	}
+	return nil
+}
+
+// nextStep is what follows an attempt.
+type nextStep struct {
+	status Status
+	at     time.Time // next attempt, zero when none
+}
+
+func (s *Store) decide(p RetryPolicy, n int, out actions.Outcome, requested bool, now time.Time) nextStep {
+	switch {
+	case requested:
+		// Retry was asked for while this attempt was in flight: it began
+		// before the request, so honour the request with another one.
+		return nextStep{status: StatusPending, at: now}
+	case out.Status == actions.Delivered:
+		return nextStep{status: StatusDelivered}
+	case out.Status == actions.Retry && n < p.MaxAttempts:
+		return nextStep{status: StatusRetrying, at: p.nextAttempt(n, now, out.RetryAfter, s.cfg.Rand)}
+	}
+	return nextStep{status: StatusFailed}
+}
+
+// advance writes the delivery's new state and, when there is a next
+// attempt, inserts its job.
+func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextStep, out actions.Outcome, now time.Time) error {
+	lastError := out.Error
+	if out.Status == actions.Delivered {
+		lastError = ""
+	}
+	var nextAt sql.NullInt64
+	if !next.at.IsZero() {
+		jobID, err := s.insertJob(ctx, tx, id, next.at, now)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET job_id = ? WHERE id = ?`), jobID, id); err != nil {
+			return err
+		}
+		nextAt = sql.NullInt64{Int64: nanos(next.at), Valid: true}
+	}
+	_, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
+		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, updated_at = ?
+		WHERE id = ?`), next.status, lastError, nextAt, nanos(now), id)
+	return err
+}
+
+func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Outcome, next nextStep) {
+	level := slog.LevelInfo
+	msg := "attempt failed; retrying"
+	switch next.status {
+	case StatusDelivered:
+		level, msg = slog.LevelDebug, "delivered"
+	case StatusFailed:
+		level, msg = slog.LevelWarn, "delivery failed for good"
+	case StatusPending:
+		msg = "attempt finished; retrying now as requested"
+	case "":
+		msg = "attempt of a superseded job recorded"
+	}
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("outcome", out.Status.String()),
+		slog.Int("status_code", out.StatusCode),
+		slog.Duration("duration", out.Duration),
+		slog.String("error", out.Error), // executors redact secrets from it
+	}
+	if !next.at.IsZero() {
+		attrs = append(attrs, slog.Time("next_attempt_at", next.at))
+	}
+	log.LogAttrs(ctx, level, msg, attrs...)
+}
