@@ -32,12 +32,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"validate": {"Check a rules directory and report every problem", runValidate},
-		"fmt":      {"Rewrite rule files in the canonical format", runFmt},
-		"eval":     {"Show what one event would fire, and why the rest would not", runEval},
-		"test":     {"Run the rules directory's test blocks", runTest},
-		"plan":     {"Show how the rules differ from a base directory or git revision", runPlan},
-		"version":  {"Print the version", runVersion},
+		"validate":   {"Check a rules directory and report every problem", runValidate},
+		"fmt":        {"Rewrite rule files in the canonical format", runFmt},
+		"eval":       {"Show what one event would fire, and why the rest would not", runEval},
+		"test":       {"Run the rules directory's test blocks", runTest},
+		"plan":       {"Show how the rules differ from a base directory or git revision", runPlan},
+		"serve":      {"Take events over HTTP and deliver their actions", runServe},
+		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
+		"events":     {"Show an event and its deliveries on a running server", runEvents},
+		"version":    {"Print the version", runVersion},
 	}
 }
 

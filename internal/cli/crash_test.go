@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestCrashLosesNothing runs `hookline serve` as a child process, posts
+// events while the receiver is slow, kills the server with SIGKILL, starts
+// it again on the same data directory, and checks that every accepted
+// event's delivery arrives (at least once; duplicates are counted).
+func TestCrashLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills server processes")
+	}
+	t.Parallel()
+	bin, err := exec.LookPath("hookline") // put on PATH by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[string]int{} // webhook-id (delivery id) -> arrivals
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // slow enough that work is in flight at the kill
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got[r.Header.Get("X-Delivery")]++
+		mu.Unlock()
+	}))
+	defer recv.Close()
+
+	dir := t.TempDir()
+	rules := fmt.Sprintf(`
+trigger "t" {
+  on = ["participant.confirmed"]
+  retry {
+    schedule     = ["50ms"]
+    max_attempts = 20
+  }
+  action "http" "h" {
+    url     = "%s/in"
+    headers = { "X-Delivery" = event.id }
+  }
+}`, recv.URL)
+	if err := os.WriteFile(filepath.Join(dir, "rules.hcl"), []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	start := func() (*exec.Cmd, string) {
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--allow-cidr", "127.0.0.0/8", "--log-level", "warn", dir)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		addr := make(chan string, 1)
+		go func() {
+			re := regexp.MustCompile(`on http://(\S+)`)
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				if m := re.FindStringSubmatch(sc.Text()); m != nil {
+					addr <- m[1]
+				}
+			}
+		}()
+		select {
+		case a := <-addr:
+			return cmd, "http://" + a
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("the server did not start")
+		}
+		return nil, ""
+	}
+
+	accepted := map[string]bool{}
+	post := func(url string, from, to int) {
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("evt-%04d", i)
+			body := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"crash","type":"participant.confirmed","data":{"appointment":{},"participant":{}}}`, id)
+			resp, err := http.Post(url+"/v1/events", "application/json", strings.NewReader(body))
+			if err != nil {
+				return // the server is gone; this event was not accepted
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+				accepted[id] = true
+			}
+		}
+	}
+
+	cmd, url := start()
+	post(url, 0, 150)
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	cmd, url = start()
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	post(url, 150, 200) // the restarted server takes new events too
+
+	deadline := time.Now().Add(90 * time.Second)
+	var lost []string
+	for time.Now().Before(deadline) {
+		lost = lost[:0]
+		mu.Lock()
+		for id := range accepted {
+			if got[id] == 0 {
+				lost = append(lost, id)
+			}
+		}
+		mu.Unlock()
+		if len(lost) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(accepted) < 150 {
+		t.Errorf("only %d of 200 events were accepted", len(accepted))
+	}
+	if len(lost) > 0 {
+		t.Fatalf("%d accepted events never delivered, e.g. %v", len(lost), lost[:min(5, len(lost))])
+	}
+	mu.Lock()
+	dups := 0
+	for _, n := range got {
+		dups += n - 1
+	}
+	mu.Unlock()
+	t.Logf("%d events accepted, all delivered; %d duplicate deliveries (at-least-once)", len(accepted), dups)
+
+	// The CLI reads the run log of the restarted server.
+	var out bytes.Buffer
+	c := exec.Command(bin, "deliveries", "list", "--server", url, "--status", "delivered", "--limit", "5", "--format", "json")
+	c.Stdout = &out
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Deliveries []struct{ Status string } `json:"deliveries"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &page); err != nil || len(page.Deliveries) != 5 || page.Deliveries[0].Status != "delivered" {
+		t.Errorf("deliveries list: %v %s", err, out.String())
+	}
+}

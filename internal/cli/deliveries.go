@@ -1,0 +1,296 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// runDeliveries is `hookline deliveries list|show|retry`.
+func runDeliveries(e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, "Usage: hookline deliveries list|show|retry [OPTIONS]")
+		return exitUsage
+	}
+	switch args[0] {
+	case "list":
+		return deliveriesList(e, args[1:])
+	case "show":
+		return deliveriesShow(e, args[1:])
+	case "retry":
+		return deliveriesRetry(e, args[1:])
+	}
+	fmt.Fprintf(e.stderr, "hookline deliveries: unknown subcommand %q (use list, show or retry)\n", args[0])
+	return exitUsage
+}
+
+type apiDelivery struct {
+	ID            string     `json:"id"`
+	EventID       string     `json:"event_id"`
+	Address       string     `json:"address"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	LastError     string     `json:"last_error"`
+}
+
+func deliveriesList(e *env, args []string) int {
+	fs := newFlags(e, "deliveries list", "")
+	server := serverFlag(fs)
+	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered or failed")
+	trigger := fs.String("trigger", "", "only this trigger's deliveries")
+	event := fs.String("event", "", "only this event's deliveries (its Hookline id)")
+	limit := fs.Int("limit", 50, "at most this many (1-500)")
+	format := fs.String("format", "table", "output format: table or json")
+	if pos, code := parseFlags(fs, args); code >= 0 || len(pos) > 0 {
+		return usageOr(e, code, "hookline deliveries list takes no arguments")
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"status": *status, "trigger": *trigger, "event_id": *event} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", fmt.Sprint(*limit))
+	var raw json.RawMessage
+	if err := newAPIClient(*server).do("GET", "/v1/deliveries", q, nil, &raw); err != nil {
+		return clientError(e, err)
+	}
+	if *format == "json" {
+		return printRaw(e, raw)
+	}
+	var page struct {
+		Deliveries []apiDelivery `json:"deliveries"`
+		NextCursor string        `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(raw, &page); err != nil {
+		return clientError(e, err)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tATTEMPTS\tADDRESS\tUPDATED\tLAST ERROR")
+	for _, d := range page.Deliveries {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Status, d.Attempts, d.Address, d.UpdatedAt.Local().Format(time.DateTime), oneLine(d.LastError, 60))
+	}
+	tw.Flush()
+	if page.NextCursor != "" {
+		fmt.Fprintf(e.stdout, "(more: use --format json and the API's cursor=%s)\n", page.NextCursor)
+	}
+	return exitOK
+}
+
+func deliveriesShow(e *env, args []string) int {
+	fs := newFlags(e, "deliveries show", "ID")
+	server := serverFlag(fs)
+	format := fs.String("format", "text", "output format: text or json")
+	pos, code := parseFlags(fs, args)
+	if code >= 0 || len(pos) != 1 {
+		return usageOr(e, code, "hookline deliveries show takes one delivery id")
+	}
+	var raw json.RawMessage
+	if err := newAPIClient(*server).do("GET", "/v1/deliveries/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
+		return clientError(e, err)
+	}
+	if *format == "json" {
+		return printRaw(e, raw)
+	}
+	var d struct {
+		apiDelivery
+		Type     string         `json:"type"`
+		Rendered map[string]any `json:"rendered"`
+		Log      []struct {
+			Number     int       `json:"number"`
+			StartedAt  time.Time `json:"started_at"`
+			Outcome    string    `json:"outcome"`
+			StatusCode int       `json:"status_code"`
+			DurationMS float64   `json:"duration_ms"`
+			Error      string    `json:"error"`
+			Response   string    `json:"response"`
+			ProviderID string    `json:"provider_id"`
+		} `json:"attempt_log"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return clientError(e, err)
+	}
+	fmt.Fprintf(e.stdout, "%s  %s  %s\n", d.ID, d.Address, strings.ToUpper(d.Status))
+	fmt.Fprintf(e.stdout, "event %s, %d attempt(s)", d.EventID, d.Attempts)
+	if d.NextAttemptAt != nil {
+		fmt.Fprintf(e.stdout, ", next at %s", d.NextAttemptAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(e.stdout, "\n\nRendered:")
+	writeAnyFields(e.stdout, d.Rendered, renderOrder[d.Type])
+	if len(d.Log) > 0 {
+		fmt.Fprintln(e.stdout, "\nAttempts:")
+	}
+	for _, a := range d.Log {
+		code := ""
+		if a.StatusCode != 0 {
+			code = fmt.Sprintf(" %d", a.StatusCode)
+		}
+		fmt.Fprintf(e.stdout, "  #%d %s %s%s in %.1f ms", a.Number, a.StartedAt.Local().Format(time.DateTime), a.Outcome, code, a.DurationMS)
+		if a.ProviderID != "" {
+			fmt.Fprintf(e.stdout, " (%s)", a.ProviderID)
+		}
+		fmt.Fprintln(e.stdout)
+		if a.Error != "" {
+			fmt.Fprintf(e.stdout, "     error: %s\n", a.Error)
+		}
+		if a.Response != "" {
+			fmt.Fprintf(e.stdout, "     response: %s\n", oneLine(a.Response, 200))
+		}
+	}
+	return exitOK
+}
+
+// writeAnyFields prints rendered fields decoded from JSON.
+func writeAnyFields(w io.Writer, fields map[string]any, order []string) {
+	conv := map[string]any{}
+	for k, v := range fields {
+		switch x := v.(type) {
+		case string:
+			conv[k] = x
+		case []any:
+			s := make([]string, len(x))
+			for i, e := range x {
+				s[i] = fmt.Sprint(e)
+			}
+			conv[k] = s
+		case map[string]any:
+			m := map[string]string{}
+			for hk, hv := range x {
+				m[hk] = fmt.Sprint(hv)
+			}
+			conv[k] = m
+		}
+	}
+	if order == nil {
+		order = make([]string, 0, len(conv))
+		for k := range conv {
+			order = append(order, k)
+		}
+		sort.Strings(order)
+	}
+	writeFields(w, conv, order)
+}
+
+func deliveriesRetry(e *env, args []string) int {
+	fs := newFlags(e, "deliveries retry", "ID... | --status STATUS [--trigger T] [--since TIME] [--until TIME]")
+	server := serverFlag(fs)
+	status := fs.String("status", "", "retry every delivery in this status, e.g. failed")
+	trigger := fs.String("trigger", "", "retry this trigger's deliveries")
+	since := fs.String("since", "", "created at or after this RFC 3339 time")
+	until := fs.String("until", "", "created before this RFC 3339 time")
+	ids, code := parseFlags(fs, args)
+	if code >= 0 {
+		return code
+	}
+	c := newAPIClient(*server)
+	filter := map[string]string{}
+	for k, v := range map[string]string{"status": *status, "trigger": *trigger, "since": *since, "until": *until} {
+		if v != "" {
+			filter[k] = v
+		}
+	}
+	if (len(ids) == 0) == (len(filter) == 0) {
+		fmt.Fprintln(e.stderr, "hookline deliveries retry: give delivery ids, or a filter such as --status failed, not both")
+		return exitUsage
+	}
+	if len(filter) > 0 {
+		var out struct {
+			Retried int `json:"retried"`
+		}
+		if err := c.do("POST", "/v1/deliveries/retry", nil, filter, &out); err != nil {
+			return clientError(e, err)
+		}
+		fmt.Fprintf(e.stdout, "%d deliveries scheduled again.\n", out.Retried)
+		return exitOK
+	}
+	for _, id := range ids {
+		if err := c.do("POST", "/v1/deliveries/"+url.PathEscape(id)+"/retry", nil, nil, nil); err != nil {
+			return clientError(e, err)
+		}
+		fmt.Fprintf(e.stdout, "%s scheduled again.\n", id)
+	}
+	return exitOK
+}
+
+// runEvents is `hookline events show ID`.
+func runEvents(e *env, args []string) int {
+	if len(args) == 0 || args[0] != "show" {
+		fmt.Fprintln(e.stderr, "Usage: hookline events show ID [--format json]")
+		return exitUsage
+	}
+	fs := newFlags(e, "events show", "ID")
+	server := serverFlag(fs)
+	format := fs.String("format", "text", "output format: text or json")
+	pos, code := parseFlags(fs, args[1:])
+	if code >= 0 || len(pos) != 1 {
+		return usageOr(e, code, "hookline events show takes one event id")
+	}
+	var raw json.RawMessage
+	if err := newAPIClient(*server).do("GET", "/v1/events/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
+		return clientError(e, err)
+	}
+	if *format == "json" {
+		return printRaw(e, raw)
+	}
+	var ev struct {
+		ID         string          `json:"id"`
+		Source     string          `json:"source"`
+		CEID       string          `json:"ce_id"`
+		Type       string          `json:"type"`
+		ReceivedAt time.Time       `json:"received_at"`
+		Event      json.RawMessage `json:"event"`
+		Deliveries []apiDelivery   `json:"deliveries"`
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return clientError(e, err)
+	}
+	fmt.Fprintf(e.stdout, "%s  %s  (CloudEvent %q from %s, received %s)\n\n", ev.ID, ev.Type, ev.CEID, ev.Source, ev.ReceivedAt.Local().Format(time.DateTime))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DELIVERY\tSTATUS\tATTEMPTS\tADDRESS")
+	for _, d := range ev.Deliveries {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", d.ID, d.Status, d.Attempts, d.Address)
+	}
+	tw.Flush()
+	if len(ev.Deliveries) == 0 {
+		fmt.Fprintln(e.stdout, "(no action fired)")
+	}
+	return exitOK
+}
+
+func printRaw(e *env, raw json.RawMessage) int {
+	e.stdout.Write(raw)
+	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		fmt.Fprintln(e.stdout)
+	}
+	return exitOK
+}
+
+func clientError(e *env, err error) int {
+	fmt.Fprintf(e.stderr, "hookline: %v\n", err)
+	return exitFailure
+}
+
+// usageOr returns code when flag parsing already decided, else reports a
+// usage error.
+func usageOr(e *env, code int, msg string) int {
+	if code >= 0 {
+		return code
+	}
+	fmt.Fprintln(e.stderr, msg)
+	return exitUsage
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len([]rune(s)) > n {
+		return string([]rune(s)[:n-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/hookline/hookline/server"
+)
+
+// cidrList is a repeatable --allow-cidr flag.
+type cidrList []netip.Prefix
+
+func (c *cidrList) String() string { return fmt.Sprint(*c) }
+func (c *cidrList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(part))
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR such as 10.1.0.0/16", part)
+		}
+		*c = append(*c, p.Masked())
+	}
+	return nil
+}
+
+func runServe(e *env, args []string) int {
+	fs := newFlags(e, "serve", "[DIR]")
+	opts := server.Options{}
+	fs.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&opts.DataDir, "data", "hookline-data", "directory of the embedded store")
+	fs.BoolVar(&opts.Sandbox, "sandbox", false, "capture deliveries instead of sending them: nothing leaves the machine")
+	var cidrs cidrList
+	fs.Var(&cidrs, "allow-cidr", "let http actions reach this private range (repeatable), e.g. 10.1.0.0/16")
+	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
+	maxBody := fs.Int64("max-body", 1<<20, "largest accepted event, in bytes")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pos, code := parseFlags(fs, args)
+	if code >= 0 {
+		return code
+	}
+	dir, ok := dirArg(e, "serve", pos)
+	if !ok {
+		return exitUsage
+	}
+	logger, err := newLogger(e, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
+		return exitUsage
+	}
+	opts.RulesDir, opts.AllowCIDRs, opts.MaxBodyBytes, opts.Logger = dir, cidrs, *maxBody, logger
+
+	// The one place signals are handled: SIGINT and SIGTERM end Run's
+	// context, which shuts down in order.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, opts)
+	if err != nil {
+		var re *server.RulesError
+		if errors.As(err, &re) {
+			w := &diagWriter{files: re.Files}
+			w.writeText(e.stderr, onlyErrors(re.Diags))
+			fmt.Fprintf(e.stderr, "hookline serve: the rules in %s are invalid; nothing was started.\n", dir)
+			return exitFailure
+		}
+		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
+		return exitFailure
+	}
+	err = srv.Run(ctx, func(addr string) {
+		mode := ""
+		if opts.Sandbox {
+			mode = " (sandbox: deliveries are captured, nothing is sent)"
+		}
+		fmt.Fprintf(e.stderr, "hookline: serving %s on http://%s%s\n", dir, addr, mode)
+	})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newLogger(e *env, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("unknown --log-level %q (use debug, info, warn or error)", level)
+	}
+	ho := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, ho)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, ho)), nil
+	}
+	return nil, fmt.Errorf("unknown --log-format %q (use text or json)", format)
+}

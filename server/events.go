@@ -1,0 +1,186 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/engine"
+	"github.com/hookline/hookline/rules"
+)
+
+type eventAnswer struct {
+	delivery.Receipt
+	// Errors lists triggers whose filter or actions failed for this event.
+	// The event is still kept; the other deliveries proceed.
+	Errors []matchError `json:"errors,omitempty"`
+}
+
+type matchError struct {
+	Trigger string `json:"trigger"`
+	Action  string `json:"action,omitempty"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// postEvent accepts one CloudEvent. It answers 202 only after the event and
+// all its deliveries are committed in one transaction.
+func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
+	body, status, code, msg := s.readEvent(w, r)
+	if status != 0 {
+		writeError(w, status, code, msg)
+		return
+	}
+	set := s.rules.Load() // one set for the whole event, even across a reload
+	ev, err := s.engine.Decode(set.Schema, body)
+	if err != nil {
+		status, code := decodeStatus(err)
+		writeError(w, status, code, err.Error())
+		return
+	}
+	res := s.engine.Match(r.Context(), set, ev, engine.MatchOptions{})
+	answer := eventAnswer{}
+	for _, f := range res.Failures {
+		answer.Errors = append(answer.Errors, matchError{Trigger: f.Trigger, Action: f.Action, Kind: string(f.Kind), Message: f.Err.Error()})
+		s.log.Warn("trigger failed", "event_id", ev.ID, "trigger", f.Trigger, "action", f.Action, "kind", f.Kind, "error", f.Err)
+	}
+	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw}
+	for _, d := range res.Deliveries {
+		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: d, Retry: retryPolicy(set, d.Address)})
+	}
+	receipt, err := s.store.Accept(r.Context(), ne)
+	if err != nil {
+		s.log.Error("storing an event failed", "event_id", ev.ID, "error", err)
+		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "The event could not be stored; nothing was kept. Send it again.")
+		return
+	}
+	answer.Receipt = receipt
+	if receipt.Duplicate {
+		answer.Errors = nil // the original answer
+		writeJSON(w, http.StatusOK, answer)
+		return
+	}
+	s.log.Info("event accepted", "event_id", receipt.EventID, "ce_id", ev.ID, "type", ev.Type, "deliveries", len(receipt.Deliveries))
+	writeJSON(w, http.StatusAccepted, answer)
+}
+
+// retryPolicy is the action's retry block, else its trigger's, else the
+// store's default schedule.
+func retryPolicy(set *rules.Set, address string) delivery.RetryPolicy {
+	trigger, _, _ := strings.Cut(address, ".")
+	t := set.Trigger(trigger)
+	if t == nil {
+		return delivery.RetryPolicy{}
+	}
+	for _, a := range t.Actions {
+		if a.Address == address && a.Retry != nil {
+			return delivery.RetryPolicy{Schedule: a.Retry.Schedule, MaxAttempts: a.Retry.MaxAttempts}
+		}
+	}
+	return delivery.RetryPolicy{}
+}
+
+func decodeStatus(err error) (int, string) {
+	var de *engine.DecodeError
+	if !errors.As(err, &de) {
+		return http.StatusBadRequest, "invalid_event"
+	}
+	switch {
+	case de.Syntax:
+		return http.StatusBadRequest, "invalid_json"
+	case de.UnknownType:
+		return http.StatusUnprocessableEntity, "unknown_event_type"
+	case strings.HasPrefix(de.Path, "data"):
+		return http.StatusUnprocessableEntity, "schema_violation"
+	}
+	return http.StatusBadRequest, "invalid_cloudevent"
+}
+
+// readEvent returns the event as structured-mode JSON, converting binary
+// mode (ce-* headers, data in the body) so the rest of Hookline sees one
+// form. A non-zero status is an error to answer with.
+func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) ([]byte, int, string, string) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("An event may be at most %d bytes.", s.opts.MaxBodyBytes)
+		}
+		return nil, http.StatusBadRequest, "unreadable_body", "The request body could not be read: " + err.Error()
+	}
+	ct := r.Header.Get("Content-Type")
+	mediaType, _, _ := mime.ParseMediaType(ct)
+	if r.Header.Get("Ce-Specversion") != "" {
+		return binaryToStructured(r.Header, mediaType, ct, body)
+	}
+	switch mediaType {
+	case "application/cloudevents+json", "application/json", "":
+		return body, 0, "", ""
+	}
+	return nil, http.StatusUnsupportedMediaType, "unsupported_media_type",
+		fmt.Sprintf("Send a CloudEvent as application/cloudevents+json or application/json, or in binary mode with ce-* headers; got %q.", ct)
+}
+
+func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byte, int, string, string) {
+	if mediaType != "" && mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json") {
+		return nil, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Event data must be JSON; got %q.", ct)
+	}
+	ev := map[string]any{}
+	for name, values := range h {
+		lower := strings.ToLower(name)
+		if !strings.HasPrefix(lower, "ce-") || len(values) == 0 {
+			continue
+		}
+		ev[strings.TrimPrefix(lower, "ce-")] = values[0]
+	}
+	if len(body) > 0 {
+		if !json.Valid(body) {
+			return nil, http.StatusBadRequest, "invalid_json", "The body of a binary-mode event must be JSON data."
+		}
+		ev["data"] = json.RawMessage(body)
+	}
+	if ct != "" {
+		ev["datacontenttype"] = ct
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, http.StatusBadRequest, "invalid_cloudevent", err.Error()
+	}
+	return b, 0, "", ""
+}
+
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.store.Event(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.storeError(w, "event", r.PathValue("id"), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id":          ev.ID,
+		"source":      ev.Source,
+		"ce_id":       ev.CEID,
+		"type":        ev.Type,
+		"received_at": ev.ReceivedAt,
+		"event":       ev.Raw,
+		"deliveries":  deliveryViews(ev.Deliveries),
+	})
+}
+
+func (s *Server) storeError(w http.ResponseWriter, what, id string, err error) {
+	if errors.Is(err, delivery.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("There is no %s %q.", what, id))
+		return
+	}
+	if errors.Is(err, delivery.ErrInvalidFilter) {
+		writeError(w, http.StatusBadRequest, "invalid_filter", err.Error())
+		return
+	}
+	s.log.Error("store query failed", "error", err)
+	writeError(w, http.StatusServiceUnavailable, "store_unavailable", "The store could not answer; try again.")
+}

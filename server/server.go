@@ -1,0 +1,197 @@
+// Package server is `hookline serve`: it wires the rules, the engine, the
+// executors and the delivery store together behind the HTTP API. It owns
+// no business logic of its own beyond translating HTTP to those packages,
+// and it never touches os/signal: the caller cancels Run's context.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/engine"
+	"github.com/hookline/hookline/rules"
+)
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	RulesDir     string         // default "."
+	Listen       string         // default "127.0.0.1:8080"
+	Listener     net.Listener   // if set, used instead of Listen (tests)
+	DataDir      string         // default "./hookline-data"
+	Sandbox      bool           // capture deliveries instead of sending them
+	AllowCIDRs   []netip.Prefix // private targets http actions may reach
+	MaxBodyBytes int64          // per event; default 1 MiB
+	Workers      int            // concurrent delivery attempts; default 20
+	// ShutdownTimeout bounds how long attempts in flight may finish after
+	// Run's context is cancelled; the rest are retried on the next start.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger                // default: discard
+	LookupEnv       func(string) (string, bool) // default os.LookupEnv
+}
+
+func (o *Options) defaults() {
+	if o.RulesDir == "" {
+		o.RulesDir = "."
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8080"
+	}
+	if o.DataDir == "" {
+		o.DataDir = "hookline-data"
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Workers <= 0 {
+		o.Workers = 20
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
+}
+
+// RulesError is returned when the rules directory does not load: the
+// server refuses to start rather than run without its rules.
+type RulesError struct {
+	Dir   string
+	Diags hcl.Diagnostics
+	Files map[string]*hcl.File
+}
+
+func (e *RulesError) Error() string {
+	return fmt.Sprintf("the rules in %s are invalid: %s", e.Dir, e.Diags.Error())
+}
+
+// Server is a running Hookline.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	rules  atomic.Pointer[rules.Set]
+	engine *engine.Engine
+	store  *delivery.Store
+	mux    http.Handler
+}
+
+// New loads the rules and opens the store. It starts nothing: Run does.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	opts.defaults()
+	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{})}
+	set, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	s.rules.Store(set)
+	execs, err := executors(set, opts)
+	if err != nil {
+		return nil, err
+	}
+	store, err := delivery.Open(ctx, delivery.Config{
+		DataDir:   opts.DataDir,
+		Logger:    opts.Logger,
+		Executors: execs,
+		Workers:   opts.Workers,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store in %s: %w", opts.DataDir, err)
+	}
+	s.store = store
+	s.mux = s.routes()
+	return s, nil
+}
+
+// load reads the rules directory through the one load path. Outside the
+// sandbox every env() secret must be set: a server that would fail its
+// first delivery should not start.
+func (s *Server) load() (*rules.Set, error) {
+	set, diags := rules.LoadDir(s.opts.RulesDir, rules.Options{LookupEnv: s.opts.LookupEnv, RequireEnv: !s.opts.Sandbox})
+	if diags.HasErrors() {
+		re := &RulesError{Dir: s.opts.RulesDir, Diags: diags}
+		if set != nil {
+			re.Files = set.Files
+		}
+		return nil, re
+	}
+	for _, d := range diags {
+		s.log.Warn("rules: "+d.Summary, "detail", d.Detail, "at", fmt.Sprint(d.Subject))
+	}
+	s.log.Info("rules loaded", "dir", s.opts.RulesDir, "triggers", len(set.Triggers), "hash", set.Hash[:12])
+	return set, nil
+}
+
+// Handler is the HTTP API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run starts the delivery workers and serves the API until ctx is
+// cancelled, then shuts down in order: stop accepting requests, let
+// requests and attempts in flight finish within ShutdownTimeout, close the
+// store. Accepted events are in the store before they are answered, so
+// nothing is lost whatever the timing.
+func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
+	ln := s.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.opts.Listen); err != nil {
+			s.store.Close()
+			return fmt.Errorf("listening on %s: %w", s.opts.Listen, err)
+		}
+	}
+	if err := s.store.Start(ctx); err != nil {
+		ln.Close()
+		s.store.Close()
+		return fmt.Errorf("starting delivery workers: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("listening", "addr", ln.Addr().String(), "sandbox", s.opts.Sandbox, "data", s.opts.DataDir)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	// Order matters: first stop taking events, then drain deliveries.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		s.log.Warn("closing HTTP connections", "error", err)
+	}
+	if err := s.store.Stop(shutdownCtx); err != nil {
+		s.log.Warn("stopping delivery workers; unfinished attempts will be retried on the next start", "error", err)
+	}
+	closeErr := s.store.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	s.log.Info("stopped")
+	return closeErr
+}
+
+// Close releases the store of a server that was never Run.
+func (s *Server) Close() error { return s.store.Close() }
