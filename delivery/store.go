@@ -116,7 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 func (s *Store) open(ctx context.Context) error {
-	riverLog := s.log.With("component", "river")
+	riverLog := slog.New(demoted{s.log.Handler()}).With("component", "river")
 	migrator, err := rivermigrate.New(s.be.driver, &rivermigrate.Config{Logger: riverLog})
 	if err != nil {
 		return fmt.Errorf("delivery: river migrations: %w", err)
@@ -260,3 +260,25 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// demoted lowers River's info records (periodic job counts, start and stop)
+// to debug: at info level an operator should see Hookline's events, not the
+// queue's bookkeeping. Warnings and errors pass unchanged.
+type demoted struct{ slog.Handler }
+
+func (d demoted) Enabled(ctx context.Context, l slog.Level) bool {
+	if l < slog.LevelWarn {
+		l = slog.LevelDebug
+	}
+	return d.Handler.Enabled(ctx, l)
+}
+
+func (d demoted) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		r.Level = slog.LevelDebug
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d demoted) WithAttrs(attrs []slog.Attr) slog.Handler { return demoted{d.Handler.WithAttrs(attrs)} }
+func (d demoted) WithGroup(name string) slog.Handler       { return demoted{d.Handler.WithGroup(name)} }
