@@ -156,9 +156,40 @@ trigger "t" {
 		t.Fatal(err)
 	}
 	var page struct {
-		Deliveries []struct{ Status string } `json:"deliveries"`
+		Deliveries []struct {
+			ID      string `json:"id"`
+			EventID string `json:"event_id"`
+			Status  string `json:"status"`
+		} `json:"deliveries"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &page); err != nil || len(page.Deliveries) != 5 || page.Deliveries[0].Status != "delivered" {
-		t.Errorf("deliveries list: %v %s", err, out.String())
+		t.Fatalf("deliveries list: %v %s", err, out.String())
+	}
+	first := page.Deliveries[0]
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		c := exec.Command(bin, append(args, "--server", url)...)
+		c.Stdout, c.Stderr = &out, &errb
+		if err := c.Run(); err != nil {
+			t.Fatalf("hookline %v: %v\n%s", args, err, errb.String())
+		}
+		return out.String()
+	}
+	if got := run("deliveries", "show", first.ID); !strings.Contains(got, "t.http.h  DELIVERED") || !strings.Contains(got, "Attempts:") {
+		t.Errorf("deliveries show:\n%s", got)
+	}
+	if got := run("deliveries", "retry", first.ID); !strings.Contains(got, first.ID+" scheduled again.") {
+		t.Errorf("deliveries retry: %s", got)
+	}
+	if got := run("deliveries", "retry", "--status", "failed"); !strings.Contains(got, "0 deliveries scheduled again.") {
+		t.Errorf("deliveries retry --status failed: %s", got)
+	}
+	if got := run("events", "show", first.EventID); !strings.Contains(got, "participant.confirmed") || !strings.Contains(got, first.ID) {
+		t.Errorf("events show:\n%s", got)
+	}
+	c = exec.Command(bin, "deliveries", "show", "dlv_missing", "--server", url)
+	if b, err := c.CombinedOutput(); err == nil || !strings.Contains(string(b), `There is no delivery "dlv_missing". (HTTP 404)`) {
+		t.Errorf("unknown delivery: %v %s", err, b)
 	}
 }

@@ -89,7 +89,7 @@ func deliveriesShow(e *env, args []string) int {
 	server := serverFlag(fs)
 	format := fs.String("format", "text", "output format: text or json")
 	pos, code := parseFlags(fs, args)
-	if code >= 0 || len(pos) != 1 {
+	if code >= 0 || len(pos) != 1 || pos[0] == "" {
 		return usageOr(e, code, "hookline deliveries show takes one delivery id")
 	}
 	var raw json.RawMessage
@@ -229,7 +229,7 @@ func runEvents(e *env, args []string) int {
 	server := serverFlag(fs)
 	format := fs.String("format", "text", "output format: text or json")
 	pos, code := parseFlags(fs, args[1:])
-	if code >= 0 || len(pos) != 1 {
+	if code >= 0 || len(pos) != 1 || pos[0] == "" {
 		return usageOr(e, code, "hookline events show takes one event id")
 	}
 	var raw json.RawMessage
