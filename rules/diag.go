@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
 
 	"github.com/agext/levenshtein"
@@ -65,20 +66,30 @@ func sortedAttrs(attrs hcl.Attributes) []*hcl.Attribute {
 	return out
 }
 
-// decodeString evaluates a static string attribute.
-func decodeString(a *hcl.Attribute, dst *string) hcl.Diagnostics {
+// staticValue evaluates an attribute that may not depend on events and
+// converts it to ty; want completes "NAME must be ..." in the error.
+func staticValue(a *hcl.Attribute, ty cty.Type, want string) (cty.Value, hcl.Diagnostics) {
 	v, diags := a.Expr.Value(nil)
 	if diags.HasErrors() {
-		return diags
+		return cty.NilVal, diags
 	}
-	v, err := convert.Convert(v, cty.String)
+	v, err := convert.Convert(v, ty)
 	if err != nil || !v.IsKnown() || v.IsNull() {
-		return hcl.Diagnostics{{
+		return cty.NilVal, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for " + a.Name,
-			Detail:   fmt.Sprintf("%s must be a string.", a.Name),
+			Detail:   fmt.Sprintf("%s must be %s.", a.Name, want),
 			Subject:  a.Expr.Range().Ptr(),
 		}}
+	}
+	return v, nil
+}
+
+// decodeString evaluates a static string attribute.
+func decodeString(a *hcl.Attribute, dst *string) hcl.Diagnostics {
+	v, diags := staticValue(a, cty.String, "a string")
+	if diags.HasErrors() {
+		return diags
 	}
 	*dst = v.AsString()
 	return nil
@@ -86,19 +97,31 @@ func decodeString(a *hcl.Attribute, dst *string) hcl.Diagnostics {
 
 // decodeBool evaluates a static bool attribute.
 func decodeBool(a *hcl.Attribute, dst *bool) hcl.Diagnostics {
-	v, diags := a.Expr.Value(nil)
+	v, diags := staticValue(a, cty.Bool, "true or false")
 	if diags.HasErrors() {
 		return diags
 	}
-	v, err := convert.Convert(v, cty.Bool)
-	if err != nil || !v.IsKnown() || v.IsNull() {
+	*dst = v.True()
+	return nil
+}
+
+// decodeInt evaluates a static whole number from lo to hi; example
+// completes the error's sentence ("such as 587").
+func decodeInt(a *hcl.Attribute, lo, hi int, example string, dst *int) hcl.Diagnostics {
+	want := fmt.Sprintf("a whole number from %d to %d%s", lo, hi, example)
+	v, diags := staticValue(a, cty.Number, want)
+	if diags.HasErrors() {
+		return diags
+	}
+	n, acc := v.AsBigFloat().Int64()
+	if acc != big.Exact || n < int64(lo) || n > int64(hi) {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for " + a.Name,
-			Detail:   fmt.Sprintf("%s must be true or false.", a.Name),
+			Detail:   fmt.Sprintf("%s must be %s.", a.Name, want),
 			Subject:  a.Expr.Range().Ptr(),
 		}}
 	}
-	*dst = v.True()
+	*dst = int(n)
 	return nil
 }

@@ -130,21 +130,7 @@ func (c *checker) decodeSMTP(b *hcl.Block) *SMTP {
 		{name: "from", required: true, dst: &s.From, literal: checkEmail},
 	}, []hcl.AttributeSchema{{Name: "port"}, {Name: "tls"}})
 	if a, ok := attrs["port"]; ok {
-		v, d := a.Expr.Value(nil)
-		c.diags = append(c.diags, d...)
-		if !d.HasErrors() {
-			n, err := convert.Convert(v, cty.Number)
-			port := 0
-			if err == nil && n.IsKnown() && !n.IsNull() && n.AsBigFloat().IsInt() {
-				i, _ := n.AsBigFloat().Int64()
-				port = int(i)
-			}
-			if port < 1 || port > 65535 {
-				c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for port", Detail: "port must be a whole number from 1 to 65535, such as 587.", Subject: a.Expr.Range().Ptr()})
-			} else {
-				s.Port = port
-			}
-		}
+		c.diags = append(c.diags, decodeInt(a, 1, 65535, ", such as 587", &s.Port)...)
 	}
 	if a, ok := attrs["tls"]; ok {
 		var mode string

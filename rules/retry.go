@@ -35,23 +35,7 @@ func (c *checker) decodeRetry(b *hcl.Block) *Retry {
 		r.Schedule = c.decodeSchedule(a)
 	}
 	if a, ok := content.Attributes["max_attempts"]; ok {
-		v, d := a.Expr.Value(nil)
-		c.diags = append(c.diags, d...)
-		n, err := convert.Convert(v, cty.Number)
-		ok := !d.HasErrors() && err == nil && n.IsKnown() && !n.IsNull() && n.AsBigFloat().IsInt()
-		if ok {
-			i, _ := n.AsBigFloat().Int64()
-			r.MaxAttempts = int(i)
-		}
-		if !ok || r.MaxAttempts < 1 || r.MaxAttempts > MaxRetryAttempts {
-			c.diags = append(c.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid value for max_attempts",
-				Detail:   fmt.Sprintf("max_attempts must be a whole number from 1 to %d, counting the first attempt.", MaxRetryAttempts),
-				Subject:  a.Expr.Range().Ptr(),
-			})
-			r.MaxAttempts = 0
-		}
+		c.diags = append(c.diags, decodeInt(a, 1, MaxRetryAttempts, ", counting the first attempt", &r.MaxAttempts)...)
 	}
 	if len(content.Attributes) == 0 && !diags.HasErrors() {
 		c.diags = append(c.diags, &hcl.Diagnostic{

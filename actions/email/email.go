@@ -59,26 +59,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	// ProviderID is not redacted: it is made of the delivery id and the from
 	// domain only, and a short secret would otherwise mangle it.
 
-	level := slog.LevelDebug
-	if out.Status != actions.Delivered {
-		level = slog.LevelWarn
-	}
-	var id, address string
-	var attempt int
-	if d != nil {
-		id, address, attempt = d.ID, d.Address, d.Attempt
-	}
-	e.log.Log(ctx, level, "email attempt",
-		slog.String("delivery", id),
-		slog.String("address", address),
-		slog.Int("attempt", attempt),
-		slog.String("server", e.addr),
-		slog.String("status", out.Status.String()),
-		slog.Int("status_code", out.StatusCode),
-		slog.String("message_id", out.ProviderID),
-		slog.Duration("duration", out.Duration),
-		slog.String("error", out.Error),
-	)
+	actions.LogAttempt(ctx, e.log, "email attempt", d, out, slog.String("server", e.addr))
 	return out
 }
 

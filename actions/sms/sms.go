@@ -60,20 +60,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	out.Response = actions.Truncate(red.Redact(out.Response), actions.ResponseLimit)
 	out.ProviderID = red.Redact(out.ProviderID)
 
-	level := slog.LevelDebug
-	if out.Status != actions.Delivered {
-		level = slog.LevelWarn
-	}
-	e.log.Log(ctx, level, "sms attempt",
-		slog.String("delivery", d.ID),
-		slog.String("address", d.Address),
-		slog.Int("attempt", d.Attempt),
-		slog.String("status", out.Status.String()),
-		slog.Int("status_code", out.StatusCode),
-		slog.String("sid", out.ProviderID),
-		slog.Duration("duration", out.Duration),
-		slog.String("error", out.Error),
-	)
+	actions.LogAttempt(ctx, e.log, "sms attempt", d, out)
 	return out
 }
 

@@ -160,22 +160,8 @@ func (e *Executor) attempt(ctx, actx context.Context, timeout time.Duration, d *
 }
 
 func (e *Executor) log(ctx context.Context, d *actions.Delivery, out actions.Outcome) {
-	level := slog.LevelInfo
-	if out.Status == actions.Delivered {
-		level = slog.LevelDebug
-	}
-	if !e.cfg.Logger.Enabled(ctx, level) {
-		return
-	}
-	e.cfg.Logger.LogAttrs(ctx, level, "http attempt",
-		slog.String("delivery", d.ID),
-		slog.String("address", d.Address),
-		slog.Int("attempt", d.Attempt),
+	actions.LogAttempt(ctx, e.cfg.Logger, "http attempt", d, out,
 		slog.String("method", method(d.HTTP)),
 		slog.String("url", safeURL(d.HTTP.URL)),
-		slog.String("outcome", out.Status.String()),
-		slog.Int("status_code", out.StatusCode),
-		slog.Duration("duration", out.Duration),
-		slog.String("error", out.Error),
 	)
 }
