@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -93,6 +94,43 @@ func Load(fsys fs.FS, root string, opts Options) (*Set, hcl.Diagnostics) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
+	names, err := ruleFiles(fsys)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read rules directory",
+			Detail:   fmt.Sprintf("Reading %s failed: %v.", root, err),
+		}}
+	}
+
+	l := newLoader(opts)
+	l.fsys = fsys
+	hash := sha256.New()
+	for _, name := range names {
+		src, err := fs.ReadFile(fsys, name)
+		display := displayName(root, name)
+		if err != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read rule file",
+				Detail:   fmt.Sprintf("Reading %s failed: %v.", display, err),
+			})
+			continue
+		}
+		hashFile(hash, name, src)
+		l.fsysName = name
+		l.parse(display, src, false)
+	}
+	set := l.finish()
+	if set != nil {
+		set.Hash = hex.EncodeToString(hash.Sum(nil))
+	}
+	sortDiags(l.diags)
+	return set, l.diags
+}
+
+// ruleFiles lists the .hcl files of fsys in load order.
+func ruleFiles(fsys fs.FS) ([]string, error) {
 	var names []string
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -109,40 +147,31 @@ func Load(fsys fs.FS, root string, opts Options) (*Set, hcl.Diagnostics) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read rules directory",
-			Detail:   fmt.Sprintf("Reading %s failed: %v.", root, err),
-		}}
-	}
 	sort.Strings(names)
+	return names, err
+}
 
-	l := newLoader(opts)
-	l.fsys = fsys
-	hash := sha256.New()
+func hashFile(h io.Writer, name string, src []byte) {
+	fmt.Fprintf(h, "%s\x00%d\x00", name, len(src))
+	h.Write(src)
+}
+
+// Hash is the Set.Hash that Load would give fsys, computed without parsing
+// anything: cheap enough to poll, and to skip reloads that change nothing.
+func Hash(fsys fs.FS) (string, error) {
+	names, err := ruleFiles(fsys)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
 	for _, name := range names {
 		src, err := fs.ReadFile(fsys, name)
-		display := displayName(root, name)
 		if err != nil {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read rule file",
-				Detail:   fmt.Sprintf("Reading %s failed: %v.", display, err),
-			})
-			continue
+			return "", err
 		}
-		fmt.Fprintf(hash, "%s\x00%d\x00", name, len(src))
-		hash.Write(src)
-		l.fsysName = name
-		l.parse(display, src, false)
+		hashFile(h, name, src)
 	}
-	set := l.finish()
-	if set != nil {
-		set.Hash = hex.EncodeToString(hash.Sum(nil))
-	}
-	sortDiags(l.diags)
-	return set, l.diags
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func displayName(root, name string) string {

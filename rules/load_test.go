@@ -181,3 +181,16 @@ func rangeOf(src []byte, prefix string) hcl.Range {
 		End:   hcl.Pos{Line: 1, Column: 1 + len([]rune(string(src))), Byte: len(src)},
 	}
 }
+
+func TestHashMatchesLoad(t *testing.T) {
+	t.Parallel()
+	fsys := os.DirFS("../examples/apptoto")
+	set, diags := Load(fsys, "", Options{LookupEnv: func(string) (string, bool) { return "", true }})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	h, err := Hash(fsys)
+	if err != nil || h != set.Hash {
+		t.Fatalf("Hash = %q, %v; Load gave %q", h, err, set.Hash)
+	}
+}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hookline/hookline/rules"
 )
 
 // diagWriter prints diagnostics in one of the formats CI and people read.
@@ -73,70 +74,28 @@ func (w *diagWriter) writeSnippet(out io.Writer, rng *hcl.Range) {
 }
 
 func sourceLine(files map[string]*hcl.File, name string, n int) string {
-	f, ok := files[name]
-	if !ok || n < 1 {
-		return ""
-	}
-	lines := bytes.Split(f.Bytes, []byte("\n"))
-	if n > len(lines) {
-		return ""
-	}
-	return strings.TrimRight(string(lines[n-1]), "\r")
+	return rules.SourceLine(files, name, n)
 }
 
 // jsonDiagnostics is the shape of `terraform validate -json`, which CI
 // tools and editor integrations already parse.
 type jsonDiagnostics struct {
-	FormatVersion string     `json:"format_version"`
-	Valid         bool       `json:"valid"`
-	ErrorCount    int        `json:"error_count"`
-	WarningCount  int        `json:"warning_count"`
-	Diagnostics   []jsonDiag `json:"diagnostics"`
-}
-
-type jsonDiag struct {
-	Severity string     `json:"severity"`
-	Summary  string     `json:"summary"`
-	Detail   string     `json:"detail,omitempty"`
-	Range    *jsonRange `json:"range,omitempty"`
-	Snippet  *string    `json:"snippet,omitempty"`
-}
-
-type jsonRange struct {
-	Filename string  `json:"filename"`
-	Start    jsonPos `json:"start"`
-	End      jsonPos `json:"end"`
-}
-
-type jsonPos struct {
-	Line   int `json:"line"`
-	Column int `json:"column"`
-	Byte   int `json:"byte"`
+	FormatVersion string                 `json:"format_version"`
+	Valid         bool                   `json:"valid"`
+	ErrorCount    int                    `json:"error_count"`
+	WarningCount  int                    `json:"warning_count"`
+	Diagnostics   []rules.JSONDiagnostic `json:"diagnostics"`
 }
 
 func (w *diagWriter) writeJSON(out io.Writer, diags hcl.Diagnostics) error {
-	doc := jsonDiagnostics{FormatVersion: "1.0", Diagnostics: []jsonDiag{}}
-	for _, d := range diags {
-		jd := jsonDiag{Severity: "error", Summary: d.Summary, Detail: d.Detail}
-		if d.Severity == hcl.DiagWarning {
-			jd.Severity = "warning"
-			doc.WarningCount++
-		} else {
-			doc.ErrorCount++
-		}
-		if r := d.Subject; r != nil {
-			jd.Range = &jsonRange{
-				Filename: r.Filename,
-				Start:    jsonPos{r.Start.Line, r.Start.Column, r.Start.Byte},
-				End:      jsonPos{r.End.Line, r.End.Column, r.End.Byte},
-			}
-			if line := sourceLine(w.files, r.Filename, r.Start.Line); line != "" {
-				jd.Snippet = &line
-			}
-		}
-		doc.Diagnostics = append(doc.Diagnostics, jd)
+	errs, warns := countDiags(diags)
+	doc := jsonDiagnostics{
+		FormatVersion: "1.0",
+		Valid:         errs == 0,
+		ErrorCount:    errs,
+		WarningCount:  warns,
+		Diagnostics:   rules.JSONDiagnostics(diags, w.files),
 	}
-	doc.Valid = doc.ErrorCount == 0
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
