@@ -32,7 +32,12 @@ type matchError struct {
 // all its deliveries are committed in one transaction.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	body, status, code, msg := s.readEvent(w, r)
+	if status == 0 && !s.auth.checkIngest(w, r, body) {
+		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
+		return
+	}
 	if status != 0 {
+		s.metrics.rejected.WithLabelValues(code).Inc()
 		writeError(w, status, code, msg)
 		return
 	}
@@ -40,6 +45,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	ev, err := s.engine.Decode(set.Schema, body)
 	if err != nil {
 		status, code := decodeStatus(err)
+		s.metrics.rejected.WithLabelValues(code).Inc()
 		writeError(w, status, code, err.Error())
 		return
 	}
@@ -47,7 +53,12 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	answer := eventAnswer{}
 	for _, f := range res.Failures {
 		answer.Errors = append(answer.Errors, matchError{Trigger: f.Trigger, Action: f.Action, Kind: string(f.Kind), Message: f.Err.Error()})
-		s.log.Warn("trigger failed", "event_id", ev.ID, "trigger", f.Trigger, "action", f.Action, "kind", f.Kind, "error", f.Err)
+		s.log.Warn("trigger failed", "ce_id", ev.ID, "trigger", f.Trigger, "action", f.Action, "kind", f.Kind, "error", f.Err)
+		if f.Kind == engine.FilterError {
+			s.metrics.filterErrors.WithLabelValues(f.Trigger).Inc()
+		} else {
+			s.metrics.renderErrors.WithLabelValues(f.Trigger).Inc()
+		}
 	}
 	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw}
 	for _, d := range res.Deliveries {
@@ -55,11 +66,18 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	receipt, err := s.store.Accept(r.Context(), ne)
 	if err != nil {
-		s.log.Error("storing an event failed", "event_id", ev.ID, "error", err)
+		s.log.Error("storing an event failed", "ce_id", ev.ID, "error", err)
+		s.metrics.rejected.WithLabelValues("store_unavailable").Inc()
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "The event could not be stored; nothing was kept. Send it again.")
 		return
 	}
 	answer.Receipt = receipt
+	s.metrics.received.WithLabelValues(ev.Type).Inc()
+	if !receipt.Duplicate {
+		for _, d := range res.Deliveries {
+			s.metrics.fired.WithLabelValues(d.Trigger, d.Type).Inc()
+		}
+	}
 	if receipt.Duplicate {
 		answer.Errors = nil // the original answer
 		writeJSON(w, http.StatusOK, answer)

@@ -6,14 +6,18 @@ import (
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/events", s.postEvent)
-	mux.HandleFunc("GET /v1/events/{id}", s.getEvent)
-	mux.HandleFunc("GET /v1/deliveries", s.listDeliveries)
-	mux.HandleFunc("GET /v1/deliveries/{id}", s.getDelivery)
-	mux.HandleFunc("POST /v1/deliveries/{id}/retry", s.retryDelivery)
-	mux.HandleFunc("POST /v1/deliveries/retry", s.retryDeliveries)
+	admin := s.auth.adminOnly
+	mux.HandleFunc("POST /v1/events", s.postEvent) // authenticates itself: signatures need the body
+	mux.HandleFunc("GET /v1/events/{id}", admin(s.getEvent))
+	mux.HandleFunc("GET /v1/deliveries", admin(s.listDeliveries))
+	mux.HandleFunc("GET /v1/deliveries/{id}", admin(s.getDelivery))
+	mux.HandleFunc("POST /v1/deliveries/{id}/retry", admin(s.retryDelivery))
+	mux.HandleFunc("POST /v1/deliveries/retry", admin(s.retryDeliveries))
+	mux.HandleFunc("GET /v1/rules", admin(s.getRules))
+	mux.HandleFunc("POST /v1/reload", admin(s.postReload))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.handler())
 	return jsonFallback(mux)
 }
 

@@ -39,6 +39,14 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger                // default: discard
 	LookupEnv       func(string) (string, bool) // default os.LookupEnv
+
+	// Watch is how rule changes are noticed: "fsnotify" (default), "poll"
+	// (every PollInterval, for filesystems without events) or "off".
+	Watch        string
+	PollInterval time.Duration // default 2 s
+	Debounce     time.Duration // quiet time after the last file event; default 250 ms
+
+	Auth AuthOptions
 }
 
 func (o *Options) defaults() {
@@ -66,6 +74,15 @@ func (o *Options) defaults() {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
+	if o.Watch == "" {
+		o.Watch = "fsnotify"
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 2 * time.Second
+	}
+	if o.Debounce <= 0 {
+		o.Debounce = 250 * time.Millisecond
+	}
 }
 
 // RulesError is returned when the rules directory does not load: the
@@ -82,37 +99,50 @@ func (e *RulesError) Error() string {
 
 // Server is a running Hookline.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	rules  atomic.Pointer[rules.Set]
-	engine *engine.Engine
-	store  *delivery.Store
-	mux    http.Handler
+	opts     Options
+	log      *slog.Logger
+	rules    atomic.Pointer[rules.Set]
+	reload   reloadState
+	engine   *engine.Engine
+	store    *delivery.Store
+	dispatch *dispatcher
+	metrics  *metrics
+	auth     *authenticator
+	mux      http.Handler
 }
 
 // New loads the rules and opens the store. It starts nothing: Run does.
 func New(ctx context.Context, opts Options) (*Server, error) {
 	opts.defaults()
-	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{})}
+	auth, err := newAuthenticator(opts.Auth, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	m := newMetrics()
+	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
 	set, err := s.load()
 	if err != nil {
 		return nil, err
 	}
-	s.rules.Store(set)
 	execs, err := executors(set, opts)
 	if err != nil {
 		return nil, err
 	}
+	s.dispatch.swap(execs)
+	s.rules.Store(set)
+	s.reload.loadedAt = time.Now()
+	m.loaded(set.Hash, len(set.Triggers), s.reload.loadedAt)
 	store, err := delivery.Open(ctx, delivery.Config{
 		DataDir:   opts.DataDir,
 		Logger:    opts.Logger,
-		Executors: execs,
+		Executors: s.dispatch.storeExecutors(),
 		Workers:   opts.Workers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store in %s: %w", opts.DataDir, err)
 	}
 	s.store = store
+	m.watchStore(store)
 	s.mux = s.routes()
 	return s, nil
 }
@@ -153,6 +183,10 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // store. Accepted events are in the store before they are answered, so
 // nothing is lost whatever the timing.
 func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
+	if err := s.auth.checkListen(s.opts.Listen, s.opts.Listener); err != nil {
+		s.store.Close()
+		return err
+	}
 	ln := s.opts.Listener
 	if ln == nil {
 		var err error
@@ -175,6 +209,12 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watch(watchCtx)
+	}()
 	s.log.Info("listening", "addr", ln.Addr().String(), "sandbox", s.opts.Sandbox, "data", s.opts.DataDir)
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -184,7 +224,10 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	// Order matters: first stop taking events, then drain deliveries.
+	// Order matters: stop reloading, stop taking events, then drain
+	// deliveries.
+	stopWatch()
+	<-watched
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -54,6 +54,9 @@ func (c *apiClient) do(method, path string, query url.Values, body any, out any)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if tok := os.Getenv("HOOKLINE_ADMIN_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the server at %s: %w", c.base, errors.Unwrap(err))

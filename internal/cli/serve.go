@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hookline/hookline/server"
 )
@@ -39,6 +40,9 @@ func runServe(e *env, args []string) int {
 	fs.Var(&cidrs, "allow-cidr", "let http actions reach this private range (repeatable), e.g. 10.1.0.0/16")
 	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
 	maxBody := fs.Int64("max-body", 1<<20, "largest accepted event, in bytes")
+	fs.StringVar(&opts.Watch, "watch", "fsnotify", "how rule changes are noticed: fsnotify, poll or off")
+	fs.DurationVar(&opts.PollInterval, "poll-interval", 2*time.Second, "with --watch=poll, how often the files are checked")
+	fs.BoolVar(&opts.Auth.Insecure, "insecure", false, "allow listening beyond loopback without authentication")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	pos, code := parseFlags(fs, args)
@@ -54,7 +58,14 @@ func runServe(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
 		return exitUsage
 	}
+	if opts.Watch != "fsnotify" && opts.Watch != "poll" && opts.Watch != "off" {
+		fmt.Fprintf(e.stderr, "hookline serve: unknown --watch %q (use fsnotify, poll or off)\n", opts.Watch)
+		return exitUsage
+	}
 	opts.RulesDir, opts.AllowCIDRs, opts.MaxBodyBytes, opts.Logger = dir, cidrs, *maxBody, logger
+	opts.Auth.IngestTokens = strings.Split(os.Getenv("HOOKLINE_INGEST_TOKENS"), ",")
+	opts.Auth.IngestSecret = os.Getenv("HOOKLINE_INGEST_SECRET")
+	opts.Auth.AdminToken = os.Getenv("HOOKLINE_ADMIN_TOKEN")
 
 	// The one place signals are handled: SIGINT and SIGTERM end Run's
 	// context, which shuts down in order.
@@ -72,6 +83,20 @@ func runServe(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
 		return exitFailure
 	}
+	// SIGHUP reloads the rules, as for most Unix daemons.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				srv.Reload("SIGHUP")
+			}
+		}
+	}()
 	err = srv.Run(ctx, func(addr string) {
 		mode := ""
 		if opts.Sandbox {

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/delivery"
+)
+
+// metrics are the server's Prometheus metrics, on a registry of its own
+// (no global state, so tests can run servers side by side).
+type metrics struct {
+	reg *prometheus.Registry
+
+	reloadOK        prometheus.Gauge
+	reloadOKAt      prometheus.Gauge
+	rulesHash       *prometheus.GaugeVec
+	triggers        prometheus.Gauge
+	received        *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	fired           *prometheus.CounterVec
+	attempts        *prometheus.CounterVec
+	attemptDuration *prometheus.HistogramVec
+	filterErrors    *prometheus.CounterVec
+	renderErrors    *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookline_rules_last_reload_successful",
+			Help: "1 when the newest rule files loaded, 0 while they are broken and the previous rules serve.",
+		}),
+		reloadOKAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookline_rules_last_reload_success_timestamp_seconds",
+			Help: "When rules were last loaded successfully.",
+		}),
+		rulesHash: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hookline_rules_hash",
+			Help: "The loaded rules' hash, as a label; the value is always 1.",
+		}, []string{"hash"}),
+		triggers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookline_rules_triggers",
+			Help: "Triggers in the loaded rules.",
+		}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_events_received_total",
+			Help: "Events accepted, by type (duplicates included).",
+		}, []string{"type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_events_rejected_total",
+			Help: "Events refused, by reason (the API error code).",
+		}, []string{"reason"}),
+		fired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_actions_fired_total",
+			Help: "Deliveries scheduled, by trigger and action type.",
+		}, []string{"trigger", "type"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_delivery_attempts_total",
+			Help: "Delivery attempts, by action type and outcome (delivered, retry, permanent).",
+		}, []string{"type", "outcome"}),
+		attemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookline_delivery_attempt_duration_seconds",
+			Help:    "How long delivery attempts take, by action type.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"type"}),
+		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_filter_errors_total",
+			Help: "Filter evaluations that failed (not false: failed), by trigger.",
+		}, []string{"trigger"}),
+		renderErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_render_errors_total",
+			Help: "Actions whose templates failed to render, by trigger.",
+		}, []string{"trigger"}),
+	}
+	m.reg.MustRegister(m.reloadOK, m.reloadOKAt, m.rulesHash, m.triggers, m.received, m.rejected,
+		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// watchStore adds gauges read from the store at scrape time, so they are
+// right even after a restart.
+func (m *metrics) watchStore(store *delivery.Store) {
+	for _, st := range []delivery.Status{delivery.StatusPending, delivery.StatusRetrying, delivery.StatusFailed} {
+		name := map[delivery.Status]string{
+			delivery.StatusPending:  "hookline_deliveries_pending",
+			delivery.StatusRetrying: "hookline_deliveries_retrying",
+			delivery.StatusFailed:   "hookline_deliveries_dead",
+		}[st]
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: name,
+			Help: "Deliveries with status " + string(st) + " (dead: failed for good, retried only by hand).",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			counts, err := store.Counts(ctx)
+			if err != nil {
+				return -1
+			}
+			return float64(counts[st])
+		}))
+	}
+}
+
+func (m *metrics) attempt(typ string, out actions.Outcome, d time.Duration) {
+	m.attempts.WithLabelValues(typ, out.Status.String()).Inc()
+	m.attemptDuration.WithLabelValues(typ).Observe(d.Seconds())
+}
+
+func (m *metrics) loaded(hash string, triggers int, at time.Time) {
+	m.reloadOK.Set(1)
+	m.reloadOKAt.Set(float64(at.UnixNano()) / 1e9)
+	m.rulesHash.Reset()
+	m.rulesHash.WithLabelValues(hash).Set(1)
+	m.triggers.Set(float64(triggers))
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hookline/hookline/rules"
+)
+
+// reloadState is what /v1/rules reports besides the rules themselves.
+type reloadState struct {
+	mu        sync.Mutex // serializes reloads; guards the fields below
+	loadedAt  time.Time
+	lastError *reloadError
+}
+
+type reloadError struct {
+	At    time.Time
+	Diags hcl.Diagnostics
+	Files map[string]*hcl.File
+	Err   string // a failure that is not a diagnostic (e.g. a provider credential)
+}
+
+// ReloadResult says what a reload did.
+type ReloadResult struct {
+	Hash     string
+	Changed  bool
+	LoadedAt time.Time
+	Err      *reloadError // set when the new files were refused
+}
+
+// Reload loads the rules directory again through the one load path and,
+// only if everything succeeds (rules and provider executors), swaps the new
+// set in. A broken edit leaves the previous rules serving and is reported
+// by /v1/rules and the reload metric until a good edit replaces it.
+// Unchanged files (by content hash) are not loaded at all.
+func (s *Server) Reload(reason string) ReloadResult {
+	s.reload.mu.Lock()
+	defer s.reload.mu.Unlock()
+	cur := s.rules.Load()
+	if hash, err := rules.Hash(os.DirFS(s.opts.RulesDir)); err == nil && hash == cur.Hash {
+		if s.reload.lastError != nil {
+			// The broken edit was reverted: the files are the live rules again.
+			s.reload.lastError = nil
+			s.metrics.loaded(cur.Hash, len(cur.Triggers), time.Now())
+			s.log.Info("rules reverted to the live version", "reason", reason, "hash", short(cur.Hash))
+		}
+		return ReloadResult{Hash: cur.Hash, LoadedAt: s.reload.loadedAt}
+	}
+	fail := func(re *reloadError) ReloadResult {
+		s.reload.lastError = re
+		s.metrics.reloadOK.Set(0)
+		for _, d := range re.Diags {
+			if d.Severity == hcl.DiagError {
+				s.log.Warn("rules reload refused: "+d.Summary, "reason", reason, "detail", d.Detail, "at", fmt.Sprint(d.Subject))
+			}
+		}
+		if re.Err != "" {
+			s.log.Warn("rules reload refused", "reason", reason, "error", re.Err)
+		}
+		s.log.Warn("the previous rules keep serving", "hash", short(cur.Hash))
+		return ReloadResult{Hash: cur.Hash, LoadedAt: s.reload.loadedAt, Err: re}
+	}
+	set, err := s.load()
+	if err != nil {
+		var rerr *RulesError
+		if errors.As(err, &rerr) {
+			return fail(&reloadError{At: time.Now(), Diags: rerr.Diags, Files: rerr.Files})
+		}
+		return fail(&reloadError{At: time.Now(), Err: err.Error()})
+	}
+	execs, err := executors(set, s.opts)
+	if err != nil {
+		return fail(&reloadError{At: time.Now(), Err: err.Error()})
+	}
+	// Executors first: a delivery rendered by the new rules must never meet
+	// the old providers.
+	s.dispatch.swap(execs)
+	s.rules.Store(set)
+	now := time.Now()
+	s.reload.loadedAt, s.reload.lastError = now, nil
+	s.metrics.loaded(set.Hash, len(set.Triggers), now)
+	s.log.Info("rules reloaded", "reason", reason, "hash", short(set.Hash), "triggers", len(set.Triggers))
+	return ReloadResult{Hash: set.Hash, Changed: true, LoadedAt: now}
+}
+
+func short(hash string) string { return hash[:min(12, len(hash))] }
+
+func (re *reloadError) json() map[string]any {
+	out := map[string]any{"at": re.At, "diagnostics": rules.JSONDiagnostics(onlyErrors(re.Diags), re.Files)}
+	if re.Err != "" {
+		out["message"] = re.Err
+	}
+	return out
+}
+
+func onlyErrors(diags hcl.Diagnostics) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// postReload is POST /v1/reload: 200 with the hash, or 422 with why not.
+func (s *Server) postReload(w http.ResponseWriter, r *http.Request) {
+	res := s.Reload("api")
+	if res.Err != nil {
+		body := res.Err.json()
+		msg := "The rule files are invalid; the previous rules keep serving."
+		if res.Err.Err != "" {
+			msg = res.Err.Err + "; the previous rules keep serving."
+		}
+		body["error"] = apiError{Code: "invalid_rules", Message: msg}
+		writeJSON(w, http.StatusUnprocessableEntity, body)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hash": res.Hash, "changed": res.Changed, "loaded_at": res.LoadedAt})
+}
+
+// getRules is GET /v1/rules: what is live, and whether newer files failed.
+func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
+	set := s.rules.Load()
+	s.reload.mu.Lock()
+	loadedAt, lastErr := s.reload.loadedAt, s.reload.lastError
+	s.reload.mu.Unlock()
+	type actionView struct {
+		Address string `json:"address"`
+		Enabled bool   `json:"enabled"`
+	}
+	type triggerView struct {
+		Name    string       `json:"name"`
+		Enabled bool         `json:"enabled"`
+		On      []string     `json:"on"`
+		Actions []actionView `json:"actions"`
+	}
+	triggers := make([]triggerView, 0, len(set.Triggers))
+	for _, t := range set.Triggers {
+		tv := triggerView{Name: t.Name, Enabled: t.Enabled, On: t.On, Actions: []actionView{}}
+		for _, a := range t.Actions {
+			tv.Actions = append(tv.Actions, actionView{a.Address, a.Enabled})
+		}
+		triggers = append(triggers, tv)
+	}
+	var last any
+	if lastErr != nil {
+		last = lastErr.json()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hash": set.Hash, "loaded_at": loadedAt, "triggers": triggers, "last_error": last})
+}
