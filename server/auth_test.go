@@ -1,0 +1,189 @@
+package server
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	const ingest, admin = "ingest-tok-A1", "admin-tok-Z9"
+	var logs syncBuffer
+	h := startServer(t, writeRules(t, rule("t", "https://example.com/x")), nil, func(o *Options) {
+		o.Sandbox = true
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		o.Auth = AuthOptions{IngestTokens: []string{"other", ingest}, IngestSecret: signingSecret, AdminToken: admin}
+	})
+	body := event("auth-1", "participant.confirmed", confirmedData)
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	wh, err := standardwebhooks.NewWebhook(signingSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(id string, at time.Time, b []byte) map[string]string {
+		sig, err := wh.Sign(id, at, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"webhook-id": id, "webhook-timestamp": itoa(int(at.Unix())), "webhook-signature": sig}
+	}
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   []byte
+		hdr    map[string]string
+		status int
+	}{
+		{"intake without credentials", "POST", "/v1/events", body, nil, 401},
+		{"intake with a wrong token", "POST", "/v1/events", body, bearer("nope"), 401},
+		{"intake with the admin token", "POST", "/v1/events", body, bearer(admin), 403},
+		{"intake with an ingest token", "POST", "/v1/events", body, bearer(ingest), 202},
+		{"intake signed", "POST", "/v1/events", event("auth-2", "participant.confirmed", confirmedData), signed("msg_1", time.Now(), event("auth-2", "participant.confirmed", confirmedData)), 202},
+		{"intake signed 10 minutes ago", "POST", "/v1/events", body, signed("msg_2", time.Now().Add(-10*time.Minute), body), 401},
+		{"intake signed for another body", "POST", "/v1/events", body, signed("msg_3", time.Now(), []byte("other")), 401},
+		{"admin without credentials", "GET", "/v1/deliveries", nil, nil, 401},
+		{"admin with an ingest token", "GET", "/v1/deliveries", nil, bearer(ingest), 403},
+		{"admin with a wrong token", "GET", "/v1/rules", nil, bearer("nope"), 401},
+		{"admin with the admin token", "GET", "/v1/deliveries", nil, bearer(admin), 200},
+		{"reload with the admin token", "POST", "/v1/reload", nil, bearer(admin), 200},
+		{"health needs nothing", "GET", "/healthz", nil, nil, 200},
+		{"metrics need nothing", "GET", "/readyz", nil, nil, 200},
+	}
+	for _, tt := range tests {
+		status, ans := h.do(tt.method, tt.path, "application/json", tt.body, tt.hdr)
+		if status != tt.status {
+			t.Errorf("%s: status %d, want %d (%v)", tt.name, status, tt.status, ans)
+		}
+		if status == 401 && ans["error"] == nil {
+			t.Errorf("%s: no JSON error", tt.name)
+		}
+	}
+	if out := logs.String(); strings.Contains(out, ingest) || strings.Contains(out, admin) || strings.Contains(out, "nope") {
+		t.Errorf("a presented token was logged:\n%s", out)
+	}
+	if !strings.Contains(logs.String(), "request refused") {
+		t.Error("refusals are not logged")
+	}
+}
+
+func TestListenBeyondLoopbackNeedsAuth(t *testing.T) {
+	t.Parallel()
+	open, _ := newAuthenticator(AuthOptions{}, slog.New(slog.DiscardHandler))
+	for _, addr := range []string{"127.0.0.1:8080", "[::1]:8080", "localhost:8080"} {
+		if err := open.checkListen(addr, nil); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{":8080", "0.0.0.0:8080", "10.0.0.5:8080"} {
+		if err := open.checkListen(addr, nil); err == nil || !strings.Contains(err.Error(), "--insecure") {
+			t.Errorf("%s: want a refusal naming --insecure, got %v", addr, err)
+		}
+	}
+	insecure, _ := newAuthenticator(AuthOptions{Insecure: true}, slog.New(slog.DiscardHandler))
+	if err := insecure.checkListen(":8080", nil); err != nil {
+		t.Errorf("--insecure: %v", err)
+	}
+	guarded, _ := newAuthenticator(AuthOptions{IngestTokens: []string{"a"}, AdminToken: "b"}, slog.New(slog.DiscardHandler))
+	if err := guarded.checkListen(":8080", nil); err != nil {
+		t.Errorf("with tokens: %v", err)
+	}
+	ingestOnly, _ := newAuthenticator(AuthOptions{IngestTokens: []string{"a"}}, slog.New(slog.DiscardHandler))
+	if err := ingestOnly.checkListen("0.0.0.0:1", nil); err == nil {
+		t.Error("an open admin API beyond loopback must be refused")
+	}
+	if _, err := newAuthenticator(AuthOptions{IngestSecret: "whsec_%%%"}, slog.New(slog.DiscardHandler)); err == nil || strings.Contains(err.Error(), "%%%") {
+		t.Errorf("bad secret: %v", err)
+	}
+}
+
+func TestMetricsAfterAScriptedRun(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t)
+	rc.status = func(path string, n int) int {
+		if path == "/dead" {
+			return 400
+		}
+		return 200
+	}
+	h := startServer(t, writeRules(t, `
+trigger "ok" {
+  on = ["participant.confirmed"]
+  action "http" "h" { url = "`+rc.URL+`/ok" }
+}
+trigger "dead" {
+  on   = ["participant.confirmed"]
+  when = "participant.name == 'Dee'"
+  action "http" "h" { url = "`+rc.URL+`/dead" }
+}
+trigger "boom" {
+  on   = ["participant.confirmed"]
+  when = "10 / appointment.id > 1"
+  action "http" "h" { url = "`+rc.URL+`/boom" }
+}`), nil, nil)
+	for i, name := range []string{"Ann", "Bo", "Dee"} {
+		h.post(event("m"+itoa(i), "participant.confirmed", `{"appointment":{},"participant":{"name":"`+name+`"}}`))
+	}
+	h.post(event("m0", "participant.confirmed", confirmedData)) // duplicate
+	h.post(event("x", "participant.confirmd", "{}"))
+	h.post([]byte("{"))
+	rc.wait(t, "/ok", 3)
+	rc.wait(t, "/dead", 1)
+	deadline := time.Now().Add(10 * time.Second)
+	var m string
+	want := []string{
+		`hookline_events_received_total{type="participant.confirmed"} 4`,
+		`hookline_events_rejected_total{reason="unknown_event_type"} 1`,
+		`hookline_events_rejected_total{reason="invalid_json"} 1`,
+		`hookline_actions_fired_total{trigger="ok",type="http"} 3`,
+		`hookline_actions_fired_total{trigger="dead",type="http"} 1`,
+		`hookline_delivery_attempts_total{outcome="delivered",type="http"} 3`,
+		`hookline_delivery_attempts_total{outcome="permanent",type="http"} 1`,
+		`hookline_filter_errors_total{trigger="boom"} 4`, // the duplicate is evaluated before the store finds it is one
+		`hookline_deliveries_dead 1`,
+		`hookline_rules_last_reload_successful 1`,
+		`hookline_rules_triggers 3`,
+		`hookline_delivery_attempt_duration_seconds_count{type="http"} 4`,
+	}
+	for time.Now().Before(deadline) {
+		m = scrape(t, h)
+		missing := 0
+		for _, w := range want {
+			if !strings.Contains(m, w) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, w := range want {
+		if !strings.Contains(m, w) {
+			t.Errorf("metrics lack %s", w)
+		}
+	}
+}
