@@ -211,9 +211,10 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 	go func() { errc <- srv.Serve(ln) }()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
+	watchLoop := s.watcher()
 	go func() {
 		defer close(watched)
-		s.watch(watchCtx)
+		watchLoop(watchCtx)
 	}()
 	s.log.Info("listening", "addr", ln.Addr().String(), "sandbox", s.opts.Sandbox, "data", s.opts.DataDir)
 	if ready != nil {

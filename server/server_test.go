@@ -78,14 +78,14 @@ func (rc *receiver) wait(t *testing.T, path string, n int) []*recorded {
 // harness runs a real server (real SQLite store, real executors) on
 // loopback, with its rules copied into a temporary directory.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	url  string
 	srv  *Server
 	data string
 	stop func()
 }
 
-func startServer(t *testing.T, rulesDir string, env map[string]string, mutate func(*Options)) *harness {
+func startServer(t testing.TB, rulesDir string, env map[string]string, mutate func(*Options)) *harness {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	opts := Options{

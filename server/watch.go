@@ -14,53 +14,56 @@ import (
 	"github.com/hookline/hookline/rules"
 )
 
-// watch reloads the rules when their files change. It watches directories,
+// watcher reloads the rules when their files change. It watches directories,
 // never single files: editors save by writing a temporary file and renaming
 // it, git replaces many files at once, and Kubernetes swaps a "..data"
 // symlink; each of those shows up as events in a watched directory. Events
 // only start a debounce timer; when they stop for Debounce the whole
 // directory is reloaded, so a file that is briefly missing mid-save never
 // drops a trigger.
-func (s *Server) watch(ctx context.Context) {
+//
+// watcher sets the watches up before it returns, so that no edit made after
+// Run reports ready can be missed; the returned loop does the rest. Edits
+// made between New's load and the watches are caught by one rescan.
+func (s *Server) watcher() (loop func(ctx context.Context)) {
 	switch s.opts.Watch {
 	case "off":
-		return
+		return func(context.Context) {}
 	case "poll":
-		s.poll(ctx)
-		return
+		return s.poll
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		s.log.Warn("cannot watch the rules directory; polling instead", "error", err)
-		s.poll(ctx)
-		return
+		return s.poll
 	}
-	defer w.Close()
 	s.addWatches(w)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.Events:
-			if !ok {
+	return func(ctx context.Context) {
+		defer w.Close()
+		timer := time.NewTimer(s.opts.Debounce) // the initial rescan
+		for {
+			select {
+			case <-ctx.Done():
 				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if ev.Has(fsnotify.Create) {
+					// A new subdirectory: watch it before its files arrive.
+					s.addWatches(w)
+				}
+				timer.Reset(s.opts.Debounce)
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				s.log.Warn("watching rules", "error", err)
+				timer.Reset(s.opts.Debounce) // events may have been lost: rescan
+			case <-timer.C:
+				s.Reload("files changed")
+				s.addWatches(w) // the directory may have been replaced whole
 			}
-			if ev.Has(fsnotify.Create) {
-				// A new subdirectory: watch it before its files arrive.
-				s.addWatches(w)
-			}
-			timer.Reset(s.opts.Debounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			s.log.Warn("watching rules", "error", err)
-			timer.Reset(s.opts.Debounce) // events may have been lost: rescan
-		case <-timer.C:
-			s.Reload("files changed")
-			s.addWatches(w) // the directory may have been replaced whole
 		}
 	}
 }
