@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -60,32 +61,7 @@ trigger "t" {
 	}
 	data := filepath.Join(dir, "data")
 	start := func() (*exec.Cmd, string) {
-		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--allow-cidr", "127.0.0.0/8", "--log-level", "warn", dir)
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		addr := make(chan string, 1)
-		go func() {
-			re := regexp.MustCompile(`on http://(\S+)`)
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				if m := re.FindStringSubmatch(sc.Text()); m != nil {
-					addr <- m[1]
-				}
-			}
-		}()
-		select {
-		case a := <-addr:
-			return cmd, "http://" + a
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatal("the server did not start")
-		}
-		return nil, ""
+		return startServe(t, bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--allow-cidr", "127.0.0.0/8", "--log-level", "warn", dir)
 	}
 
 	accepted := map[string]bool{}
@@ -191,5 +167,81 @@ trigger "t" {
 	c = exec.Command(bin, "deliveries", "show", "dlv_missing", "--server", url)
 	if b, err := c.CombinedOutput(); err == nil || !strings.Contains(string(b), `There is no delivery "dlv_missing". (HTTP 404)`) {
 		t.Errorf("unknown delivery: %v %s", err, b)
+	}
+}
+
+// startServe runs `hookline serve` and returns it with its URL, read from
+// the line it prints when it is ready.
+func startServe(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		re := regexp.MustCompile(`on http://(\S+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return cmd, "http://" + a
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the server did not start")
+	}
+	return nil, ""
+}
+
+// TestSIGHUPReloads edits the rules with the watcher off, so that only the
+// signal can make the server notice.
+func TestSIGHUPReloads(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("hookline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.hcl")
+	write := func(name string) {
+		src := fmt.Sprintf("trigger %q {\n  on = [\"participant.confirmed\"]\n  action \"http\" \"h\" { url = \"https://example.com\" }\n}\n", name)
+		if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("before")
+	cmd, url := startServe(t, bin, "serve", "--sandbox", "--watch", "off", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), dir)
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	write("after")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url + "/v1/rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `"name": "after"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload the rules: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
