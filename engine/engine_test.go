@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/rules"
@@ -196,7 +197,9 @@ trigger "ok" {
   action "http" "h" { url = "https://example.com" }
 }
 `)
-	e := New(Options{})
+	// A generous deadline, so that the cost limit is what stops the loop
+	// even on a loaded machine under -race.
+	e := New(Options{FilterTimeout: time.Minute})
 	ev, err := e.Decode(set.Schema, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +220,17 @@ trigger "ok" {
 	}
 	if !strings.Contains(failed["div"], "division by zero") {
 		t.Errorf("div: want division by zero, got %q", failed["div"])
+	}
+	// With a tiny deadline the same loop is stopped by the deadline instead;
+	// the loop-free filters do not depend on it.
+	res = New(Options{FilterTimeout: time.Microsecond}).Match(context.Background(), set, ev, MatchOptions{})
+	for _, f := range res.Failures {
+		if f.Trigger == "runaway" && !strings.Contains(f.Err.Error(), "deadline") {
+			t.Errorf("runaway with a tiny deadline: %v", f.Err)
+		}
+	}
+	if got := addresses(res); !slices.Equal(got, []string{"ok.http.h"}) {
+		t.Errorf("with a tiny deadline, fired %v", got)
 	}
 }
 
