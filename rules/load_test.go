@@ -194,3 +194,31 @@ func TestHashMatchesLoad(t *testing.T) {
 		t.Fatalf("Hash = %q, %v; Load gave %q", h, err, set.Hash)
 	}
 }
+
+// TestREADMEExampleIsValid keeps the README's complete rule file true.
+func TestREADMEExampleIsValid(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	i := strings.Index(s, "## A complete rule file")
+	if i < 0 {
+		t.Fatal("the README has no complete rule file section")
+	}
+	s = s[i:]
+	start := strings.Index(s, "```hcl\n")
+	end := strings.Index(s[start+7:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no hcl block in the section")
+	}
+	src := s[start+7 : start+7+end]
+	set, diags := Load(fstest.MapFS{"front-desk.hcl": {Data: []byte(src)}}, "", Options{LookupEnv: func(string) (string, bool) { return "x", true }})
+	if diags.HasErrors() || len(diags) > 0 {
+		t.Fatalf("the README's rule file: %s", diags.Error())
+	}
+	if len(set.Triggers) != 2 || set.Twilio == nil || set.SMTP == nil {
+		t.Fatalf("loaded %d triggers", len(set.Triggers))
+	}
+}
