@@ -1,13 +1,17 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookline/hookline/actions"
 )
@@ -42,10 +46,11 @@ type Receipt struct {
 }
 
 // Accept stores the event, one delivery per NewDelivery and one queued job
-// per delivery in one transaction, and returns once it has committed: an
-// accepted event is never half-scheduled. If (Source, CEID) was accepted
-// before, it returns that receipt with Duplicate set and stores nothing;
-// concurrent duplicates are settled by a unique index.
+// per delivery, and returns once they have committed: an accepted event is
+// never half-scheduled. Concurrent calls share transactions (group commit,
+// see committer); an event that fails its batch is retried alone, so it
+// fails alone. If (Source, CEID) was accepted before, or by a concurrent
+// call, it returns that receipt with Duplicate set and stores nothing.
 func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	if ev.Source == "" || ev.CEID == "" {
 		return Receipt{}, errors.New("delivery: event needs a source and an id")
@@ -53,64 +58,165 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	if !json.Valid(ev.Raw) {
 		return Receipt{}, errors.New("delivery: event is not valid JSON")
 	}
+	// PostgreSQL's text rejects these and SQLite's takes them: refuse them
+	// on both, so that an event is accepted or not whatever the store.
+	for _, v := range []string{ev.Source, ev.CEID, ev.Type, string(ev.Raw)} {
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return Receipt{}, errors.New("delivery: event holds invalid UTF-8 or a NUL character")
+		}
+	}
+	c := s.commits
+	c.pending.Add(1) // from here a filling batch may wait for us
 	now := s.cfg.Now()
-	rows := make([]deliveryRow, len(ev.Deliveries))
+	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), done: make(chan struct{})}
+	r.fresh = Receipt{EventID: newID("evt_", now), Deliveries: make([]Ref, len(ev.Deliveries))}
 	for i, nd := range ev.Deliveries {
-		r, err := newDeliveryRow(nd, now)
+		row, err := newDeliveryRow(nd, now)
 		if err != nil {
+			c.pending.Add(-1)
 			return Receipt{}, fmt.Errorf("delivery: action %d: %w", i, err)
 		}
-		rows[i] = r
+		r.rows[i] = row
+		r.fresh.Deliveries[i] = Ref{ID: row.id, Address: row.d.Address}
 	}
+	if err := c.submit(ctx, r); err != nil {
+		return Receipt{}, fmt.Errorf("delivery: accept event: %w", err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
+		slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
+	return r.out, nil
+}
 
-	rc := Receipt{EventID: newID("evt_", now), Deliveries: make([]Ref, len(rows))}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_event (id, source, ce_id, type, received_at, raw)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, ce_id) DO NOTHING`),
-			rc.EventID, ev.Source, ev.CEID, ev.Type, nanos(now), string(ev.Raw))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+// writeEvents writes the events of reqs (distinct idempotency keys), their
+// deliveries and jobs in tx, and sets outs[i] to reqs[i]'s receipt.
+func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, outs []Receipt) error {
+	// One order, (source, id): concurrent batches on PostgreSQL then wait
+	// for each other's unique-index entries in the same order and cannot
+	// deadlock.
+	order := make([]int, len(reqs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(strings.Compare(reqs[a].ev.Source, reqs[b].ev.Source), strings.Compare(reqs[a].ev.CEID, reqs[b].ev.CEID))
+	})
+	inserted, err := s.insertEvents(ctx, tx, reqs, order)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	var dels []any // delivery rows' values, deliveryCols each
+	for _, i := range order {
+		r := reqs[i]
+		if !inserted[r.fresh.EventID] {
+			// On PostgreSQL the conflicting insert has committed by now (ON
+			// CONFLICT waits for it), so this statement sees it.
+			rc, err := s.receipt(ctx, tx, r.ev.Source, r.ev.CEID)
 			if err != nil {
 				return err
 			}
-			// On PostgreSQL the conflicting insert has committed by now (ON
-			// CONFLICT waits for it), so this statement sees it.
-			rc, err = s.receipt(ctx, tx, ev.Source, ev.CEID)
-			rc.Duplicate = true
-			return err
+			// Our own ID: a previous try of this very event committed
+			// though its commit reported an error. Not a duplicate.
+			rc.Duplicate = rc.EventID != r.fresh.EventID
+			outs[i] = rc
+			continue
 		}
-		if len(rows) == 0 {
+		outs[i] = r.fresh
+		for seq, row := range r.rows {
+			ids = append(ids, row.id)
+			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
+				StatusPending, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
+				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, nil)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	// All the batch's jobs in one River insert: one statement however many.
+	now := time.Now()
+	jobIDs, err := s.insertJobs(ctx, tx, ids, now, now)
+	if err != nil {
+		return err
+	}
+	for i, id := range jobIDs {
+		dels[i*deliveryCols+deliveryCols-1] = id
+	}
+	return s.insertValues(ctx, tx, `INSERT INTO hookline_delivery
+		(id, event_id, seq, address, trigger_name, type, name, status, created_at, updated_at,
+		 next_attempt_at, content, retry_schedule, max_attempts, job_id, attempts, last_error, retry_requested) VALUES `,
+		deliveryCols, `, 0, '', 0`, ``, dels, nil)
+}
+
+// deliveryCols is the number of values per row writeEvents passes for
+// hookline_delivery; job_id comes last.
+const deliveryCols = 15
+
+// insertEvents inserts the event rows of reqs, in order, skipping those
+// whose (source, id) is already stored, and returns the IDs it inserted.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, order []int) (map[string]bool, error) {
+	args := make([]any, 0, len(reqs)*6)
+	for _, i := range order {
+		r := reqs[i]
+		args = append(args, r.fresh.EventID, r.ev.Source, r.ev.CEID, r.ev.Type, nanos(r.now), string(r.ev.Raw))
+	}
+	inserted := make(map[string]bool, len(reqs))
+	err := s.insertValues(ctx, tx, `INSERT INTO hookline_event (id, source, ce_id, type, received_at, raw) VALUES `,
+		6, ``, ` ON CONFLICT (source, ce_id) DO NOTHING RETURNING id`, args,
+		func(rows *sql.Rows) error {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			inserted[id] = true
 			return nil
+		})
+	return inserted, err
+}
+
+// maxParams bounds the placeholders of one statement, well under SQLite's
+// (32766) and PostgreSQL's (65535) limits.
+const maxParams = 4000
+
+// insertValues runs head + "(?, ..., ?" + extra + "), ..." + tail over args,
+// cols placeholders per row, as few statements as maxParams allows. With
+// scan, each statement's returned rows are passed to it.
+func (s *Store) insertValues(ctx context.Context, tx *sql.Tx, head string, cols int, extra, tail string, args []any, scan func(*sql.Rows) error) error {
+	perStmt := max(1, maxParams/cols) * cols
+	for len(args) > 0 {
+		chunk := args[:min(len(args), perStmt)]
+		args = args[len(chunk):]
+		var b strings.Builder
+		b.WriteString(head)
+		row := "(?" + strings.Repeat(", ?", cols-1) + extra + ")"
+		for i := 0; i < len(chunk); i += cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
 		}
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.id
+		b.WriteString(tail)
+		q := s.sql(b.String())
+		if scan == nil {
+			if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
+				return err
+			}
+			continue
 		}
-		jobIDs, err := s.insertJobs(ctx, tx, ids, now, now)
+		rows, err := tx.QueryContext(ctx, q, chunk...)
 		if err != nil {
 			return err
 		}
-		for i, r := range rows {
-			if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_delivery
-				(id, event_id, seq, address, trigger_name, type, name, status, attempts, created_at, updated_at,
-				 next_attempt_at, last_error, content, retry_schedule, max_attempts, job_id, retry_requested)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, '', ?, ?, ?, ?, 0)`),
-				r.id, rc.EventID, i, r.d.Address, r.d.Trigger, r.d.Type, r.d.Name, StatusPending, nanos(now), nanos(now),
-				nanos(now), r.content, encodeSchedule(r.retry.Schedule), r.retry.MaxAttempts, jobIDs[i]); err != nil {
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
 				return err
 			}
-			rc.Deliveries[i] = Ref{ID: r.id, Address: r.d.Address}
 		}
-		return nil
-	})
-	if err != nil {
-		return Receipt{}, fmt.Errorf("delivery: accept event: %w", err)
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", rc.EventID),
-		slog.Int("deliveries", len(rc.Deliveries)), slog.Bool("duplicate", rc.Duplicate))
-	return rc, nil
+	return nil
 }
 
 // deliveryRow is a NewDelivery prepared outside the transaction, so that

@@ -19,9 +19,10 @@ func count(t testing.TB, s *Store, query string, args ...any) int {
 	return n
 }
 
-func TestDuplicateAccept(t *testing.T) {
-	t.Parallel()
-	s := openStore(t, "", nil) // not started: nothing is delivered, everything stays countable
+func TestDuplicateAccept(t *testing.T) { eachDB(t, testDuplicateAccept) }
+
+func testDuplicateAccept(t *testing.T, db testDB) {
+	s := openStore(t, db, nil) // not started: nothing is delivered, everything stays countable
 	ev := newEvent("dup-1",
 		NewDelivery{Delivery: httpAction("http://127.0.0.1:1/a", `{}`)},
 		NewDelivery{Delivery: httpAction("http://127.0.0.1:1/b", `{}`)})
@@ -82,9 +83,10 @@ func TestDuplicateAccept(t *testing.T) {
 	}
 }
 
-func TestAcceptRejects(t *testing.T) {
-	t.Parallel()
-	s := openStore(t, "", nil)
+func TestAcceptRejects(t *testing.T) { eachDB(t, testAcceptRejects) }
+
+func testAcceptRejects(t *testing.T, db testDB) {
+	s := openStore(t, db, nil)
 	ctx := context.Background()
 	for name, ev := range map[string]NewEvent{
 		"no source":   {CEID: "x", Raw: []byte(`{}`)},
@@ -111,20 +113,28 @@ func TestAcceptRejects(t *testing.T) {
 	}
 }
 
-func TestPersistsAcrossRestart(t *testing.T) {
-	t.Parallel()
+func TestPersistsAcrossRestart(t *testing.T) { eachDB(t, testPersistsAcrossRestart) }
+
+func testPersistsAcrossRestart(t *testing.T, db testDB) {
 	srv, seen := receiver(t, nil)
-	dir := t.TempDir()
-	first := openStore(t, dir, nil)
+	first := openStore(t, db, nil)
 	rc := accept(t, first, newEvent("e1", NewDelivery{Delivery: httpAction(srv.URL, `{"n":1}`)}))
 	if err := first.Close(); err != nil { // before any worker ran
 		t.Fatal(err)
 	}
 
-	s := openStore(t, dir, nil)
-	// Only one process may own a data directory.
-	if _, err := Open(context.Background(), Config{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "in use") {
+	s := openStore(t, db, nil)
+	// Only one process may own a SQLite data directory; a PostgreSQL
+	// database is shared by every node.
+	second, err := Open(context.Background(), Config{DataDir: db.dir, DatabaseURL: db.url})
+	if db.kind == "sqlite" && (err == nil || !strings.Contains(err.Error(), "in use")) {
 		t.Errorf("second Open on a directory in use: %v", err)
+	}
+	if db.kind == "postgres" && err != nil {
+		t.Errorf("second Open on a shared database: %v", err)
+	}
+	if err == nil {
+		second.Close()
 	}
 	start(t, s)
 	if got := next(t, seen).Body; got != `{"n":1}` {
@@ -133,23 +143,32 @@ func TestPersistsAcrossRestart(t *testing.T) {
 	waitStatus(t, s, rc.Deliveries[0].ID, StatusDelivered)
 }
 
-// A process killed mid-attempt leaves its job marked running. The next
-// Open runs it again at once rather than after River's rescue delay.
+// A process killed mid-attempt leaves its job marked running. On SQLite,
+// which one process owns, the next Open runs it again at once. On
+// PostgreSQL another node's River rescuer takes it back once it has been
+// running longer than the rescue delay derived from AttemptTimeout (here
+// 1 s + 5 s + 10 s; with the default it would wait over 5 minutes).
 func TestOrphanedAttemptRunsAgainAfterCrash(t *testing.T) {
-	t.Parallel()
+	eachDB(t, testOrphanedAttemptRunsAgainAfterCrash)
+}
+
+func testOrphanedAttemptRunsAgainAfterCrash(t *testing.T, db testDB) {
 	srv, seen := receiver(t, nil)
-	dir := t.TempDir()
-	crashed := openStore(t, dir, nil)
+	crashed := openStore(t, db, nil)
 	rc := accept(t, crashed, newEvent("e1", NewDelivery{Delivery: httpAction(srv.URL, `{}`)}))
 	// What a fetch does; the process then "dies" before recording anything.
-	if _, err := crashed.db.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec')`); err != nil {
+	fetched := `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = datetime('now', 'subsec')`
+	if db.kind == "postgres" {
+		fetched = `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() - interval '1 minute'`
+	}
+	if _, err := crashed.db.Exec(fetched); err != nil {
 		t.Fatal(err)
 	}
 	if err := crashed.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	s := openStore(t, dir, nil)
+	s := openStore(t, db, func(c *Config) { c.AttemptTimeout = time.Second })
 	start(t, s)
 	next(t, seen)
 	det := waitStatus(t, s, rc.Deliveries[0].ID, StatusDelivered)
@@ -158,9 +177,10 @@ func TestOrphanedAttemptRunsAgainAfterCrash(t *testing.T) {
 	}
 }
 
-func TestStartNeedsExecutors(t *testing.T) {
-	t.Parallel()
-	s := openStore(t, "", func(c *Config) { c.Executors = nil })
+func TestStartNeedsExecutors(t *testing.T) { eachDB(t, testStartNeedsExecutors) }
+
+func testStartNeedsExecutors(t *testing.T, db testDB) {
+	s := openStore(t, db, func(c *Config) { c.Executors = nil })
 	if err := s.Start(context.Background()); err == nil {
 		t.Error("Start without executors succeeded")
 	}

@@ -13,10 +13,11 @@ import (
 	"github.com/hookline/hookline/actions"
 )
 
-func TestAcceptAndDeliver(t *testing.T) {
-	t.Parallel()
+func TestAcceptAndDeliver(t *testing.T) { eachDB(t, testAcceptAndDeliver) }
+
+func testAcceptAndDeliver(t *testing.T, db testDB) {
 	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("thanks")) })
-	s := openStore(t, "", nil)
+	s := openStore(t, db, nil)
 	start(t, s)
 
 	d := httpAction(srv.URL+"/hook", `{"order":"A-1"}`)
@@ -66,15 +67,16 @@ func TestAcceptAndDeliver(t *testing.T) {
 	}
 }
 
-func TestRetriesUntilDelivered(t *testing.T) {
-	t.Parallel()
+func TestRetriesUntilDelivered(t *testing.T) { eachDB(t, testRetriesUntilDelivered) }
+
+func testRetriesUntilDelivered(t *testing.T, db testDB) {
 	var calls atomic.Int32
 	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) <= 2 {
 			http.Error(w, "busy", http.StatusInternalServerError)
 		}
 	})
-	s := openStore(t, "", func(c *Config) {
+	s := openStore(t, db, func(c *Config) {
 		c.Executors["http"] = newExecutor(t, map[string]string{"WH": testSigningSecret})
 	})
 	start(t, s)
@@ -103,15 +105,16 @@ func TestRetriesUntilDelivered(t *testing.T) {
 	}
 }
 
-func TestDeadLetterThenRetryByHand(t *testing.T) {
-	t.Parallel()
+func TestDeadLetterThenRetryByHand(t *testing.T) { eachDB(t, testDeadLetterThenRetryByHand) }
+
+func testDeadLetterThenRetryByHand(t *testing.T, db testDB) {
 	var fixed atomic.Bool
 	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) {
 		if !fixed.Load() {
 			http.Error(w, "no such order", http.StatusBadRequest)
 		}
 	})
-	s := openStore(t, "", nil)
+	s := openStore(t, db, nil)
 	start(t, s)
 	ctx := context.Background()
 
@@ -151,8 +154,9 @@ func TestDeadLetterThenRetryByHand(t *testing.T) {
 	}
 }
 
-func TestRetryAfterDelaysNextAttempt(t *testing.T) {
-	t.Parallel()
+func TestRetryAfterDelaysNextAttempt(t *testing.T) { eachDB(t, testRetryAfterDelaysNextAttempt) }
+
+func testRetryAfterDelaysNextAttempt(t *testing.T, db testDB) {
 	var calls atomic.Int32
 	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 1 {
@@ -160,7 +164,7 @@ func TestRetryAfterDelaysNextAttempt(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 		}
 	})
-	s := openStore(t, "", nil)
+	s := openStore(t, db, nil)
 	start(t, s)
 
 	rc := accept(t, s, newEvent("e1", NewDelivery{

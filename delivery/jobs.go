@@ -62,6 +62,40 @@ func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, ids []string, at, no
 	return out, nil
 }
 
+// Recording an attempt runs even when the attempt's own context was
+// cancelled, so that a delivery that did reach its peer is recorded as
+// delivered. It normally takes milliseconds; its bound follows
+// AttemptTimeout between these limits, so that a short AttemptTimeout also
+// shortens how long a crashed node's attempts wait for rescue.
+const (
+	minRecordTimeout = 5 * time.Second
+	maxRecordTimeout = 30 * time.Second
+	// rescueMargin separates the longest a live worker can hold a job
+	// (River's job timeout) from the moment another node may take it
+	// back: River's completer may still be writing a finished job's
+	// state, and River compares attempted_at, written with the database's
+	// clock, against the rescuing node's clock.
+	rescueMargin = 10 * time.Second
+)
+
+func (s *Store) recordTimeout() time.Duration {
+	return min(max(s.cfg.AttemptTimeout, minRecordTimeout), maxRecordTimeout)
+}
+
+// timeouts derives River's job timeout and rescue delay from
+// AttemptTimeout. River cancels a job's context after the job timeout;
+// ours bounds the attempt itself, so River's leaves room to record it. A
+// job still running after the rescue delay belongs to a dead process and
+// is run again (at least once). River's rescuer checks every 30 s (not
+// configurable in v0.51) and the rescued job waits River's first retry
+// backoff (about 1 s) plus up to one scheduler pass (5 s): with an
+// AttemptTimeout of 2 s, a crashed node's attempts run again on another
+// node 17 to 55 s after they started.
+func (s *Store) timeouts() (job, rescue time.Duration) {
+	job = s.cfg.AttemptTimeout + s.recordTimeout()
+	return job, job + rescueMargin
+}
+
 // rescueOrphans makes jobs that a crashed process left running available
 // again now, rather than after River's rescue delay (RescueStuckJobsAfter,
 // minutes). Only valid when this process owns the database.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/actions/webhook"
+	"github.com/hookline/hookline/internal/pgtest"
 )
 
 // River's goroutines must all be gone once a store is stopped and closed.
@@ -38,14 +39,42 @@ func newExecutor(t testing.TB, env map[string]string) *webhook.Executor {
 	return e
 }
 
-// openStore opens a store on dir (a fresh temporary one if ""), closed when
-// the test ends.
-func openStore(t testing.TB, dir string, edit func(*Config)) *Store {
+// testDB is where one test's store lives: a SQLite data directory, or a
+// PostgreSQL schema of its own. Opening it again reopens the same data.
+type testDB struct {
+	kind string // "sqlite" or "postgres"
+	dir  string
+	url  string
+}
+
+// stores are the stores every conformance test runs against.
+var stores = []string{"sqlite", "postgres"}
+
+func newTestDB(t testing.TB, kind string) testDB {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
+	if kind == "postgres" {
+		return testDB{kind: kind, url: pgtest.URL(t)} // skips without PostgreSQL
 	}
-	cfg := Config{DataDir: dir, Executors: map[string]actions.Executor{"http": newExecutor(t, nil)}}
+	return testDB{kind: kind, dir: t.TempDir()}
+}
+
+// eachDB runs f as a parallel subtest per store: SQLite always,
+// PostgreSQL when HOOKLINE_TEST_DATABASE_URL is set (skipped otherwise).
+// This is the conformance suite: both stores must behave the same.
+func eachDB(t *testing.T, f func(t *testing.T, db testDB)) {
+	t.Parallel()
+	for _, kind := range stores {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			f(t, newTestDB(t, kind))
+		})
+	}
+}
+
+// openStore opens a store on db, closed when the test ends.
+func openStore(t testing.TB, db testDB, edit func(*Config)) *Store {
+	t.Helper()
+	cfg := Config{DataDir: db.dir, DatabaseURL: db.url, Executors: map[string]actions.Executor{"http": newExecutor(t, nil)}}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -71,9 +71,10 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-func TestMissingExecutorIsDeadLetter(t *testing.T) {
-	t.Parallel()
-	s := openStore(t, "", nil)
+func TestMissingExecutorIsDeadLetter(t *testing.T) { eachDB(t, testMissingExecutorIsDeadLetter) }
+
+func testMissingExecutorIsDeadLetter(t *testing.T, db testDB) {
+	s := openStore(t, db, nil)
 	start(t, s)
 	d := httpAction("http://127.0.0.1:1", "")
 	d.Type = "sms"

@@ -44,13 +44,14 @@ func waitCounts(t testing.TB, s *Store, want map[Status]int) {
 	}
 }
 
-func TestDeliveriesFilterAndPaginate(t *testing.T) {
-	t.Parallel()
+func TestDeliveriesFilterAndPaginate(t *testing.T) { eachDB(t, testDeliveriesFilterAndPaginate) }
+
+func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 	ok, _ := receiver(t, nil)
 	bad, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadRequest) })
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clk := &clock{t: t0}
-	s := openStore(t, "", func(c *Config) { c.Now = clk.Now })
+	s := openStore(t, db, func(c *Config) { c.Now = clk.Now })
 	ctx := context.Background()
 
 	// 30 events a minute apart: even ones fire trigger "a" (delivered),
@@ -173,7 +174,10 @@ func TestDeliveriesFilterAndPaginate(t *testing.T) {
 }
 
 func TestRetryMatchingRequeuesDeadLetters(t *testing.T) {
-	t.Parallel()
+	eachDB(t, testRetryMatchingRequeuesDeadLetters)
+}
+
+func testRetryMatchingRequeuesDeadLetters(t *testing.T, db testDB) {
 	var fixed atomic.Bool
 	flaky, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
 		if !fixed.Load() {
@@ -181,7 +185,7 @@ func TestRetryMatchingRequeuesDeadLetters(t *testing.T) {
 		}
 	})
 	ok, _ := receiver(t, nil)
-	s := openStore(t, "", nil)
+	s := openStore(t, db, nil)
 	start(t, s)
 	ctx := context.Background()
 

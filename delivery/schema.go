@@ -3,7 +3,11 @@ package delivery
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 // migrations are our schema steps, applied in order and never edited once
@@ -61,6 +65,68 @@ var migrations = []string{
 	);`,
 }
 
+// Migrate brings the database cfg names up to date (River's tables and
+// ours) and closes it, for running migrations apart from serving (see
+// Config.NoMigrate). Processes sharing a PostgreSQL database migrate one at
+// a time; on SQLite it fails while a server holds the data directory.
+func Migrate(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefaults()
+	be, err := openBackend(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be}
+	return errors.Join(s.migrateAll(ctx), be.close())
+}
+
+// migrateAll runs River's migrations then ours, holding the backend's
+// migration lock.
+func (s *Store) migrateAll(ctx context.Context) error {
+	unlock, err := s.be.lockMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("delivery: migrations lock: %w", err)
+	}
+	defer unlock()
+	migrator, err := rivermigrate.New(s.be.driver, &rivermigrate.Config{Logger: s.riverLogger()})
+	if err != nil {
+		return fmt.Errorf("delivery: river migrations: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("delivery: river migrations: %w", err)
+	}
+	return s.migrate(ctx)
+}
+
+// checkSchema fails unless River's migrations and ours are all applied,
+// for a store opened without migrating.
+func (s *Store) checkSchema(ctx context.Context) error {
+	migrator, err := rivermigrate.New(s.be.driver, &rivermigrate.Config{Logger: s.riverLogger()})
+	if err != nil {
+		return fmt.Errorf("delivery: river migrations: %w", err)
+	}
+	res, err := migrator.Validate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delivery: checking the schema: %w", err)
+	}
+	have, err := s.schemaVersion(ctx)
+	if err != nil {
+		// No table (or no access to it) on either database: not migrated.
+		have = 0
+	}
+	if !res.OK || have != len(migrations) {
+		return fmt.Errorf("delivery: the database schema is not up to date (%s; run hookline migrate)",
+			strings.Join(append(res.Messages, fmt.Sprintf("hookline version %d of %d", have, len(migrations))), "; "))
+	}
+	return nil
+}
+
+// schemaVersion is the last of our migrations applied, 0 for none.
+func (s *Store) schemaVersion(ctx context.Context) (int, error) {
+	var have int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM hookline_migration`).Scan(&have)
+	return have, err
+}
+
 // migrate brings our tables up to date, one transaction per step so that a
 // failed step leaves the previous version intact.
 func (s *Store) migrate(ctx context.Context) error {
@@ -70,8 +136,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	)`); err != nil {
 		return fmt.Errorf("delivery: migrate: %w", err)
 	}
-	var have int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM hookline_migration`).Scan(&have); err != nil {
+	have, err := s.schemaVersion(ctx)
+	if err != nil {
 		return fmt.Errorf("delivery: migrate: %w", err)
 	}
 	if have > len(migrations) {

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"os"
@@ -31,8 +32,9 @@ func (b *syncBuffer) Bytes() []byte {
 	return bytes.Clone(b.b.Bytes())
 }
 
-func TestSecretNeverStored(t *testing.T) {
-	t.Parallel()
+func TestSecretNeverStored(t *testing.T) { eachDB(t, testSecretNeverStored) }
+
+func testSecretNeverStored(t *testing.T, db testDB) {
 	const name, secret = "HOOKLINE_TEST_SECRET", "s3cr3t-value-xyz"
 	// The receiver echoes what it got, so the secret comes back in the
 	// response of a failed attempt (stored) and of the successful one.
@@ -45,9 +47,8 @@ func TestSecretNeverStored(t *testing.T) {
 		}
 		w.Write([]byte("you sent " + r.Header.Get("Authorization")))
 	})
-	dir := t.TempDir()
 	var logs syncBuffer
-	s := openStore(t, dir, func(c *Config) {
+	s := openStore(t, db, func(c *Config) {
 		c.Executors["http"] = newExecutor(t, map[string]string{name: secret})
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -67,21 +68,10 @@ func TestSecretNeverStored(t *testing.T) {
 
 	check := func(when string) {
 		t.Helper()
-		var all []byte
-		files, _ := filepath.Glob(filepath.Join(dir, "*"))
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for where, b := range stored(t, db) {
 			if bytes.Contains(b, []byte(secret)) {
-				t.Errorf("%s: the secret is in %s", when, filepath.Base(f))
+				t.Errorf("%s: the secret is in %s", when, where)
 			}
-			all = append(all, b...)
-		}
-		// The reference is stored; proves these are the files written to.
-		if !bytes.Contains(all, []byte(name)) {
-			t.Errorf("%s: the variable name is in none of %v", when, files)
 		}
 	}
 	check("open") // the WAL holds the recent writes
@@ -91,5 +81,56 @@ func TestSecretNeverStored(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	check("closed") // checkpointed into the main file
+	check("closed") // SQLite: checkpointed into the main file
+}
+
+// stored returns everything the store has written, by where: on SQLite
+// each file of the data directory (the WAL holds the recent writes), on
+// PostgreSQL each table of the test's schema as text. It fails t unless
+// the stored delivery's reference to its secret (the variable's name) is
+// in there, which proves these are the places written to.
+func stored(t *testing.T, db testDB) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	var all []byte
+	if db.kind == "sqlite" {
+		files, _ := filepath.Glob(filepath.Join(db.dir, "*"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[filepath.Base(f)] = b
+			all = append(all, b...)
+		}
+	} else {
+		pg, err := sql.Open("pgx", db.url) // the store may be closed
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pg.Close()
+		tables, err := pg.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for tables.Next() {
+			var n string
+			tables.Scan(&n)
+			names = append(names, n)
+		}
+		tables.Close()
+		for _, n := range names {
+			var b []byte
+			if err := pg.QueryRow(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM ` + n + ` t`).Scan(&b); err != nil {
+				t.Fatal(err)
+			}
+			out[n] = b
+			all = append(all, b...)
+		}
+	}
+	if !bytes.Contains(all, []byte("HOOKLINE_TEST_SECRET")) {
+		t.Errorf("the variable name is in none of %d places", len(out))
+	}
+	return out
 }

@@ -9,30 +9,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// backend is everything the store needs from a database. This file is the
-// only one that knows the database is SQLite; PostgreSQL will provide the
-// same struct (one pool for both fields, riverdatabasesql for the driver,
-// $n placeholders from rebind, singleProcess false).
-type backend struct {
-	// write carries River and every write of ours.
-	write *sql.DB
-	// read carries queries that need no transaction with a write.
-	read   *sql.DB
-	driver riverdriver.Driver[*sql.Tx]
-	// rebind turns the ? placeholders our SQL is written with into the
-	// database's own.
-	rebind func(string) string
-	// singleProcess means one process owns the database, so a job still
-	// marked running when it opens was orphaned by a crash and can be run
-	// again at once instead of after River's rescue delay.
-	singleProcess bool
-	close         func() error
-}
+// This file is everything that knows the embedded database is SQLite.
 
 // readConns bounds concurrent API queries; WAL lets them run beside the
 // writer without blocking it.
@@ -41,10 +22,9 @@ const readConns = 4
 // sqliteFile is the database inside Config.DataDir.
 const sqliteFile = "hookline.db"
 
-func openBackend(ctx context.Context, dir string) (*backend, error) {
-	if dir == "" {
-		return nil, errors.New("delivery: no data directory")
-	}
+// openSQLite opens DIR/hookline.db, creating both, and locks DIR against
+// other processes.
+func openSQLite(ctx context.Context, dir string) (*backend, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: data directory: %w", err)
@@ -100,6 +80,10 @@ func openBackend(ctx context.Context, dir string) (*backend, error) {
 		driver:        riversqlite.New(write),
 		rebind:        func(q string) string { return q },
 		singleProcess: true,
+		committers:    1,
+		// The lock file already keeps other processes out.
+		lockMigrations: func(context.Context) (func(), error) { return func() {}, nil },
+		describe:       filepath.Join(abs, sqliteFile),
 		close: func() error {
 			err := errors.Join(read.Close(), write.Close())
 			unlock()

@@ -46,10 +46,12 @@ func wait(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 func TestStopCancelsInFlightAndRestartDelivers(t *testing.T) {
-	t.Parallel()
+	eachDB(t, testStopCancelsInFlightAndRestartDelivers)
+}
+
+func testStopCancelsInFlightAndRestartDelivers(t *testing.T, db testDB) {
 	url, started, _, calls := slowReceiver(t, http.StatusOK)
-	dir := t.TempDir()
-	s := openStore(t, dir, nil)
+	s := openStore(t, db, nil)
 	start(t, s)
 	id := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(url, `{}`)})).Deliveries[0].ID
 	wait(t, started, "the first attempt")
@@ -76,7 +78,7 @@ func TestStopCancelsInFlightAndRestartDelivers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = openStore(t, dir, nil)
+	s = openStore(t, db, nil)
 	start(t, s)
 	det = waitStatus(t, s, id, StatusDelivered)
 	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:delivered:200"}) {
@@ -90,10 +92,11 @@ func TestStopCancelsInFlightAndRestartDelivers(t *testing.T) {
 	}
 }
 
-func TestStopWaitsForInFlight(t *testing.T) {
-	t.Parallel()
+func TestStopWaitsForInFlight(t *testing.T) { eachDB(t, testStopWaitsForInFlight) }
+
+func testStopWaitsForInFlight(t *testing.T, db testDB) {
 	url, started, release, _ := slowReceiver(t, http.StatusOK)
-	s := openStore(t, "", nil)
+	s := openStore(t, db, nil)
 	start(t, s)
 	id := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(url, `{}`)})).Deliveries[0].ID
 	wait(t, started, "the first attempt")
@@ -114,10 +117,11 @@ func TestStopWaitsForInFlight(t *testing.T) {
 
 // Retry while an attempt is in flight: that attempt began before the
 // request, so another follows it.
-func TestRetryDuringAttempt(t *testing.T) {
-	t.Parallel()
+func TestRetryDuringAttempt(t *testing.T) { eachDB(t, testRetryDuringAttempt) }
+
+func testRetryDuringAttempt(t *testing.T, db testDB) {
 	url, started, release, _ := slowReceiver(t, http.StatusBadRequest)
-	s := openStore(t, "", nil)
+	s := openStore(t, db, nil)
 	start(t, s)
 	id := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(url, `{}`)})).Deliveries[0].ID
 	wait(t, started, "the first attempt")

@@ -12,21 +12,26 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookline/hookline/actions"
 )
 
-// Config configures a Store. Only DataDir is required.
+// Config configures a Store. DataDir or DatabaseURL is required.
 type Config struct {
-	DataDir        string                      // SQLite database at DataDir/hookline.db (dir created 0700)
+	DataDir string // SQLite database at DataDir/hookline.db (dir created 0700), locked against other processes
+	// DatabaseURL (postgres://...) selects PostgreSQL instead of SQLite.
+	// Several processes may share one database (and schema: search_path
+	// in the URL picks it); each runs the deliveries its workers fetch.
+	// pool_max_conns in the URL bounds this process's connections.
+	DatabaseURL    string
+	NoMigrate      bool                        // Open checks the schema is current instead of migrating it (see Migrate)
 	Logger         *slog.Logger                // nil: discard. Secrets and bodies are never logged.
 	Executors      map[string]actions.Executor // by Delivery.Type: "http", "sms", "email"
 	Workers        int                         // concurrent attempts; default 20
 	Now            func() time.Time            // default time.Now
 	Rand           func() float64              // jitter source in [0,1), safe for concurrent use; default math/rand/v2
-	AttemptTimeout time.Duration               // safety bound per attempt; default 5m
+	AttemptTimeout time.Duration               // safety bound per attempt; default 5m. Also sets how soon a crashed node's attempts are rescued.
 }
 
 // Defaults for the zero values in Config.
@@ -46,10 +51,6 @@ var ErrInvalidFilter = errors.New("invalid filter")
 const (
 	// queueName is the River queue every delivery job runs in.
 	queueName = "hookline_delivery"
-	// finishTimeout bounds recording an attempt. It runs even when the
-	// attempt's own context is cancelled, so that a delivery that did
-	// reach its peer is recorded as delivered.
-	finishTimeout = 30 * time.Second
 	// hardStopTimeout bounds waiting for cancelled attempts to unwind.
 	hardStopTimeout = 15 * time.Second
 	// riverMaxAttempts is far above anything reached in practice: River's
@@ -66,45 +67,36 @@ const (
 	schedulerInterval = 5 * time.Second
 	// Fetching: River's defaults (100ms cooldown, 1s poll) cap throughput
 	// at Workers/100ms and add up to a second of latency to every
-	// delivery.
+	// delivery. SQLite has only the poll; on PostgreSQL, LISTEN/NOTIFY
+	// wakes every node when jobs are inserted and the poll is a fallback
+	// (and what picks up jobs inserted available with a scheduled_at a
+	// little ahead, see availableSoon).
 	fetchCooldown     = 5 * time.Millisecond
 	fetchPollInterval = 50 * time.Millisecond
 )
 
 // Store keeps events and deliveries and runs the delivery queue.
 type Store struct {
-	cfg    Config
-	log    *slog.Logger
-	db     *sql.DB // writes, and River
-	rdb    *sql.DB // reads
-	be     *backend
-	client *river.Client[*sql.Tx]
+	cfg     Config
+	log     *slog.Logger
+	db      *sql.DB // writes, and River
+	rdb     *sql.DB // reads
+	be      *backend
+	client  *river.Client[*sql.Tx]
+	commits *committer // group commit of Accept
 
 	mu      sync.Mutex
 	started bool
 	closed  bool
 }
 
-// Open opens the store and runs migrations (River's and ours). A job left
-// running by a crashed process is made available again at once.
+// Open opens the store and, unless cfg.NoMigrate, runs migrations (River's
+// and ours). On SQLite, which one process owns, a job left running by a
+// crashed process is made available again at once; on PostgreSQL, River's
+// rescuer gives it to a live node (see rescueAfter).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Float64
-	}
-	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = DefaultAttemptTimeout
-	}
-	cfg.Executors = maps.Clone(cfg.Executors) // workers read it concurrently
-	be, err := openBackend(ctx, cfg.DataDir)
+	cfg = cfg.withDefaults()
+	be, err := openBackend(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -115,16 +107,37 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
+	}
+	c.Executors = maps.Clone(c.Executors) // workers read it concurrently
+	return c
+}
+
+// riverLogger is the store's logger with River's chatter demoted.
+func (s *Store) riverLogger() *slog.Logger {
+	return slog.New(demoted{s.log.Handler()}).With("component", "river")
+}
+
 func (s *Store) open(ctx context.Context) error {
-	riverLog := slog.New(demoted{s.log.Handler()}).With("component", "river")
-	migrator, err := rivermigrate.New(s.be.driver, &rivermigrate.Config{Logger: riverLog})
-	if err != nil {
-		return fmt.Errorf("delivery: river migrations: %w", err)
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("delivery: river migrations: %w", err)
-	}
-	if err := s.migrate(ctx); err != nil {
+	if s.cfg.NoMigrate {
+		if err := s.checkSchema(ctx); err != nil {
+			return err
+		}
+	} else if err := s.migrateAll(ctx); err != nil {
 		return err
 	}
 
@@ -132,9 +145,8 @@ func (s *Store) open(ctx context.Context) error {
 	if err := river.AddWorkerSafely(workers, &worker{s: s}); err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}
-	// River cancels a job's context after JobTimeout; ours bounds the
-	// attempt itself, so River's must leave room to record it.
-	jobTimeout := s.cfg.AttemptTimeout + finishTimeout
+	jobTimeout, rescue := s.timeouts()
+	var err error
 	s.client, err = river.NewClient(s.be.driver, &river.Config{
 		Queues:            map[string]river.QueueConfig{queueName: {MaxWorkers: s.cfg.Workers}},
 		Workers:           workers,
@@ -143,9 +155,9 @@ func (s *Store) open(ctx context.Context) error {
 		JobTimeout:        jobTimeout,
 		// A job still running this long after it started belongs to a dead
 		// process (or a hung executor) and is run again: at-least-once.
-		RescueStuckJobsAfter: jobTimeout + time.Minute,
+		RescueStuckJobsAfter: rescue,
 		MaxAttempts:          riverMaxAttempts,
-		Logger:               riverLog,
+		Logger:               s.riverLogger(),
 		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableSoon)},
 	})
 	if err != nil {
@@ -156,6 +168,7 @@ func (s *Store) open(ctx context.Context) error {
 			return err
 		}
 	}
+	s.commits = newCommitter(s, s.be.committers)
 	return nil
 }
 
@@ -208,8 +221,9 @@ func (s *Store) stop(ctx context.Context) error {
 	return fmt.Errorf("delivery: attempts in flight were cancelled and will run again: %w", err)
 }
 
-// Close stops the workers if Stop was not called (cancelling attempts in
-// flight) and closes the database.
+// Close stops taking events (Accept fails from then on), stops the workers
+// if Stop was not called (cancelling attempts in flight) and closes the
+// database.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,6 +231,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	// Events queued for a batch are committed first: their callers were
+	// promised an answer.
+	s.commits.close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // no grace: whoever wanted one called Stop first
 	err := s.stop(ctx)

@@ -116,7 +116,7 @@ func (s *Store) execute(ctx context.Context, d *actions.Delivery, log *slog.Logg
 func (s *Store) finish(ctx context.Context, job *river.Job[jobArgs], started time.Time, out actions.Outcome, log *slog.Logger) error {
 	// The attempt happened; record it even if the worker is being
 	// cancelled.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
 	defer cancel()
 	id := job.Args.DeliveryID
 	var next nextStep

@@ -1,0 +1,50 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/riverqueue/river/riverdriver"
+)
+
+// backend is everything the store needs from a database. sqlite.go and
+// postgres.go are the only files that know which database it is; the rest
+// of the package is one code path over database/sql and River's
+// river.Client[*sql.Tx].
+type backend struct {
+	// write carries River and every write of ours.
+	write *sql.DB
+	// read carries queries that need no transaction with a write.
+	read   *sql.DB
+	driver riverdriver.Driver[*sql.Tx]
+	// rebind turns the ? placeholders our SQL is written with into the
+	// database's own.
+	rebind func(string) string
+	// singleProcess means one process owns the database, so a job still
+	// marked running when it opens was orphaned by a crash and can be run
+	// again at once instead of after River's rescue delay.
+	singleProcess bool
+	// committers is how many group-commit transactions may run at once:
+	// one for SQLite's single writer, a few for PostgreSQL, whose commits
+	// wait on the WAL flush and overlap well.
+	committers int
+	// lockMigrations keeps processes sharing the database from migrating
+	// it at the same time; unlock releases it.
+	lockMigrations func(ctx context.Context) (unlock func(), err error)
+	// describe names the database for logs and errors, without secrets.
+	describe string
+	close    func() error
+}
+
+// openBackend opens the database cfg names: PostgreSQL when DatabaseURL is
+// set, else SQLite in DataDir.
+func openBackend(ctx context.Context, cfg Config) (*backend, error) {
+	switch {
+	case cfg.DatabaseURL != "":
+		return openPostgres(ctx, cfg.DatabaseURL, cfg.Workers)
+	case cfg.DataDir != "":
+		return openSQLite(ctx, cfg.DataDir)
+	}
+	return nil, errors.New("delivery: no data directory or database URL")
+}
