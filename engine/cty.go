@@ -71,6 +71,24 @@ func ctyValue(v any, t *rules.Type) cty.Value {
 	return ctyAny(v)
 }
 
+// ctyPruned is ctyValue restricted to the fields some template of the set
+// reads: the other attributes are simply left out of objects. Templates
+// were checked against the full types at load, and every attribute they
+// reference is in use, so they cannot tell the difference.
+func ctyPruned(v any, t *rules.Type, use *rules.FieldUse) cty.Value {
+	if use == nil || use.Whole || t.Kind != rules.KindObject {
+		return ctyValue(v, t)
+	}
+	m, _ := v.(map[string]any)
+	attrs := make(map[string]cty.Value, len(use.Fields))
+	for name, fu := range use.Fields {
+		if f := t.Object.Field(name); f != nil {
+			attrs[name] = ctyPruned(m[name], f.Type, fu)
+		}
+	}
+	return cty.ObjectVal(attrs)
+}
+
 // ctyAny converts free-form JSON (an `any` field).
 func ctyAny(v any) cty.Value {
 	switch x := v.(type) {
@@ -110,7 +128,7 @@ func ctyAny(v any) cty.Value {
 }
 
 // addVariables converts the named event variables to cty, once per event.
-func addVariables(ctx *hcl.EvalContext, ev *Event, names []string) {
+func addVariables(ctx *hcl.EvalContext, set *rules.Set, ev *Event, names []string) {
 	for _, name := range names {
 		if _, done := ctx.Variables[name]; done {
 			continue
@@ -131,7 +149,7 @@ func addVariables(ctx *hcl.EvalContext, ev *Event, names []string) {
 		}
 		for _, f := range ev.schema.Data {
 			if f.Name == name {
-				ctx.Variables[name] = ctyValue(ev.Data[name], f.Type)
+				ctx.Variables[name] = ctyPruned(ev.Data[name], f.Type, set.Usage(name))
 			}
 		}
 	}

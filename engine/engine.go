@@ -143,7 +143,7 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 			if renderCtx == nil {
 				renderCtx = e.renderContext(set, ev)
 			}
-			addVariables(renderCtx, ev, a.Roots)
+			addVariables(renderCtx, set, ev, a.Roots)
 			d, err := render(set, renderCtx, ev, a)
 			if err != nil {
 				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Action: a.Address, Kind: RenderError, Err: err})

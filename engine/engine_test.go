@@ -325,3 +325,37 @@ func TestDecodeKeepsOptionalAbsentAndExtras(t *testing.T) {
 		t.Errorf("participant = %#v", p)
 	}
 }
+
+// TestPrunedVariablesRenderTheSame renders templates that read single
+// fields, whole sub-objects and maps: pruning the converted event to what
+// the set reads must not change any of them.
+func TestPrunedVariablesRenderTheSame(t *testing.T) {
+	t.Parallel()
+	set := loadRules(t, `
+trigger "t" {
+  on = ["participant.replied"]
+  action "http" "fields" {
+    url  = "https://example.com/a"
+    body = "${appointment.title}|${appointment.calendar.name}|${participant.name}"
+  }
+  action "http" "whole" {
+    url  = "https://example.com/b"
+    body = jsonencode({ cal = appointment.calendar, data = appointment.custom_data, room = appointment.custom_data["room"] })
+  }
+}`)
+	e := New(Options{})
+	ev := decodeFile(t, e, set, "participant-replied-cancel.json")
+	if u := set.Usage("appointment"); u == nil || u.Whole || !u.Field("calendar").Whole || u.Field("title") == nil || u.Field("location") != nil {
+		t.Fatalf("usage of appointment = %+v", u)
+	}
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	if len(res.Failures) > 0 || len(res.Deliveries) != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	if got := res.Deliveries[0].HTTP.Body.Redacted(); got != "Dental Cleaning|Dr. Rivera|Ann Lee" {
+		t.Errorf("fields: %q", got)
+	}
+	if got := res.Deliveries[1].HTTP.Body.Redacted(); got != `{"cal":{"id":7,"name":"Dr. Rivera"},"data":{"room":"4"},"room":"4"}` {
+		t.Errorf("whole: %q", got)
+	}
+}

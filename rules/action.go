@@ -143,6 +143,7 @@ func (c *checker) precompute(act *Action) {
 		for _, v := range vars {
 			roots[v.RootName()] = true
 		}
+		c.set.recordUsage(a.Expr)
 		if len(vars) > 0 || callsFunction(a.Expr, isDateFunction) {
 			continue
 		}

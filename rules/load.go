@@ -53,6 +53,7 @@ type Set struct {
 	EnvRefs map[string][]hcl.Range
 
 	byType  map[string][]*Trigger
+	usage   map[string]*FieldUse // what templates read of each variable
 	secrets *secretTokens
 	cel     *celEnvs
 	funcs   map[string]function.Function // stdlib + env() in render mode
@@ -281,6 +282,7 @@ func (l *loader) finish() *Set {
 		Files:   l.files,
 		EnvRefs: map[string][]hcl.Range{},
 		byType:  map[string][]*Trigger{},
+		usage:   map[string]*FieldUse{},
 		secrets: newSecretTokens(),
 	}
 	set.funcs = stdFunctions()
