@@ -19,7 +19,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, as the server uses
@@ -31,8 +35,8 @@ import (
 //
 //   - "raw": a trivial HTTP server answering 200, the loopback ceiling the
 //     load tool can reach on this machine;
-//   - "river": River working no-op jobs on SQLite with the server's
-//     settings, the ceiling of the delivery queue.
+//   - "river": River working no-op jobs on the server's store with the
+//     server's settings, the ceiling of the delivery queue.
 //
 // The role is chosen by an environment variable; main and TestMain check it
 // before anything else.
@@ -181,35 +185,62 @@ const (
 	riverQueue             = "hookline_delivery"
 )
 
-// riverNoop inserts N no-op jobs into a fresh SQLite database, then starts
-// a River client with the server's settings and times how long it takes to
+// riverNoop inserts N no-op jobs into an empty store, then starts a River
+// client with the server's settings and times how long it takes to
 // complete them all: the most the queue can do on this store, before any
-// work of ours.
+// work of ours. The store is SQLite in BENCH_RIVER_DIR, or the PostgreSQL
+// database (schema) of BENCH_RIVER_DSN opened as delivery/postgres.go does.
 func riverNoop() error {
 	exitOnStdinEOF()
 	jobs, _ := strconv.Atoi(os.Getenv("BENCH_RIVER_JOBS"))
 	workers, _ := strconv.Atoi(os.Getenv("BENCH_RIVER_WORKERS"))
-	dir := os.Getenv("BENCH_RIVER_DIR")
-	if jobs <= 0 || workers <= 0 || dir == "" {
-		return errors.New("BENCH_RIVER_JOBS, BENCH_RIVER_WORKERS and BENCH_RIVER_DIR are required")
+	dir, dsn := os.Getenv("BENCH_RIVER_DIR"), os.Getenv("BENCH_RIVER_DSN")
+	if jobs <= 0 || workers <= 0 || (dir == "") == (dsn == "") {
+		return errors.New("BENCH_RIVER_JOBS, BENCH_RIVER_WORKERS and one of BENCH_RIVER_DIR or BENCH_RIVER_DSN are required")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	uri := "file:" + (&url.URL{Path: filepath.Join(dir, "river.db")}).EscapedPath()
-	common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-	write, err := sql.Open("sqlite", uri+"?_pragma=journal_mode(WAL)&"+common+"&_txlock=immediate")
-	if err != nil {
-		return err
+	var (
+		driver riverdriver.Driver[*sql.Tx]
+		read   *sql.DB
+	)
+	if dsn != "" {
+		pcfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return err
+		}
+		db := stdlib.OpenDB(*pcfg.ConnConfig)
+		defer db.Close()
+		db.SetMaxOpenConns(16) // delivery's pgDefaultConns
+		db.SetMaxIdleConns(16)
+		pcfg.MaxConns, pcfg.MinConns = 1, 0
+		listen, err := pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			return err
+		}
+		defer listen.Close()
+		driver, read = riverdatabasesql.NewWithPgxListener(db, listen), db
+	} else {
+		uri := "file:" + (&url.URL{Path: filepath.Join(dir, "river.db")}).EscapedPath()
+		common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+		write, err := sql.Open("sqlite", uri+"?_pragma=journal_mode(WAL)&"+common+"&_txlock=immediate")
+		if err != nil {
+			return err
+		}
+		defer write.Close()
+		write.SetMaxOpenConns(1)
+		// Opening the writer first creates the file in WAL mode.
+		if err := write.PingContext(ctx); err != nil {
+			return err
+		}
+		r, err := sql.Open("sqlite", uri+"?"+common+"&_pragma=query_only(1)")
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		driver, read = riversqlite.New(write), r
 	}
-	defer write.Close()
-	write.SetMaxOpenConns(1)
-	read, err := sql.Open("sqlite", uri+"?"+common+"&_pragma=query_only(1)")
-	if err != nil {
-		return err
-	}
-	defer read.Close()
-	driver := riversqlite.New(write)
 
 	migrator, err := rivermigrate.New(driver, nil)
 	if err != nil {
@@ -263,9 +294,16 @@ func riverNoop() error {
 	return json.NewEncoder(os.Stdout).Encode(riverResult{Jobs: jobs, Seconds: elapsed.Seconds(), PerSec: float64(jobs) / elapsed.Seconds()})
 }
 
-// measureRiver runs the river child and returns its result.
-func measureRiver(dir string, jobs, workers int) (riverResult, error) {
-	c, err := startChild("river", "BENCH_RIVER_JOBS="+strconv.Itoa(jobs), "BENCH_RIVER_WORKERS="+strconv.Itoa(workers), "BENCH_RIVER_DIR="+dir)
+// measureRiver runs the river child on SQLite in dir, or on PostgreSQL at
+// dsn, and returns its result.
+func measureRiver(dir, dsn string, jobs, workers int) (riverResult, error) {
+	env := []string{"BENCH_RIVER_JOBS=" + strconv.Itoa(jobs), "BENCH_RIVER_WORKERS=" + strconv.Itoa(workers)}
+	if dsn != "" {
+		env = append(env, "BENCH_RIVER_DSN="+dsn)
+	} else {
+		env = append(env, "BENCH_RIVER_DIR="+dir)
+	}
+	c, err := startChild("river", env...)
 	if err != nil {
 		return riverResult{}, err
 	}

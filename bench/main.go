@@ -67,7 +67,7 @@ type Config struct {
 	Workers       int           // vegeta's requests in flight at rate 0 (and its first workers otherwise)
 	Triggers      int
 	Nodes         int
-	DatabaseURL   string // empty: SQLite in a temporary directory
+	DatabaseURL   string // a database to create a fresh schema in; empty: SQLite in a temporary directory
 	ServerWorkers int    // hookline serve --workers
 	LogLevel      string // hookline serve --log-level
 	Chaos         bool
@@ -106,7 +106,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "requests in flight when -rate is 0")
 	fs.IntVar(&cfg.Triggers, "triggers", cfg.Triggers, "generated triggers (spread over the 20 event types)")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "hookline serve processes (more than 1 needs -database-url)")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL URL passed to hookline serve --database-url; use a fresh database (default: SQLite in a temporary directory)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL: each run creates a fresh schema in this database, passes it to hookline serve --database-url and drops it at the end (default: SQLite in a temporary directory)")
 	fs.IntVar(&cfg.ServerWorkers, "server-workers", cfg.ServerWorkers, "hookline serve --workers")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "hookline serve --log-level")
 	fs.BoolVar(&cfg.Chaos, "chaos", cfg.Chaos, "kill -9 a server every -kill-every and restart it, while the receiver fails -fail-rate of deliveries")
@@ -202,6 +202,9 @@ type Report struct {
 	PeakRSS  int64         // KiB, highest VmHWM of any server process
 	StopErrs []string
 	Machine  string
+	// OtherLoad is the share of the machine other processes used during
+	// the load: above a few percent, the figures are low by about as much.
+	OtherLoad float64
 }
 
 // Pass is the run's verdict: nothing the server accepted may be lost.
@@ -243,18 +246,27 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 			return nil, fmt.Errorf("raw loopback reference: %w", err)
 		}
 		rep.Raw = &raw
+		logf("  %s req/s, p50 %s, p99 %s", num(raw.Throughput), ms(raw.P50), ms(raw.P99))
 	}
-	if cfg.RiverJobs > 0 && cfg.DatabaseURL == "" {
-		logf("River no-op reference: %d jobs on SQLite, %d workers", cfg.RiverJobs, cfg.ServerWorkers)
-		dir := filepath.Join(tmp, "river")
+	if cfg.RiverJobs > 0 {
+		logf("River no-op reference: %d jobs on %s, %d workers", cfg.RiverJobs, rep.Store, cfg.ServerWorkers)
+		dir, dsn := filepath.Join(tmp, "river"), ""
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		rr, err := measureRiver(dir, cfg.RiverJobs, cfg.ServerWorkers)
+		if cfg.DatabaseURL != "" {
+			var drop func() error
+			if dsn, drop, err = freshSchema(ctx, cfg.DatabaseURL, "hookline_bench_river"); err != nil {
+				return nil, err
+			}
+			defer drop()
+		}
+		rr, err := measureRiver(dir, dsn, cfg.RiverJobs, cfg.ServerWorkers)
 		if err != nil {
 			return nil, err
 		}
 		rep.River = &rr
+		logf("  %s jobs/s", num(rr.PerSec))
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -273,7 +285,17 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		return nil, err
 	}
 
-	nodes, err := makeNodes(cfg, bin, tmp, rulesDir, secret, twilioToken)
+	dsn := ""
+	if cfg.DatabaseURL != "" {
+		var drop func() error
+		if dsn, drop, err = freshSchema(ctx, cfg.DatabaseURL, "hookline_bench"); err != nil {
+			return nil, err
+		}
+		if !cfg.Keep {
+			defer drop()
+		}
+	}
+	nodes, err := makeNodes(cfg, bin, tmp, rulesDir, dsn, secret, twilioToken)
 	if err != nil {
 		return nil, err
 	}
@@ -325,6 +347,14 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		mode = strconv.Itoa(cfg.Rate) + " events/s"
 	}
 	logf("sending events for %s, %s%s", cfg.Duration, mode, map[bool]string{true: ", chaos on", false: ""}[cfg.Chaos])
+	pids := func() []int {
+		var ps []int
+		for _, n := range nodes {
+			ps = append(ps, n.pid())
+		}
+		return ps
+	}
+	cpuStart := sampleCPU(pids())
 	loadStart := time.Now()
 	rep.Load = attack(loadCtx, gen.targeter(), cfg.Rate, cfg.Workers, cfg.Duration, func(res *vegeta.Result) {
 		seq, ok := seqOfURL(res.URL)
@@ -340,6 +370,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 	loadEnd := time.Now()
 	close(chaosStop)
 	chaosWG.Wait()
+	rep.OtherLoad = otherLoad(cpuStart, sampleCPU(pids()))
 	if chaosErr != nil {
 		return nil, chaosErr
 	}
@@ -472,7 +503,7 @@ func reconcile(rep *Report, want map[string]uint64, got map[string]receipt, gen 
 	rep.E2EP50, rep.E2EP99 = quantile(e2e, 0.5), quantile(e2e, 0.99)
 }
 
-func makeNodes(cfg Config, bin, tmp, rulesDir, secret, twilioToken string) ([]*node, error) {
+func makeNodes(cfg Config, bin, tmp, rulesDir, dsn, secret, twilioToken string) ([]*node, error) {
 	// The server gets the harness's environment minus Hookline's own
 	// authentication variables (a token in the caller's shell would make
 	// every event a 401), plus the secrets the rules read.
@@ -498,8 +529,8 @@ func makeNodes(cfg Config, bin, tmp, rulesDir, secret, twilioToken string) ([]*n
 			"--watch", "off",
 			"--log-level", cfg.LogLevel,
 		}
-		if cfg.DatabaseURL != "" {
-			args = append(args, "--database-url", cfg.DatabaseURL)
+		if dsn != "" {
+			args = append(args, "--database-url", dsn)
 		}
 		nodes = append(nodes, &node{id: i, bin: bin, args: args, env: env, port: port,
 			logPath: filepath.Join(tmp, fmt.Sprintf("node-%d.log", i))})

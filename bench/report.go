@@ -16,7 +16,7 @@ func (r *Report) print(w io.Writer) {
 	}
 	p("")
 	p("== hookline bench: %s, %d node(s), %s, %s for %s", r.Store, c.Nodes, r.Rules, mode, c.Duration)
-	p("machine:          %s", r.Machine)
+	p("machine:          %s; other processes used %.0f%% of it during the load", r.Machine, 100*r.OtherLoad)
 	if c.Chaos {
 		p("chaos:            %d kills (SIGKILL every %s ±25%%), mean kill→ready %s; receiver fails %.0f%% of deliveries",
 			r.Kills, c.KillEvery, ms(r.Restart), 100*c.FailRate)

@@ -238,6 +238,16 @@ func (n *node) stop(grace time.Duration) error {
 	}
 }
 
+// pid is the current process's id, or 0.
+func (n *node) pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
 func (n *node) peakRSS() int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()

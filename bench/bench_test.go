@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	// The harness starts its reference measurements as child processes of
+	// its own binary, which under go test is the test binary.
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(runRole(role))
+	}
+	os.Exit(m.Run())
+}
+
+// tinyConfig is a run small enough for go test: a few seconds of load at a
+// low rate over 50 triggers.
+func tinyConfig(t *testing.T, bin string) Config {
+	cfg := defaultConfig()
+	cfg.Duration = 2 * time.Second
+	cfg.Rate = 40
+	cfg.Workers = 4
+	cfg.Triggers = 50
+	cfg.RawDuration = 500 * time.Millisecond
+	cfg.RiverJobs = 300
+	cfg.Drain = 60 * time.Second
+	cfg.LogLevel = "warn"
+	cfg.Hookline = bin
+	return cfg
+}
+
+// TestHarness runs the harness twice on a binary built once: a plain run,
+// and a chaos run (SIGKILL every second, a fifth of deliveries failing).
+// Both must deliver everything the server accepted.
+func TestHarness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs hookline serve; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, err := buildHookline(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("load", func(t *testing.T) {
+		var out strings.Builder
+		rep, err := run(ctx, tinyConfig(t, bin), &out)
+		t.Log(out.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, rep)
+		if rep.Raw == nil || rep.Raw.OK == 0 || rep.River == nil || rep.River.PerSec <= 0 {
+			t.Errorf("references missing: raw %+v, river %+v", rep.Raw, rep.River)
+		}
+		if rep.Duplicates != 0 || rep.Resent != 0 {
+			t.Errorf("without faults: %d duplicates, %d resent", rep.Duplicates, rep.Resent)
+		}
+		if rep.PeakRSS <= 0 {
+			t.Error("no peak RSS measured")
+		}
+	})
+
+	t.Run("chaos", func(t *testing.T) {
+		cfg := tinyConfig(t, bin)
+		cfg.Chaos = true
+		cfg.Duration = 3 * time.Second
+		cfg.KillEvery = time.Second
+		cfg.FailRate = 0.2
+		cfg.RawDuration, cfg.RiverJobs = 0, 0
+		var out strings.Builder
+		rep, err := run(ctx, cfg, &out)
+		t.Log(out.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, rep)
+		if rep.Kills == 0 || rep.Injected == 0 {
+			t.Errorf("no chaos: %d kills, %d injected failures", rep.Kills, rep.Injected)
+		}
+	})
+}
+
+func check(t *testing.T, rep *Report) {
+	t.Helper()
+	if rep.Lost != 0 || !rep.Pass() {
+		t.Errorf("lost %d of %d deliveries (accepted events %d)", rep.Lost, rep.Expected, rep.Accepted)
+	}
+	if rep.Expected == 0 || rep.Delivered != rep.Expected {
+		t.Errorf("delivered %d of %d", rep.Delivered, rep.Expected)
+	}
+	if rep.BadSignature != 0 || rep.BadRequest != 0 || rep.Unexpected != 0 || rep.TriggerErrors != 0 {
+		t.Errorf("bad signatures %d, malformed %d, unexpected %d, trigger errors %d",
+			rep.BadSignature, rep.BadRequest, rep.Unexpected, rep.TriggerErrors)
+	}
+}
+
+// TestFlags covers the command line's refusals.
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-nodes", "2"},
+		{"-duration", "0s"},
+		{"-fail-rate", "1"},
+		{"extra"},
+	} {
+		if code := cliMain(args, io.Discard, io.Discard); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Other processes on the machine (a parallel test suite, a build) take CPU
+// from the server and the load tool and make figures lower than they
+// should be. The harness therefore measures, over the load, how busy the
+// whole machine was and how much of that was its own (itself, its reaped
+// children, the live servers); the rest is reported as other load.
+
+// cpuSample is one reading, in clock ticks.
+type cpuSample struct {
+	busy, total, ours int64
+}
+
+func sampleCPU(pids []int) cpuSample {
+	var s cpuSample
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		// cpu user nice system idle iowait irq softirq steal ...
+		for i := 1; i < len(f) && i <= 8; i++ {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			s.total += v
+			if i != 4 && i != 5 { // idle and iowait are not busy
+				s.busy += v
+			}
+		}
+	}
+	// Self: utime, stime, and cutime, cstime of the reaped children, which
+	// includes every server that was killed or stopped.
+	s.ours = procTicks("self", 14, 15, 16, 17)
+	for _, pid := range pids {
+		s.ours += procTicks(strconv.Itoa(pid), 14, 15)
+	}
+	return s
+}
+
+// procTicks sums fields of /proc/PID/stat, numbered as in proc(5): 14
+// utime, 15 stime, 16 cutime, 17 cstime.
+func procTicks(pid string, fields ...int) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; fields start after its ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	var sum int64
+	for _, n := range fields {
+		// f[0] is field 3, the state.
+		if k := n - 3; k >= 0 && k < len(f) {
+			v, _ := strconv.ParseInt(f[k], 10, 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// otherLoad is the share of the machine's capacity that other processes
+// used between two samples, from 0 to 1.
+func otherLoad(a, b cpuSample) float64 {
+	total := b.total - a.total
+	if total <= 0 {
+		return 0
+	}
+	other := (b.busy - a.busy) - (b.ours - a.ours)
+	return max(0, float64(other)/float64(total))
+}
