@@ -20,14 +20,14 @@ func TestMain(m *testing.M) {
 
 // tinyConfig is a run small enough for go test: a few seconds of load at a
 // low rate over 50 triggers.
-func tinyConfig(t *testing.T, bin string) Config {
+func tinyConfig(bin string) Config {
 	cfg := defaultConfig()
 	cfg.Duration = 2 * time.Second
 	cfg.Rate = 40
 	cfg.Workers = 4
 	cfg.Triggers = 50
 	cfg.RawDuration = 500 * time.Millisecond
-	cfg.RiverJobs = 300
+	cfg.RiverJobs = 100
 	cfg.Drain = 60 * time.Second
 	cfg.LogLevel = "warn"
 	cfg.Hookline = bin
@@ -50,7 +50,7 @@ func TestHarness(t *testing.T) {
 
 	t.Run("load", func(t *testing.T) {
 		var out strings.Builder
-		rep, err := run(ctx, tinyConfig(t, bin), &out)
+		rep, err := run(ctx, tinyConfig(bin), &out)
 		t.Log(out.String())
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +68,7 @@ func TestHarness(t *testing.T) {
 	})
 
 	t.Run("chaos", func(t *testing.T) {
-		cfg := tinyConfig(t, bin)
+		cfg := tinyConfig(bin)
 		cfg.Chaos = true
 		cfg.Duration = 3 * time.Second
 		cfg.KillEvery = time.Second

@@ -26,21 +26,6 @@ func ceid(seq uint64, sent int64) string {
 	return ceidPrefix + strconv.FormatUint(seq, 10) + "-" + strconv.FormatInt(sent, 10)
 }
 
-// parseCEID returns the sequence number and send time of a harness event id.
-func parseCEID(id string) (seq uint64, sent int64, ok bool) {
-	rest, found := strings.CutPrefix(id, ceidPrefix)
-	if !found {
-		return 0, 0, false
-	}
-	s, n, found := strings.Cut(rest, "-")
-	if !found {
-		return 0, 0, false
-	}
-	seq, err1 := strconv.ParseUint(s, 10, 64)
-	sent, err2 := strconv.ParseInt(n, 10, 64)
-	return seq, sent, err1 == nil && err2 == nil
-}
-
 // eventGen makes the load's events. Each event's content is a pure function
 // of (seed, seq, send time), so an event whose answer was lost can be sent
 // again byte for byte, as a real sender retries.

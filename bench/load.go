@@ -49,12 +49,11 @@ type answer struct {
 // ledger keeps what the server promised: for each accepted event, its
 // deliveries. Reconciliation compares it with what the receiver got.
 type ledger struct {
-	mu        sync.Mutex
-	accepted  map[uint64][]expected // by event seq
-	status    map[int]int           // answers by status code (0: no answer)
-	errs      map[string]int        // error text -> count, for the report
-	trigErrs  int                   // filter or render errors reported in answers
-	answered2 int                   // 200: the event was already stored (a resend)
+	mu       sync.Mutex
+	accepted map[uint64][]expected // by event seq
+	status   map[int]int           // answers by status code (0: no answer)
+	errs     map[string]int        // error text -> count, for the report
+	trigErrs int                   // filter or render errors reported in answers
 }
 
 // expected is one delivery the server said it would make.

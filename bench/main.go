@@ -112,7 +112,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Chaos, "chaos", cfg.Chaos, "kill -9 a server every -kill-every and restart it, while the receiver fails -fail-rate of deliveries")
 	fs.DurationVar(&cfg.KillEvery, "kill-every", cfg.KillEvery, "chaos: time between kills (±25 %)")
 	fs.Float64Var(&cfg.FailRate, "fail-rate", cfg.FailRate, "share of deliveries the receiver answers with 503 (SMTP 451); negative: 0.2 with -chaos, else 0")
-	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait for deliveries after the load")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait for deliveries after the load (8m with -chaos on PostgreSQL)")
 	fs.DurationVar(&cfg.RawDuration, "raw-duration", cfg.RawDuration, "raw loopback HTTP reference run; 0 skips it")
 	fs.IntVar(&cfg.RiverJobs, "river-jobs", cfg.RiverJobs, "River no-op reference: jobs to complete; 0 skips it")
 	fs.StringVar(&cfg.Hookline, "hookline", cfg.Hookline, "use this hookline binary instead of building cmd/hookline")
@@ -120,6 +120,15 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the generated events")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	drainSet := false
+	fs.Visit(func(f *flag.Flag) { drainSet = drainSet || f.Name == "drain" })
+	if cfg.Chaos && cfg.DatabaseURL != "" && !drainSet {
+		// On PostgreSQL a killed node's attempts in flight wait for River's
+		// rescuer (the attempt timeout, 5 min by default, plus a margin):
+		// nodes share the database, so a restarted one cannot tell them
+		// from a live node's.
+		cfg.Drain = 8 * time.Minute
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
@@ -386,8 +395,6 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		}
 	}
 
-	// Vegeta hands a target out before it knows whether the attack is
-	// still on: a sequence number without any result was never sent.
 	if len(unknown) > 0 {
 		logf("sending again %d events whose answer was lost (same id)", len(unknown))
 		rep.Resent, rep.Resent200 = resend(ctx, gen, led, unknown)

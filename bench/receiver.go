@@ -131,13 +131,6 @@ func (r *receiver) snapshot() map[string]receipt {
 	return out
 }
 
-// count is how many distinct deliveries arrived.
-func (r *receiver) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
-}
-
 func (r *receiver) serveHook(w http.ResponseWriter, req *http.Request) {
 	r.requests.Add(1)
 	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))

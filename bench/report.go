@@ -42,8 +42,12 @@ func (r *Report) print(w io.Writer) {
 	p("delivery rate:    %s/s during the load, %s/s from start to the last delivery (%s %s after the load)",
 		num(r.DeliveriesPerSecLoad), num(r.DeliveriesPerSec), drained, r.DrainWait.Round(100*time.Millisecond))
 	if r.River != nil {
-		p("River no-op:      %s jobs/s (%d jobs, %d workers, SQLite, the server's settings); deliveries are %.0f%% of it",
-			num(r.River.PerSec), r.River.Jobs, c.ServerWorkers, 100*r.DeliveriesPerSec/r.River.PerSec)
+		note := ""
+		if c.Rate > 0 {
+			note = " (fixed-rate run: not a ceiling)"
+		}
+		p("River no-op:      %s jobs/s (%d jobs, %d workers, %s, the server's settings); deliveries are %.0f%% of it%s",
+			num(r.River.PerSec), r.River.Jobs, c.ServerWorkers, r.Store, 100*r.DeliveriesPerSec/r.River.PerSec, note)
 	}
 	p("event→delivered:  p50 %s, p99 %s (request sent → receiver accepted, retries included)", ms(r.E2EP50), ms(r.E2EP99))
 	p("errors:           intake: %s", topErrors(r.IntakeErrors, 4))
