@@ -41,6 +41,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,7 +74,7 @@ type Config struct {
 	Chaos         bool
 	KillEvery     time.Duration
 	FailRate      float64       // share of deliveries the receiver fails; <0: 0.2 with Chaos, else 0
-	Drain         time.Duration // longest wait for deliveries after the load
+	Drain         time.Duration // longest wait for deliveries after the load; 0: from Duration
 	RawDuration   time.Duration // raw loopback reference; 0 skips it
 	RiverJobs     int           // River no-op reference; 0 skips it
 	Hookline      string        // a prebuilt hookline binary; empty: build one
@@ -85,7 +86,7 @@ type Config struct {
 func defaultConfig() Config {
 	return Config{
 		Duration: 20 * time.Second, Workers: 32, Triggers: 1000, Nodes: 1, ServerWorkers: 20, LogLevel: "info",
-		KillEvery: 3 * time.Second, FailRate: -1, Drain: 90 * time.Second, RawDuration: 5 * time.Second,
+		KillEvery: 3 * time.Second, FailRate: -1, RawDuration: 5 * time.Second,
 		RiverJobs: 20000, Seed: 1, StartTimeout: 60 * time.Second,
 	}
 }
@@ -112,24 +113,17 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Chaos, "chaos", cfg.Chaos, "kill -9 a server every -kill-every and restart it, while the receiver fails -fail-rate of deliveries")
 	fs.DurationVar(&cfg.KillEvery, "kill-every", cfg.KillEvery, "chaos: time between kills (±25 %)")
 	fs.Float64Var(&cfg.FailRate, "fail-rate", cfg.FailRate, "share of deliveries the receiver answers with 503 (SMTP 451); negative: 0.2 with -chaos, else 0")
-	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait for deliveries after the load (8m with -chaos on PostgreSQL)")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait for deliveries after the load (default 1m + 3 × -duration; 8m more with -chaos on PostgreSQL)")
 	fs.DurationVar(&cfg.RawDuration, "raw-duration", cfg.RawDuration, "raw loopback HTTP reference run; 0 skips it")
 	fs.IntVar(&cfg.RiverJobs, "river-jobs", cfg.RiverJobs, "River no-op reference: jobs to complete; 0 skips it")
 	fs.StringVar(&cfg.Hookline, "hookline", cfg.Hookline, "use this hookline binary instead of building cmd/hookline")
 	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep the temporary directory (rules, data, server logs)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the generated events")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	drainSet := false
-	fs.Visit(func(f *flag.Flag) { drainSet = drainSet || f.Name == "drain" })
-	if cfg.Chaos && cfg.DatabaseURL != "" && !drainSet {
-		// On PostgreSQL a killed node's attempts in flight wait for River's
-		// rescuer (the attempt timeout, 5 min by default, plus a margin):
-		// nodes share the database, so a restarted one cannot tell them
-		// from a live node's.
-		cfg.Drain = 8 * time.Minute
-	}
+
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
@@ -148,6 +142,13 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
 	}
 	if !rep.Pass() {
 		return 1
@@ -171,8 +172,20 @@ func (c *Config) check() error {
 		return errors.New("-kill-every must be at least 200ms")
 	case c.FailRate >= 1:
 		return errors.New("-fail-rate must be below 1")
-	case c.Drain <= 0 || c.Drain > time.Hour:
+	case c.Drain < 0 || c.Drain > time.Hour:
 		return errors.New("-drain must be between 0 and 1h")
+	}
+	if c.Drain == 0 {
+		// As fast as possible, the queue falls behind intake and drains
+		// for about as long again after the load.
+		c.Drain = time.Minute + 3*c.Duration
+		if c.Chaos && c.DatabaseURL != "" {
+			// On PostgreSQL a killed node's attempts in flight wait for
+			// River's rescuer (the attempt timeout, 5 min by default, plus
+			// a margin): nodes share the database, so a restarted node
+			// cannot tell them from a live node's.
+			c.Drain += 8 * time.Minute
+		}
 	}
 	if c.FailRate < 0 {
 		c.FailRate = 0
@@ -203,17 +216,25 @@ type Report struct {
 	DrainWait                                         time.Duration
 	Drained                                           bool
 	DeliveriesPerSecLoad, DeliveriesPerSec            float64
-	E2EP50, E2EP99                                    time.Duration
-	Injected, BadSignature, BadRequest, PeerRequests  int64
+	// DeliveriesPerSecAfter is the rate once the load stopped, when the
+	// queue had a backlog: delivery alone, comparable to River's no-op
+	// figure. 0 when the backlog was too small to tell.
+	DeliveriesPerSecAfter                            float64
+	E2EP50, E2EP99                                   time.Duration
+	Injected, BadSignature, BadRequest, PeerRequests int64
 
 	Kills    int
 	Restart  time.Duration // mean time from kill to ready
 	PeakRSS  int64         // KiB, highest VmHWM of any server process
 	StopErrs []string
 	Machine  string
+	Built    string // what hookline binary ran
 	// OtherLoad is the share of the machine other processes used during
 	// the load: above a few percent, the figures are low by about as much.
 	OtherLoad float64
+	// The same during the references (their children are reaped, so
+	// counted as ours). PostgreSQL's own processes count as other load.
+	RawOtherLoad, RiverOtherLoad float64
 }
 
 // Pass is the run's verdict: nothing the server accepted may be lost.
@@ -241,8 +262,13 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 	}
 
 	bin := cfg.Hookline
+	rep.Built = "prebuilt " + bin
 	if bin == "" {
-		logf("building cmd/hookline")
+		rep.Built = "built from the work tree"
+		if rev := sourceRevision(ctx); rev != "" {
+			rep.Built += " (" + rev + ")"
+		}
+		logf("building cmd/hookline: %s", rep.Built)
 		if bin, err = buildHookline(ctx, tmp); err != nil {
 			return nil, err
 		}
@@ -250,11 +276,12 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 
 	if cfg.RawDuration > 0 {
 		logf("raw loopback reference: vegeta against a trivial 200 handler for %s", cfg.RawDuration)
+		before := sampleCPU(nil)
 		raw, err := rawReference(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("raw loopback reference: %w", err)
 		}
-		rep.Raw = &raw
+		rep.Raw, rep.RawOtherLoad = &raw, otherLoad(before, sampleCPU(nil))
 		logf("  %s req/s, p50 %s, p99 %s", num(raw.Throughput), ms(raw.P50), ms(raw.P99))
 	}
 	if cfg.RiverJobs > 0 {
@@ -263,14 +290,18 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
+		var drop func() error
 		if cfg.DatabaseURL != "" {
-			var drop func() error
 			if dsn, drop, err = freshSchema(ctx, cfg.DatabaseURL, "hookline_bench_river"); err != nil {
 				return nil, err
 			}
-			defer drop()
 		}
+		before := sampleCPU(nil)
 		rr, err := measureRiver(dir, dsn, cfg.RiverJobs, cfg.ServerWorkers)
+		rep.RiverOtherLoad = otherLoad(before, sampleCPU(nil))
+		if drop != nil {
+			drop()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -413,34 +444,10 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 	led.mu.Unlock()
 	rep.Expected = len(want)
 
-	// Drain: poll the receiver until every promised delivery arrived.
 	logf("waiting up to %s for %d deliveries", cfg.Drain, rep.Expected)
 	drainStart := time.Now()
-	lastProgress := drainStart
-	for {
-		got := recv.snapshot()
-		missing := 0
-		for k := range want {
-			if _, ok := got[k]; !ok {
-				missing++
-			}
-		}
-		if missing == 0 {
-			rep.Drained = true
-			break
-		}
-		if time.Since(drainStart) > cfg.Drain {
-			break
-		}
-		if time.Since(lastProgress) > 5*time.Second {
-			logf("  %d of %d deliveries still to come", missing, rep.Expected)
-			lastProgress = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	if rep.Drained, err = waitDrained(ctx, recv, want, cfg.Drain, logf); err != nil {
+		return nil, err
 	}
 	rep.DrainWait = time.Since(drainStart)
 	if cfg.Chaos || cfg.FailRate > 0 {
@@ -465,6 +472,37 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		}
 	}
 	return rep, nil
+}
+
+// waitDrained polls the receiver until every promised delivery arrived, or
+// limit passes.
+func waitDrained(ctx context.Context, recv *receiver, want map[string]uint64, limit time.Duration, logf func(string, ...any)) (bool, error) {
+	start := time.Now()
+	lastProgress := start
+	for {
+		got := recv.snapshot()
+		missing := 0
+		for k := range want {
+			if _, ok := got[k]; !ok {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return true, nil
+		}
+		if time.Since(start) > limit {
+			return false, nil
+		}
+		if time.Since(lastProgress) > 5*time.Second {
+			logf("  %d of %d deliveries still to come", missing, len(want))
+			lastProgress = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // receiverKey is the key the receiver files a delivery under (see
@@ -506,6 +544,9 @@ func reconcile(rep *Report, want map[string]uint64, got map[string]receipt, gen 
 	}
 	if d := time.Duration(last - loadStart.UnixNano()); last > 0 && d > 0 {
 		rep.DeliveriesPerSec = float64(rep.Delivered) / d.Seconds()
+	}
+	if d := time.Duration(last - loadEnd.UnixNano()); d > 2*time.Second && rep.Delivered-inLoad >= 1000 {
+		rep.DeliveriesPerSecAfter = float64(rep.Delivered-inLoad) / d.Seconds()
 	}
 	rep.E2EP50, rep.E2EP99 = quantile(e2e, 0.5), quantile(e2e, 0.99)
 }

@@ -17,6 +17,7 @@ func (r *Report) print(w io.Writer) {
 	p("")
 	p("== hookline bench: %s, %d node(s), %s, %s for %s", r.Store, c.Nodes, r.Rules, mode, c.Duration)
 	p("machine:          %s; other processes used %.0f%% of it during the load", r.Machine, 100*r.OtherLoad)
+	p("hookline:         %s", r.Built)
 	if c.Chaos {
 		p("chaos:            %d kills (SIGKILL every %s ±25%%), mean kill→ready %s; receiver fails %.0f%% of deliveries",
 			r.Kills, c.KillEvery, ms(r.Restart), 100*c.FailRate)
@@ -30,8 +31,8 @@ func (r *Report) print(w io.Writer) {
 		if c.Rate > 0 {
 			note = " (fixed-rate run: not a ceiling)"
 		}
-		p("raw loopback:     %s req/s (p50 %s, p99 %s) with the same tool and settings against a trivial 200 handler; intake is %.1f%% of it%s",
-			num(r.Raw.Throughput), ms(r.Raw.P50), ms(r.Raw.P99), 100*r.Load.Throughput/r.Raw.Throughput, note)
+		p("raw loopback:     %s req/s (p50 %s, p99 %s) with the same tool and settings against a trivial 200 handler (other load %.0f%%); intake is %.1f%% of it%s",
+			num(r.Raw.Throughput), ms(r.Raw.P50), ms(r.Raw.P99), 100*r.RawOtherLoad, 100*r.Load.Throughput/r.Raw.Throughput, note)
 	}
 	p("deliveries:       %d promised (%.2f per event), %d delivered (%s), lost %d, duplicated %d (%.3f%%), unexpected %d",
 		r.Expected, ratio(r.Expected, r.Accepted), r.Delivered, kinds(r.ByKind), r.Lost, r.Duplicates, 100*ratio(r.Duplicates, r.Delivered), r.Unexpected)
@@ -39,15 +40,23 @@ func (r *Report) print(w io.Writer) {
 	if !r.Drained {
 		drained = "NOT drained"
 	}
-	p("delivery rate:    %s/s during the load, %s/s from start to the last delivery (%s %s after the load)",
-		num(r.DeliveriesPerSecLoad), num(r.DeliveriesPerSec), drained, r.DrainWait.Round(100*time.Millisecond))
+	after := ""
+	if r.DeliveriesPerSecAfter > 0 {
+		after = fmt.Sprintf(", %s/s after the load (the backlog, delivery alone)", num(r.DeliveriesPerSecAfter))
+	}
+	p("delivery rate:    %s/s during the load, %s/s from start to the last delivery%s; %s %s after the load",
+		num(r.DeliveriesPerSecLoad), num(r.DeliveriesPerSec), after, drained, r.DrainWait.Round(100*time.Millisecond))
 	if r.River != nil {
 		note := ""
 		if c.Rate > 0 {
 			note = " (fixed-rate run: not a ceiling)"
 		}
-		p("River no-op:      %s jobs/s (%d jobs, %d workers, %s, the server's settings); deliveries are %.0f%% of it%s",
-			num(r.River.PerSec), r.River.Jobs, c.ServerWorkers, r.Store, 100*r.DeliveriesPerSec/r.River.PerSec, note)
+		after := ""
+		if r.DeliveriesPerSecAfter > 0 {
+			after = fmt.Sprintf(", %.0f%% after the load", 100*r.DeliveriesPerSecAfter/r.River.PerSec)
+		}
+		p("River no-op:      %s jobs/s (%d jobs, %d workers, %s, the server's settings; other load %.0f%%); deliveries are %.0f%% of it from start to end%s%s",
+			num(r.River.PerSec), r.River.Jobs, c.ServerWorkers, r.Store, 100*r.RiverOtherLoad, 100*r.DeliveriesPerSec/r.River.PerSec, after, note)
 	}
 	p("event→delivered:  p50 %s, p99 %s (request sent → receiver accepted, retries included)", ms(r.E2EP50), ms(r.E2EP99))
 	p("errors:           intake: %s", topErrors(r.IntakeErrors, 4))

@@ -33,6 +33,26 @@ func buildHookline(ctx context.Context, dir string) (string, error) {
 	return out, nil
 }
 
+// sourceRevision says what buildHookline built: the commit, and whether
+// files outside bench/ differed from it (figures from uncommitted code are
+// not reproducible). Empty outside a git work tree.
+func sourceRevision(ctx context.Context) string {
+	rev, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	s := "commit " + strings.TrimSpace(string(rev))
+	root, err := exec.CommandContext(ctx, "git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return s
+	}
+	dirty, err := exec.CommandContext(ctx, "git", "-C", strings.TrimSpace(string(root)), "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench").Output()
+	if err == nil && len(bytes.TrimSpace(dirty)) > 0 {
+		s += " plus uncommitted changes"
+	}
+	return s
+}
+
 // freePort asks the kernel for a free loopback port. The listener is
 // closed at once, so another process could take the port before the server
 // does; on a quiet loopback that does not happen in practice, and a fixed
