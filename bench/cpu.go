@@ -15,6 +15,7 @@ import (
 // cpuSample is one reading, in clock ticks.
 type cpuSample struct {
 	busy, total, ours int64
+	self              int64 // the harness process alone, without children
 }
 
 func sampleCPU(pids []int) cpuSample {
@@ -33,7 +34,8 @@ func sampleCPU(pids []int) cpuSample {
 	}
 	// Self: utime, stime, and cutime, cstime of the reaped children, which
 	// includes every server that was killed or stopped.
-	s.ours = procTicks("self", 14, 15, 16, 17)
+	s.self = procTicks("self", 14, 15)
+	s.ours = s.self + procTicks("self", 16, 17)
 	for _, pid := range pids {
 		s.ours += procTicks(strconv.Itoa(pid), 14, 15)
 	}
@@ -73,4 +75,24 @@ func otherLoad(a, b cpuSample) float64 {
 	}
 	other := (b.busy - a.busy) - (b.ours - a.ours)
 	return max(0, float64(other)/float64(total))
+}
+
+// cpuUse is how many cores the servers, the harness and other processes
+// kept busy on average between two samples.
+type cpuUse struct {
+	Servers, Harness, Other float64
+}
+
+func coresUsed(a, b cpuSample, ncpu int) cpuUse {
+	total := b.total - a.total
+	if total <= 0 {
+		return cpuUse{}
+	}
+	cores := func(ticks int64) float64 { return max(0, float64(ticks)*float64(ncpu)/float64(total)) }
+	harness := b.self - a.self
+	return cpuUse{
+		Servers: cores((b.ours - a.ours) - harness),
+		Harness: cores(harness),
+		Other:   cores((b.busy - a.busy) - (b.ours - a.ours)),
+	}
 }

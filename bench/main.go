@@ -235,6 +235,8 @@ type Report struct {
 	// The same during the references (their children are reaped, so
 	// counted as ours). PostgreSQL's own processes count as other load.
 	RawOtherLoad, RiverOtherLoad float64
+	// CPU is the cores each party used during the load.
+	CPU cpuUse
 }
 
 // Pass is the run's verdict: nothing the server accepted may be lost.
@@ -410,7 +412,9 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 	loadEnd := time.Now()
 	close(chaosStop)
 	chaosWG.Wait()
-	rep.OtherLoad = otherLoad(cpuStart, sampleCPU(pids()))
+	cpuEnd := sampleCPU(pids())
+	rep.OtherLoad = otherLoad(cpuStart, cpuEnd)
+	rep.CPU = coresUsed(cpuStart, cpuEnd, runtime.NumCPU())
 	if chaosErr != nil {
 		return nil, chaosErr
 	}

@@ -69,7 +69,8 @@ func (r *Report) print(w io.Writer) {
 	for _, e := range r.StopErrs {
 		p("                  stop: %s", e)
 	}
-	p("server:           peak RSS %.0f MiB (VmHWM, highest of any server process)", float64(r.PeakRSS)/1024)
+	p("server:           peak RSS %.0f MiB (VmHWM, highest of any server process); CPU during the load: servers %.2f cores, harness (vegeta, receiver) %.2f, other processes %.2f",
+		float64(r.PeakRSS)/1024, r.CPU.Servers, r.CPU.Harness, r.CPU.Other)
 	if r.Pass() {
 		p("RESULT: PASS (nothing accepted was lost)")
 	} else {

@@ -80,9 +80,9 @@ func (r ruleSet) String() string {
 // account-wide: every other one fires for every event of its type, as a
 // CRM sync does. The rest are per location with a CEL filter on the
 // calendar (or booking page), so about one in 20 events of their type fires
-// them: of every 20, 6 post signed JSON to the receiver, 2 text, 1 e-mails,
-// and 11 watch calendars the load never uses or are disabled, which costs
-// a filter evaluation but sends nothing. With 1,000 triggers that makes 50
+// each: of every 20 per-location triggers of a type, 6 post signed JSON to
+// the receiver, 2 text, 1 e-mails, and 11 watch calendars the load never
+// uses or are disabled, which costs a filter evaluation but sends nothing. With 1,000 triggers that makes 50
 // filters per event and about 1.6 deliveries per event.
 func writeRules(dir string, n int, receiver string, smtpPort int) (ruleSet, error) {
 	rs := ruleSet{Triggers: n}
