@@ -141,82 +141,27 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 	for i, id := range jobIDs {
 		dels[i*deliveryCols+deliveryCols-1] = id
 	}
-	return s.insertValues(ctx, tx, `INSERT INTO hookline_delivery
-		(id, event_id, seq, address, trigger_name, type, name, status, created_at, updated_at,
-		 next_attempt_at, content, retry_schedule, max_attempts, job_id, attempts, last_error, retry_requested) VALUES `,
-		deliveryCols, `, 0, '', 0`, ``, dels, nil)
+	return s.deliveryInsert.run(ctx, tx, dels, nil)
 }
-
-// deliveryCols is the number of values per row writeEvents passes for
-// hookline_delivery; job_id comes last.
-const deliveryCols = 15
 
 // insertEvents inserts the event rows of reqs, in order, skipping those
 // whose (source, id) is already stored, and returns the IDs it inserted.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, order []int) (map[string]bool, error) {
-	args := make([]any, 0, len(reqs)*6)
+	args := make([]any, 0, len(reqs)*eventCols)
 	for _, i := range order {
 		r := reqs[i]
 		args = append(args, r.fresh.EventID, r.ev.Source, r.ev.CEID, r.ev.Type, nanos(r.now), string(r.ev.Raw))
 	}
 	inserted := make(map[string]bool, len(reqs))
-	err := s.insertValues(ctx, tx, `INSERT INTO hookline_event (id, source, ce_id, type, received_at, raw) VALUES `,
-		6, ``, ` ON CONFLICT (source, ce_id) DO NOTHING RETURNING id`, args,
-		func(rows *sql.Rows) error {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			inserted[id] = true
-			return nil
-		})
+	err := s.eventInsert.run(ctx, tx, args, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		inserted[id] = true
+		return nil
+	})
 	return inserted, err
-}
-
-// maxParams bounds the placeholders of one statement, well under SQLite's
-// (32766) and PostgreSQL's (65535) limits.
-const maxParams = 4000
-
-// insertValues runs head + "(?, ..., ?" + extra + "), ..." + tail over args,
-// cols placeholders per row, as few statements as maxParams allows. With
-// scan, each statement's returned rows are passed to it.
-func (s *Store) insertValues(ctx context.Context, tx *sql.Tx, head string, cols int, extra, tail string, args []any, scan func(*sql.Rows) error) error {
-	perStmt := max(1, maxParams/cols) * cols
-	for len(args) > 0 {
-		chunk := args[:min(len(args), perStmt)]
-		args = args[len(chunk):]
-		var b strings.Builder
-		b.WriteString(head)
-		row := "(?" + strings.Repeat(", ?", cols-1) + extra + ")"
-		for i := 0; i < len(chunk); i += cols {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(row)
-		}
-		b.WriteString(tail)
-		q := s.sql(b.String())
-		if scan == nil {
-			if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
-				return err
-			}
-			continue
-		}
-		rows, err := tx.QueryContext(ctx, q, chunk...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // deliveryRow is a NewDelivery prepared outside the transaction, so that

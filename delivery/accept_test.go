@@ -92,6 +92,8 @@ func testAcceptRejects(t *testing.T, db testDB) {
 		"no source":   {CEID: "x", Raw: []byte(`{}`)},
 		"no id":       {Source: "/s", Raw: []byte(`{}`)},
 		"not JSON":    {Source: "/s", CEID: "x", Raw: []byte(`{`)},
+		"NUL in id":   {Source: "/s", CEID: "x\x00", Raw: []byte(`{}`)},
+		"bad UTF-8":   {Source: "/s\xff", CEID: "x", Raw: []byte(`{}`)},
 		"no content":  {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{}}},
 		"bad policy":  {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{MaxAttempts: -1}}}},
 		"no schedule": {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{Schedule: []time.Duration{}, MaxAttempts: 3}}}},

@@ -14,10 +14,11 @@ import (
 )
 
 // benchStores runs f per store, as BenchmarkX/sqlite and BenchmarkX/postgres
-// (the latter skipped without HOOKLINE_TEST_DATABASE_URL).
-func benchStores(b *testing.B, f func(b *testing.B, db testDB)) {
+// (the latter skipped without HOOKLINE_TEST_DATABASE_URL). Each run needs
+// a fresh newTestDB(b, kind): a benchmark function runs once per b.N tried.
+func benchStores(b *testing.B, f func(b *testing.B, kind string)) {
 	for _, kind := range stores {
-		b.Run(kind, func(b *testing.B) { f(b, newTestDB(b, kind)) })
+		b.Run(kind, func(b *testing.B) { f(b, kind) })
 	}
 }
 
@@ -27,8 +28,8 @@ func benchStores(b *testing.B, f func(b *testing.B, db testDB)) {
 // percentile of one Accept's latency.
 func BenchmarkAccept(b *testing.B) {
 	body := `{"specversion":"1.0","source":"/shop","type":"order.created","data":{"order":"A-1001","total":42.5}}`
-	run := func(b *testing.B, db testDB, parallel bool) {
-		s := openStore(b, db, nil)
+	run := func(b *testing.B, kind string, parallel bool) {
+		s := openStore(b, newTestDB(b, kind), nil)
 		var seq atomic.Int64
 		var mu sync.Mutex
 		var lat []time.Duration
@@ -66,9 +67,9 @@ func BenchmarkAccept(b *testing.B) {
 			b.ReportMetric(float64(s.commits.batched.Load())/float64(n), "events/batch")
 		}
 	}
-	benchStores(b, func(b *testing.B, db testDB) {
-		b.Run("sequential", func(b *testing.B) { run(b, db, false) })
-		b.Run("parallel", func(b *testing.B) { run(b, db, true) })
+	benchStores(b, func(b *testing.B, kind string) {
+		b.Run("sequential", func(b *testing.B) { run(b, kind, false) })
+		b.Run("parallel", func(b *testing.B) { run(b, kind, true) })
 	})
 }
 
@@ -76,7 +77,7 @@ func BenchmarkAccept(b *testing.B) {
 // beforehand, then the time from Start until the receiver has them all and
 // every one is recorded as delivered.
 func BenchmarkDeliver(b *testing.B) {
-	benchStores(b, func(b *testing.B, db testDB) {
+	benchStores(b, func(b *testing.B, kind string) {
 		var got atomic.Int64
 		done := make(chan struct{})
 		target := int64(b.N)
@@ -87,7 +88,7 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 		}))
 		defer srv.Close()
-		s := openStore(b, db, nil)
+		s := openStore(b, newTestDB(b, kind), nil)
 		for i := range b.N {
 			accept(b, s, newEvent(fmt.Sprint("bench-", i), NewDelivery{Delivery: httpAction(srv.URL, `{"n":1}`)}))
 		}

@@ -85,6 +85,8 @@ type Store struct {
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
 
+	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
+
 	mu      sync.Mutex
 	started bool
 	closed  bool
@@ -168,6 +170,9 @@ func (s *Store) open(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.prepareInserts(ctx); err != nil {
+		return fmt.Errorf("delivery: preparing statements: %w", err)
+	}
 	s.commits = newCommitter(s, s.be.committers)
 	return nil
 }
@@ -240,7 +245,7 @@ func (s *Store) Close() error {
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	return errors.Join(err, s.be.close())
+	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.be.close())
 }
 
 // Ping reports whether the database answers, for readiness checks.
