@@ -15,7 +15,8 @@ import (
 // cpuSample is one reading, in clock ticks.
 type cpuSample struct {
 	busy, total, ours int64
-	self              int64 // the harness process alone, without children
+	self              int64         // the harness process alone, without children
+	db                map[int]int64 // PostgreSQL's processes, by pid
 }
 
 func sampleCPU(pids []int) cpuSample {
@@ -34,6 +35,7 @@ func sampleCPU(pids []int) cpuSample {
 	}
 	// Self: utime, stime, and cutime, cstime of the reaped children, which
 	// includes every server that was killed or stopped.
+	s.db = postgresTicks()
 	s.self = procTicks("self", 14, 15)
 	s.ours = s.self + procTicks("self", 16, 17)
 	for _, pid := range pids {
@@ -66,6 +68,39 @@ func procTicks(pid string, fields ...int) int64 {
 	return sum
 }
 
+// postgresTicks reads the CPU time of every process named "postgres": a
+// PostgreSQL on this machine works for the servers, so its time is shown
+// apart, not as other load.
+func postgresTicks() map[int]int64 {
+	m := map[int]int64{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return m
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		m[pid] = procTicks(e.Name(), 14, 15)
+	}
+	return m
+}
+
+// dbTicks is the PostgreSQL CPU time between two samples (a backend that
+// exited in between is missed, one that started is counted whole).
+func dbTicks(a, b cpuSample) int64 {
+	var sum int64
+	for pid, t := range b.db {
+		sum += max(0, t-a.db[pid])
+	}
+	return sum
+}
+
 // otherLoad is the share of the machine's capacity that other processes
 // used between two samples, from 0 to 1.
 func otherLoad(a, b cpuSample) float64 {
@@ -73,14 +108,14 @@ func otherLoad(a, b cpuSample) float64 {
 	if total <= 0 {
 		return 0
 	}
-	other := (b.busy - a.busy) - (b.ours - a.ours)
+	other := (b.busy - a.busy) - (b.ours - a.ours) - dbTicks(a, b)
 	return max(0, float64(other)/float64(total))
 }
 
 // cpuUse is how many cores the servers, the harness and other processes
 // kept busy on average between two samples.
 type cpuUse struct {
-	Servers, Harness, Other float64
+	Servers, Harness, Database, Other float64
 }
 
 func coresUsed(a, b cpuSample, ncpu int) cpuUse {
@@ -90,9 +125,11 @@ func coresUsed(a, b cpuSample, ncpu int) cpuUse {
 	}
 	cores := func(ticks int64) float64 { return max(0, float64(ticks)*float64(ncpu)/float64(total)) }
 	harness := b.self - a.self
+	db := dbTicks(a, b)
 	return cpuUse{
-		Servers: cores((b.ours - a.ours) - harness),
-		Harness: cores(harness),
-		Other:   cores((b.busy - a.busy) - (b.ours - a.ours)),
+		Servers:  cores((b.ours - a.ours) - harness),
+		Harness:  cores(harness),
+		Database: cores(db),
+		Other:    cores((b.busy - a.busy) - (b.ours - a.ours) - db),
 	}
 }

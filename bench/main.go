@@ -70,17 +70,21 @@ type Config struct {
 	Nodes         int
 	DatabaseURL   string // a database to create a fresh schema in; empty: SQLite in a temporary directory
 	ServerWorkers int    // hookline serve --workers
-	LogLevel      string // hookline serve --log-level
-	Chaos         bool
-	KillEvery     time.Duration
-	FailRate      float64       // share of deliveries the receiver fails; <0: 0.2 with Chaos, else 0
-	Drain         time.Duration // longest wait for deliveries after the load; 0: from Duration
-	RawDuration   time.Duration // raw loopback reference; 0 skips it
-	RiverJobs     int           // River no-op reference; 0 skips it
-	Hookline      string        // a prebuilt hookline binary; empty: build one
-	Keep          bool          // keep the temporary directory
-	Seed          uint64
-	StartTimeout  time.Duration
+	// AttemptTimeout is hookline serve --attempt-timeout when > 0. On
+	// PostgreSQL it also bounds how soon a killed node's attempts are run
+	// again by another, which chaos runs wait for.
+	AttemptTimeout time.Duration
+	LogLevel       string // hookline serve --log-level
+	Chaos          bool
+	KillEvery      time.Duration
+	FailRate       float64       // share of deliveries the receiver fails; <0: 0.2 with Chaos, else 0
+	Drain          time.Duration // longest wait for deliveries after the load; 0: from Duration
+	RawDuration    time.Duration // raw loopback reference; 0 skips it
+	RiverJobs      int           // River no-op reference; 0 skips it
+	Hookline       string        // a prebuilt hookline binary; empty: build one
+	Keep           bool          // keep the temporary directory
+	Seed           uint64
+	StartTimeout   time.Duration
 }
 
 func defaultConfig() Config {
@@ -110,10 +114,11 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.DatabaseURL, "database-url", cfg.DatabaseURL, "PostgreSQL: each run creates a fresh schema in this database, passes it to hookline serve --database-url and drops it at the end (default: SQLite in a temporary directory)")
 	fs.IntVar(&cfg.ServerWorkers, "server-workers", cfg.ServerWorkers, "hookline serve --workers")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "hookline serve --log-level")
+	fs.DurationVar(&cfg.AttemptTimeout, "attempt-timeout", cfg.AttemptTimeout, "hookline serve --attempt-timeout (default: the server's, 5m)")
 	fs.BoolVar(&cfg.Chaos, "chaos", cfg.Chaos, "kill -9 a server every -kill-every and restart it, while the receiver fails -fail-rate of deliveries")
 	fs.DurationVar(&cfg.KillEvery, "kill-every", cfg.KillEvery, "chaos: time between kills (±25 %)")
 	fs.Float64Var(&cfg.FailRate, "fail-rate", cfg.FailRate, "share of deliveries the receiver answers with 503 (SMTP 451); negative: 0.2 with -chaos, else 0")
-	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait for deliveries after the load (default 1m + 3 × -duration; 8m more with -chaos on PostgreSQL)")
+	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait for deliveries after the load (default 1m + 3 × -duration, plus the attempt timeout + 90s with -chaos on PostgreSQL)")
 	fs.DurationVar(&cfg.RawDuration, "raw-duration", cfg.RawDuration, "raw loopback HTTP reference run; 0 skips it")
 	fs.IntVar(&cfg.RiverJobs, "river-jobs", cfg.RiverJobs, "River no-op reference: jobs to complete; 0 skips it")
 	fs.StringVar(&cfg.Hookline, "hookline", cfg.Hookline, "use this hookline binary instead of building cmd/hookline")
@@ -182,9 +187,13 @@ func (c *Config) check() error {
 		if c.Chaos && c.DatabaseURL != "" {
 			// On PostgreSQL a killed node's attempts in flight wait for
 			// River's rescuer (the attempt timeout, 5 min by default, plus
-			// a margin): nodes share the database, so a restarted node
+			// 15 to 40 s): nodes share the database, so a restarted node
 			// cannot tell them from a live node's.
-			c.Drain += 8 * time.Minute
+			at := 5 * time.Minute
+			if c.AttemptTimeout > 0 {
+				at = c.AttemptTimeout
+			}
+			c.Drain += at + 90*time.Second
 		}
 	}
 	if c.FailRate < 0 {
@@ -575,7 +584,6 @@ func makeNodes(cfg Config, bin, tmp, rulesDir, dsn, secret, twilioToken string) 
 		data := filepath.Join(tmp, fmt.Sprintf("data-%d", i))
 		args := []string{"serve", rulesDir,
 			"--listen", fmt.Sprintf("127.0.0.1:%d", port),
-			"--data", data,
 			"--allow-cidr", "127.0.0.0/8",
 			"--workers", strconv.Itoa(cfg.ServerWorkers),
 			"--watch", "off",
@@ -583,6 +591,11 @@ func makeNodes(cfg Config, bin, tmp, rulesDir, dsn, secret, twilioToken string) 
 		}
 		if dsn != "" {
 			args = append(args, "--database-url", dsn)
+		} else {
+			args = append(args, "--data", data)
+		}
+		if cfg.AttemptTimeout > 0 {
+			args = append(args, "--attempt-timeout", cfg.AttemptTimeout.String())
 		}
 		nodes = append(nodes, &node{id: i, bin: bin, args: args, env: env, port: port,
 			logPath: filepath.Join(tmp, fmt.Sprintf("node-%d.log", i))})

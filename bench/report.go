@@ -16,7 +16,7 @@ func (r *Report) print(w io.Writer) {
 	}
 	p("")
 	p("== hookline bench: %s, %d node(s), %s, %s for %s", r.Store, c.Nodes, r.Rules, mode, c.Duration)
-	p("machine:          %s; other processes used %.0f%% of it during the load", r.Machine, 100*r.OtherLoad)
+	p("machine:          %s; other processes (not the servers, the harness or PostgreSQL) used %.0f%% of it during the load", r.Machine, 100*r.OtherLoad)
 	p("hookline:         %s", r.Built)
 	if c.Chaos {
 		p("chaos:            %d kills (SIGKILL every %s ±25%%), mean kill→ready %s; receiver fails %.0f%% of deliveries",
@@ -69,8 +69,12 @@ func (r *Report) print(w io.Writer) {
 	for _, e := range r.StopErrs {
 		p("                  stop: %s", e)
 	}
-	p("server:           peak RSS %.0f MiB (VmHWM, highest of any server process); CPU during the load: servers %.2f cores, harness (vegeta, receiver) %.2f, other processes %.2f",
-		float64(r.PeakRSS)/1024, r.CPU.Servers, r.CPU.Harness, r.CPU.Other)
+	db := ""
+	if r.CPU.Database > 0.005 {
+		db = fmt.Sprintf(", PostgreSQL %.2f", r.CPU.Database)
+	}
+	p("server:           peak RSS %.0f MiB (VmHWM, highest of any server process); CPU during the load: servers %.2f cores, harness (vegeta, receiver) %.2f%s, other processes %.2f",
+		float64(r.PeakRSS)/1024, r.CPU.Servers, r.CPU.Harness, db, r.CPU.Other)
 	if r.Pass() {
 		p("RESULT: PASS (nothing accepted was lost)")
 	} else {
