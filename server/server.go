@@ -26,14 +26,22 @@ import (
 
 // Options configure a Server. Zero values take the documented defaults.
 type Options struct {
-	RulesDir     string         // default "."
-	Listen       string         // default "127.0.0.1:8080"
-	Listener     net.Listener   // if set, used instead of Listen (tests)
-	DataDir      string         // default "./hookline-data"
+	RulesDir string       // default "."
+	Listen   string       // default "127.0.0.1:8080"
+	Listener net.Listener // if set, used instead of Listen (tests)
+	DataDir  string       // SQLite store; default "./hookline-data"
+	// DatabaseURL (postgres://...) puts the store in PostgreSQL instead of
+	// DataDir; several servers may share it.
+	DatabaseURL  string
+	NoMigrate    bool           // check the store's schema instead of migrating it (run `hookline migrate` first)
 	Sandbox      bool           // capture deliveries instead of sending them
 	AllowCIDRs   []netip.Prefix // private targets http actions may reach
 	MaxBodyBytes int64          // per event; default 1 MiB
 	Workers      int            // concurrent delivery attempts; default 20
+	// AttemptTimeout bounds one delivery attempt (default 5 min); on
+	// PostgreSQL it also sets how soon another node runs again the attempts
+	// of a node that died (see delivery.Config.AttemptTimeout).
+	AttemptTimeout time.Duration
 	// ShutdownTimeout bounds how long attempts in flight may finish after
 	// Run's context is cancelled; the rest are retried on the next start.
 	ShutdownTimeout time.Duration
@@ -85,6 +93,14 @@ func (o *Options) defaults() {
 	}
 }
 
+// storeName names the store for logs and errors, never with a password.
+func (o *Options) storeName() string {
+	if o.DatabaseURL != "" {
+		return "at " + delivery.RedactURL(o.DatabaseURL)
+	}
+	return "in " + o.DataDir
+}
+
 // RulesError is returned when the rules directory does not load: the
 // server refuses to start rather than run without its rules.
 type RulesError struct {
@@ -133,13 +149,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.reload.loadedAt = time.Now()
 	m.loaded(set.Hash, len(set.Triggers), s.reload.loadedAt)
 	store, err := delivery.Open(ctx, delivery.Config{
-		DataDir:   opts.DataDir,
-		Logger:    opts.Logger,
-		Executors: s.dispatch.storeExecutors(),
-		Workers:   opts.Workers,
+		DataDir:        opts.DataDir,
+		DatabaseURL:    opts.DatabaseURL,
+		NoMigrate:      opts.NoMigrate,
+		Logger:         opts.Logger,
+		Executors:      s.dispatch.storeExecutors(),
+		Workers:        opts.Workers,
+		AttemptTimeout: opts.AttemptTimeout,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening the store in %s: %w", opts.DataDir, err)
+		return nil, fmt.Errorf("opening the store %s: %w", opts.storeName(), err)
 	}
 	s.store = store
 	m.watchStore(store)
@@ -216,7 +235,7 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 		defer close(watched)
 		watchLoop(watchCtx)
 	}()
-	s.log.Info("listening", "addr", ln.Addr().String(), "sandbox", s.opts.Sandbox, "data", s.opts.DataDir)
+	s.log.Info("listening", "addr", ln.Addr().String(), "sandbox", s.opts.Sandbox, "store", s.opts.storeName())
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -20,6 +20,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/internal/testpeer"
 )
 
@@ -75,7 +76,23 @@ func (rc *receiver) wait(t *testing.T, path string, n int) []*recorded {
 	return nil
 }
 
-// harness runs a real server (real SQLite store, real executors) on
+// eachStore runs f as a parallel subtest per store: SQLite, and PostgreSQL
+// (a schema of its own) when HOOKLINE_TEST_DATABASE_URL is set. store is
+// for startServer's mutate: nil for SQLite.
+func eachStore(t *testing.T, f func(t *testing.T, store func(*Options))) {
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		f(t, nil)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.URL(t)
+		t.Parallel()
+		f(t, func(o *Options) { o.DatabaseURL = url })
+	})
+}
+
+// harness runs a real server (real store, real executors) on
 // loopback, with its rules copied into a temporary directory.
 type harness struct {
 	t    testing.TB
@@ -216,8 +233,9 @@ func exampleEnv() map[string]string {
 
 // TestExamplesEndToEnd posts every example event and checks that each
 // expected delivery arrives at its real peer.
-func TestExamplesEndToEnd(t *testing.T) {
-	t.Parallel()
+func TestExamplesEndToEnd(t *testing.T) { eachStore(t, testExamplesEndToEnd) }
+
+func testExamplesEndToEnd(t *testing.T, store func(*Options)) {
 	rc := newReceiver(t)
 	env := exampleEnv()
 	tw := testpeer.NewTwilio(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"])
@@ -227,7 +245,7 @@ func TestExamplesEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	h := startServer(t, exampleRules(t, rc, tw, sm), env, nil)
+	h := startServer(t, exampleRules(t, rc, tw, sm), env, store)
 
 	for _, name := range []string{
 		"participant-replied-cancel.json", "participant-replied-yes.json", "participant-confirmed.json",
@@ -325,7 +343,10 @@ func waitStatus(t *testing.T, h *harness, id, want string) map[string]any {
 }
 
 func TestRetriesThenDeliversAndDeadLetterRetry(t *testing.T) {
-	t.Parallel()
+	eachStore(t, testRetriesThenDeliversAndDeadLetterRetry)
+}
+
+func testRetriesThenDeliversAndDeadLetterRetry(t *testing.T, store func(*Options)) {
 	rc := newReceiver(t)
 	rc.status = func(path string, n int) int {
 		switch {
@@ -343,7 +364,7 @@ trigger "flaky" {
   action "http" "flaky" { url = "`+rc.URL+`/flaky" }
   action "http" "reject" { url = "`+rc.URL+`/reject" }
 }`)
-	h := startServer(t, dir, nil, nil)
+	h := startServer(t, dir, nil, store)
 	status, ans := h.post(event("e1", "participant.confirmed", confirmedData))
 	if status != http.StatusAccepted {
 		t.Fatalf("status %d %v", status, ans)
@@ -372,13 +393,16 @@ trigger "flaky" {
 }
 
 func TestDuplicateEventMakesNoNewDeliveries(t *testing.T) {
-	t.Parallel()
+	eachStore(t, testDuplicateEventMakesNoNewDeliveries)
+}
+
+func testDuplicateEventMakesNoNewDeliveries(t *testing.T, store func(*Options)) {
 	rc := newReceiver(t)
 	h := startServer(t, writeRules(t, `
 trigger "t" {
   on = ["participant.confirmed"]
   action "http" "h" { url = "`+rc.URL+`/x" }
-}`), nil, nil)
+}`), nil, store)
 	ev := event("same", "participant.confirmed", confirmedData)
 	s1, a1 := h.post(ev)
 	s2, a2 := h.post(ev)

@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"test":       {"Run the rules directory's test blocks", runTest},
 		"plan":       {"Show how the rules differ from a base directory or git revision", runPlan},
 		"serve":      {"Take events over HTTP and deliver their actions", runServe},
+		"migrate":    {"Create or update the store's tables without serving", runMigrate},
 		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
 		"events":     {"Show an event and its deliveries on a running server", runEvents},
 		"version":    {"Print the version", runVersion},

@@ -174,6 +174,30 @@ trigger "t" {
 // the line it prints when it is ready.
 func startServe(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
+	p := launchServe(t, bin, args...)
+	return p.cmd, p.url(t)
+}
+
+// serveProc is a `hookline serve` child process that may not be ready yet.
+type serveProc struct {
+	cmd  *exec.Cmd
+	addr chan string
+
+	mu     sync.Mutex
+	stderr []string // what it logged, for failure messages
+}
+
+// logged returns the lines the server wrote to stderr so far.
+func (p *serveProc) logged() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.stderr, "\n")
+}
+
+// launchServe starts `hookline serve` without waiting for it, so that
+// several can start at once.
+func launchServe(t *testing.T, bin string, args ...string) *serveProc {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -182,24 +206,33 @@ func startServe(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
+	p := &serveProc{cmd: cmd, addr: make(chan string, 1)}
 	go func() {
 		re := regexp.MustCompile(`on http://(\S+)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			p.mu.Lock()
+			p.stderr = append(p.stderr, sc.Text())
+			p.mu.Unlock()
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				p.addr <- m[1]
 			}
 		}
 	}()
+	return p
+}
+
+// url waits until the server is ready and returns its URL.
+func (p *serveProc) url(t *testing.T) string {
+	t.Helper()
 	select {
-	case a := <-addr:
-		return cmd, "http://" + a
+	case a := <-p.addr:
+		return "http://" + a
 	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("the server did not start")
+		p.cmd.Process.Kill()
+		t.Fatalf("the server did not start:\n%s", p.logged())
 	}
-	return nil, ""
+	return ""
 }
 
 // TestSIGHUPReloads edits the rules with the watcher off, so that only the

@@ -34,11 +34,14 @@ func runServe(e *env, args []string) int {
 	fs := newFlags(e, "serve", "[DIR]")
 	opts := server.Options{}
 	fs.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&opts.DataDir, "data", "hookline-data", "directory of the embedded store")
+	store := addStoreFlags(fs)
+	fs.BoolVar(&opts.NoMigrate, "no-migrate", false, "do not create or update the store's tables: fail unless 'hookline migrate' has")
 	fs.BoolVar(&opts.Sandbox, "sandbox", false, "capture deliveries instead of sending them: nothing leaves the machine")
 	var cidrs cidrList
 	fs.Var(&cidrs, "allow-cidr", "let http actions reach this private range (repeatable), e.g. 10.1.0.0/16")
 	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
+	fs.DurationVar(&opts.AttemptTimeout, "attempt-timeout", 5*time.Minute,
+		"longest one delivery attempt may take; on a shared database, the attempts of a server that died run again elsewhere this long plus 15 s to 40 s after they started (River checks every 30 s)")
 	maxBody := fs.Int64("max-body", 1<<20, "largest accepted event, in bytes")
 	fs.StringVar(&opts.Watch, "watch", "fsnotify", "how rule changes are noticed: fsnotify, poll or off")
 	fs.DurationVar(&opts.PollInterval, "poll-interval", 2*time.Second, "with --watch=poll, how often the files are checked")
@@ -53,6 +56,11 @@ func runServe(e *env, args []string) int {
 	if !ok {
 		return exitUsage
 	}
+	if err := store.resolve(fs); err != nil {
+		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
+		return exitUsage
+	}
+	opts.DataDir, opts.DatabaseURL = store.dataDir, store.databaseURL
 	logger, err := newLogger(e, *logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
