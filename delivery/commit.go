@@ -21,8 +21,9 @@ const (
 	// Accept (preparing their rows) before it commits without them. A lone
 	// caller never waits.
 	maxLinger = time.Millisecond
-	// batchTimeout bounds one batch transaction. It does not come from any
-	// caller's context: one caller giving up must not fail the others.
+	// batchTimeout bounds writing one batch, retries of its events alone
+	// included. It does not come from any caller's context: one caller
+	// giving up must not fail the others.
 	batchTimeout = 30 * time.Second
 )
 
@@ -53,6 +54,7 @@ const (
 // committer runs the group-commit loops.
 type committer struct {
 	s     *Store
+	limit int // events per batch
 	queue chan *acceptReq
 	// pending counts Accept calls between entering Accept and being taken
 	// off the queue: callers a filling batch can expect shortly.
@@ -69,8 +71,10 @@ type committer struct {
 	wg     sync.WaitGroup
 }
 
-func newCommitter(s *Store, loops int) *committer {
-	c := &committer{s: s, queue: make(chan *acceptReq, maxBatch*loops)}
+// newCommitter starts loops committers of batches of at most limit events
+// (maxBatch; 1 turns group commit off, for comparison in benchmarks).
+func newCommitter(s *Store, loops, limit int) *committer {
+	c := &committer{s: s, limit: limit, queue: make(chan *acceptReq, maxBatch*loops)}
 	for range loops {
 		c.wg.Go(c.run)
 	}
@@ -113,7 +117,9 @@ func (c *committer) submit(ctx context.Context, r *acceptReq) error {
 		defer c.active.Add(-1)
 		c.pending.Add(-1)
 		r.state.Store(reqTaken)
-		return c.write([]*acceptReq{r})
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		defer cancel()
+		return c.write(ctx, []*acceptReq{r})
 	}
 	select {
 	case c.queue <- r:
@@ -135,7 +141,7 @@ func (c *committer) submit(ctx context.Context, r *acceptReq) error {
 }
 
 func (c *committer) run() {
-	batch := make([]*acceptReq, 0, maxBatch)
+	batch := make([]*acceptReq, 0, c.limit)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	for first := range c.queue {
@@ -153,7 +159,7 @@ func (c *committer) fill(batch []*acceptReq, linger *time.Timer) []*acceptReq {
 	c.pending.Add(-1)
 	lingering := false
 	defer linger.Stop()
-	for len(batch) < maxBatch {
+	for len(batch) < c.limit {
 		select {
 		case r, ok := <-c.queue:
 			if !ok {
@@ -211,12 +217,16 @@ func (c *committer) commit(batch []*acceptReq) {
 	}
 	c.batches.Add(1)
 	c.batched.Add(int64(len(owners)))
-	if err := c.write(owners); err != nil {
+	// One deadline for the batch and its retries: if the database hangs,
+	// the callers hear so after batchTimeout, not after one per event.
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	if err := c.write(ctx, owners); err != nil {
 		if len(owners) == 1 {
 			owners[0].err = err
 		} else {
 			for _, r := range owners {
-				r.err = c.write([]*acceptReq{r})
+				r.err = c.write(ctx, []*acceptReq{r})
 			}
 		}
 	}
@@ -227,7 +237,7 @@ func (c *committer) commit(batch []*acceptReq) {
 		} else {
 			// The first failed, perhaps for its own content: this one may
 			// still be stored.
-			r.err = c.write([]*acceptReq{r})
+			r.err = c.write(ctx, []*acceptReq{r})
 		}
 	}
 	for _, r := range owners {
@@ -240,9 +250,7 @@ func (c *committer) commit(batch []*acceptReq) {
 
 // write stores reqs in one transaction and sets their receipts once it has
 // committed.
-func (c *committer) write(reqs []*acceptReq) error {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
+func (c *committer) write(ctx context.Context, reqs []*acceptReq) error {
 	outs := make([]Receipt, len(reqs))
 	err := c.s.inTx(ctx, func(tx *sql.Tx) error { return c.s.writeEvents(ctx, tx, reqs, outs) })
 	if err != nil {

@@ -10,6 +10,10 @@
 // revived, so the queue and the delivery rows cannot disagree about what
 // happens next.
 //
-// The embedded database is SQLite; everything that knows so lives in
-// sqlite.go, so that PostgreSQL can be added behind the same code.
+// The database is SQLite in a data directory (one process) or PostgreSQL
+// (several processes, "nodes", sharing it); everything that knows which
+// lives in sqlite.go or postgres.go, behind one code path over database/sql
+// and River's river.Client[*sql.Tx]. Concurrent Accept calls share
+// transactions (group commit, commit.go), each event keeping its own
+// outcome.
 package delivery

@@ -173,7 +173,7 @@ func (s *Store) open(ctx context.Context) error {
 	if err := s.prepareInserts(ctx); err != nil {
 		return fmt.Errorf("delivery: preparing statements: %w", err)
 	}
-	s.commits = newCommitter(s, s.be.committers)
+	s.commits = newCommitter(s, s.be.committers, maxBatch)
 	return nil
 }
 
