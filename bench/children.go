@@ -98,8 +98,9 @@ func startChild(role string, env ...string) (*child, error) {
 	return &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), errb: errb}, nil
 }
 
-// line reads the child's next line of output, within timeout.
-func (c *child) line(timeout time.Duration) (string, error) {
+// line reads the child's next line of output, within timeout; the child is
+// stopped if ctx is done first (Ctrl-C).
+func (c *child) line(ctx context.Context, timeout time.Duration) (string, error) {
 	type res struct {
 		s   string
 		err error
@@ -119,6 +120,9 @@ func (c *child) line(timeout time.Duration) (string, error) {
 	case <-time.After(timeout):
 		c.stop()
 		return "", fmt.Errorf("no answer within %s; its stderr:\n%s", timeout, c.errb.String())
+	case <-ctx.Done():
+		c.stop()
+		return "", ctx.Err()
 	}
 }
 
@@ -296,7 +300,7 @@ func riverNoop() error {
 
 // measureRiver runs the river child on SQLite in dir, or on PostgreSQL at
 // dsn, and returns its result.
-func measureRiver(dir, dsn string, jobs, workers int) (riverResult, error) {
+func measureRiver(ctx context.Context, dir, dsn string, jobs, workers int) (riverResult, error) {
 	env := []string{"BENCH_RIVER_JOBS=" + strconv.Itoa(jobs), "BENCH_RIVER_WORKERS=" + strconv.Itoa(workers)}
 	if dsn != "" {
 		env = append(env, "BENCH_RIVER_DSN="+dsn)
@@ -308,7 +312,7 @@ func measureRiver(dir, dsn string, jobs, workers int) (riverResult, error) {
 		return riverResult{}, err
 	}
 	defer c.stop()
-	line, err := c.line(5 * time.Minute)
+	line, err := c.line(ctx, 5*time.Minute)
 	if err != nil {
 		return riverResult{}, fmt.Errorf("river no-op child: %w", err)
 	}

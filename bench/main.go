@@ -308,7 +308,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 			}
 		}
 		before := sampleCPU(nil)
-		rr, err := measureRiver(dir, dsn, cfg.RiverJobs, cfg.ServerWorkers)
+		rr, err := measureRiver(ctx, dir, dsn, cfg.RiverJobs, cfg.ServerWorkers)
 		rep.RiverOtherLoad = otherLoad(before, sampleCPU(nil))
 		if drop != nil {
 			drop()
@@ -676,7 +676,7 @@ func rawReference(ctx context.Context, cfg Config) (attackResult, error) {
 		return attackResult{}, err
 	}
 	defer c.stop()
-	addr, err := c.line(10 * time.Second)
+	addr, err := c.line(ctx, 10*time.Second)
 	if err != nil {
 		return attackResult{}, err
 	}
