@@ -26,7 +26,9 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, as the server uses
+	"modernc.org/sqlite" // the "sqlite" database/sql driver, as the server uses
+
+	"github.com/hookline/hookline/internal/stmtcache"
 )
 
 // The harness runs its two reference measurements in child processes of
@@ -181,7 +183,7 @@ func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil
 
 // These mirror delivery's River settings (store.go: fetchCooldown,
 // fetchPollInterval; sqlite.go: the pragmas and the single writer
-// connection). They are copied, not imported, because delivery keeps them
+// connection, with a statement cache). They are copied, not imported, because delivery keeps them
 // unexported; keep them in step.
 const (
 	riverFetchCooldown     = 5 * time.Millisecond
@@ -228,10 +230,12 @@ func riverNoop() error {
 	} else {
 		uri := "file:" + (&url.URL{Path: filepath.Join(dir, "river.db")}).EscapedPath()
 		common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-		write, err := sql.Open("sqlite", uri+"?_pragma=journal_mode(WAL)&"+common+"&_txlock=immediate")
+		// The statement cache too: the server runs River with it.
+		wc, err := sqlite.NewConnector(uri + "?_pragma=journal_mode(WAL)&" + common + "&_txlock=immediate")
 		if err != nil {
 			return err
 		}
+		write := sql.OpenDB(stmtcache.New(wc, 0))
 		defer write.Close()
 		write.SetMaxOpenConns(1)
 		// Opening the writer first creates the file in WAL mode.

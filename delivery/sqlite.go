@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite"
+
+	"github.com/hookline/hookline/internal/stmtcache"
 )
 
 // This file is everything that knows the embedded database is SQLite.
@@ -53,7 +55,7 @@ func openSQLite(ctx context.Context, dir string) (*backend, error) {
 	// touch this pool outside it, or it waits for itself. BEGIN IMMEDIATE
 	// takes the write lock up front, so a transaction that reads and then
 	// writes cannot fail to upgrade.
-	write, err := sql.Open("sqlite", uri+"?_pragma=journal_mode(WAL)&"+common+"&_txlock=immediate")
+	write, err := openCached(uri + "?_pragma=journal_mode(WAL)&" + common + "&_txlock=immediate")
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("delivery: open database: %w", err)
@@ -66,7 +68,7 @@ func openSQLite(ctx context.Context, dir string) (*backend, error) {
 		unlock()
 		return nil, fmt.Errorf("delivery: open database: %w", err)
 	}
-	read, err := sql.Open("sqlite", uri+"?"+common+"&_pragma=query_only(1)")
+	read, err := openCached(uri + "?" + common + "&_pragma=query_only(1)")
 	if err != nil {
 		write.Close()
 		unlock()
@@ -90,4 +92,15 @@ func openSQLite(ctx context.Context, dir string) (*backend, error) {
 			return err
 		},
 	}, nil
+}
+
+// openCached opens dsn with a statement cache per connection: River's
+// SQLite driver sends every query as text, which SQLite would otherwise
+// parse on every run.
+func openCached(dsn string) (*sql.DB, error) {
+	c, err := sqlite.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(stmtcache.New(c, 0)), nil
 }
