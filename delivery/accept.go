@@ -46,7 +46,8 @@ type Receipt struct {
 }
 
 // Accept stores the event, one delivery per NewDelivery and one queued job
-// per delivery, and returns once they have committed: an accepted event is
+// per delivery (or, on SQLite, a first attempt held in memory: see
+// direct.go), and returns once they have committed: an accepted event is
 // never half-scheduled. Concurrent calls share transactions (group commit,
 // see committer); an event that fails its batch is retried alone, so it
 // fails alone. If (Source, CEID) was accepted before, or by a concurrent
@@ -79,8 +80,23 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		r.rows[i] = row
 		r.fresh.Deliveries[i] = Ref{ID: row.id, Address: row.d.Address}
 	}
+	// Room in memory for the first attempts is claimed before the commit,
+	// so that handing them over after it cannot block.
+	r.direct = s.direct.reserve(len(r.rows))
 	if err := c.submit(ctx, r); err != nil {
+		if r.direct {
+			s.direct.release(len(r.rows))
+		}
 		return Receipt{}, fmt.Errorf("delivery: accept event: %w", err)
+	}
+	if r.direct {
+		if r.out.Duplicate {
+			s.direct.release(len(r.rows))
+		} else {
+			for _, row := range r.rows {
+				s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d})
+			}
+		}
 	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
 		slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
@@ -104,8 +120,9 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 	if err != nil {
 		return err
 	}
-	var ids []string
-	var dels []any // delivery rows' values, deliveryCols each
+	var ids []string // deliveries queued in River
+	var jobRow []int // their rows' positions in dels
+	var dels []any   // delivery rows' values, deliveryCols each; job_id 0 until set
 	for _, i := range order {
 		r := reqs[i]
 		if !inserted[r.fresh.EventID] {
@@ -123,23 +140,28 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 		}
 		outs[i] = r.fresh
 		for seq, row := range r.rows {
-			ids = append(ids, row.id)
+			if !r.direct {
+				ids = append(ids, row.id)
+				jobRow = append(jobRow, len(dels)/deliveryCols)
+			}
 			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
 				StatusPending, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
-				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, nil)
+				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, int64(0))
 		}
 	}
-	if len(ids) == 0 {
+	if len(ids) > 0 {
+		// All the batch's jobs in one River insert: one statement however many.
+		now := time.Now()
+		jobIDs, err := s.insertJobs(ctx, tx, ids, now, now)
+		if err != nil {
+			return err
+		}
+		for i, id := range jobIDs {
+			dels[jobRow[i]*deliveryCols+deliveryCols-1] = id
+		}
+	}
+	if len(dels) == 0 {
 		return nil
-	}
-	// All the batch's jobs in one River insert: one statement however many.
-	now := time.Now()
-	jobIDs, err := s.insertJobs(ctx, tx, ids, now, now)
-	if err != nil {
-		return err
-	}
-	for i, id := range jobIDs {
-		dels[i*deliveryCols+deliveryCols-1] = id
 	}
 	return s.deliveryInsert.run(ctx, tx, dels, nil)
 }

@@ -34,6 +34,9 @@ type acceptReq struct {
 	ev   NewEvent
 	rows []deliveryRow
 	now  time.Time
+	// direct: the first attempts are held in memory, not queued in River
+	// (room reserved in Store.direct).
+	direct bool
 	// fresh is the receipt the event gets if it is new: its IDs are chosen
 	// before the transaction.
 	fresh Receipt

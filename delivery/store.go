@@ -84,6 +84,7 @@ type Store struct {
 	be      *backend
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
+	direct  *direct    // first attempts held in memory; nil unless one process owns the database
 
 	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
 
@@ -169,6 +170,10 @@ func (s *Store) open(ctx context.Context) error {
 		if err := s.rescueOrphans(ctx); err != nil {
 			return err
 		}
+		if err := s.rescueDirect(ctx); err != nil {
+			return err
+		}
+		s.direct = newDirect(s)
 	}
 	if err := s.prepareInserts(ctx); err != nil {
 		return fmt.Errorf("delivery: preparing statements: %w", err)
@@ -193,6 +198,9 @@ func (s *Store) Start(ctx context.Context) error {
 	if err := s.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("delivery: start: %w", err)
 	}
+	if s.direct != nil {
+		s.direct.start()
+	}
 	s.started = true
 	return nil
 }
@@ -212,7 +220,14 @@ func (s *Store) stop(ctx context.Context) error {
 	if !s.started {
 		return nil
 	}
+	// Both at once: each waits for its attempts in flight until ctx is
+	// done.
+	directErr := make(chan error, 1)
+	go func() { directErr <- s.direct.halt(ctx) }()
 	err := s.client.Stop(ctx)
+	if derr := <-directErr; err == nil {
+		err = derr
+	}
 	if err == nil {
 		s.started = false
 		return nil

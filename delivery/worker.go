@@ -57,7 +57,14 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 		log.LogAttrs(ctx, slog.LevelInfo, "attempt interrupted; it will run again")
 		return ctx.Err()
 	}
-	return s.finish(ctx, job, started, out, log)
+	next, err := s.finish(ctx, id, job.ID, started, out, log)
+	if err != nil {
+		return err
+	}
+	if next.status == StatusFailed {
+		return river.JobCancel(errors.New(out.Error))
+	}
+	return nil
 }
 
 func (s *Store) loadPending(ctx context.Context, id string) (*pending, error) {
@@ -107,18 +114,18 @@ func (s *Store) execute(ctx context.Context, d *actions.Delivery, log *slog.Logg
 	return out
 }
 
-// finish records an attempt and decides what happens next, in one
+// finish records an attempt of delivery id, made by River job jobID (0 for
+// a direct first attempt), and decides what happens next, in one
 // transaction that also inserts the job of the next attempt, if any. The
 // job of this attempt is left for River to finish when Work returns: nil
 // completes it, JobCancel marks a dead letter. Jobs are never revived after
 // that, so River finishing one late cannot clash with a later attempt (see
 // requeue).
-func (s *Store) finish(ctx context.Context, job *river.Job[jobArgs], started time.Time, out actions.Outcome, log *slog.Logger) error {
+func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started time.Time, out actions.Outcome, log *slog.Logger) (nextStep, error) {
 	// The attempt happened; record it even if the worker is being
 	// cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
 	defer cancel()
-	id := job.Args.DeliveryID
 	var next nextStep
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := s.cfg.Now()
@@ -143,7 +150,7 @@ func (s *Store) finish(ctx context.Context, job *river.Job[jobArgs], started tim
 			out.Error, out.Response, out.ProviderID); err != nil {
 			return err
 		}
-		if jobID != job.ID {
+		if jobID != attemptJob {
 			return nil // superseded while in flight: keep the record, decide nothing
 		}
 		schedule, err := decodeSchedule(sched)
@@ -155,13 +162,10 @@ func (s *Store) finish(ctx context.Context, job *river.Job[jobArgs], started tim
 	})
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelError, "recording attempt failed; it will run again", slog.String("error", err.Error()))
-		return fmt.Errorf("record attempt of %s: %w", id, err)
+		return nextStep{}, fmt.Errorf("record attempt of %s: %w", id, err)
 	}
 	s.logAttempt(ctx, log, out, next)
-	if next.status == StatusFailed {
-		return river.JobCancel(errors.New(out.Error))
-	}
-	return nil
+	return next, nil
 }
 
 // nextStep is what follows an attempt.

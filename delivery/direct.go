@@ -1,0 +1,223 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// Direct first attempts. When one process owns the database (SQLite), the
+// first attempt of a fresh delivery needs no queue: the accepting process
+// has its content in memory and is the only one that could run it. It is
+// committed with job_id 0 ("held in memory") and handed to a pool of
+// workers straight after the commit, skipping River's job insert, fetch
+// and completion, three of the five writes a delivery otherwise costs on
+// the single writer. Retries, and first attempts beyond the in-memory
+// bound, go through River as before.
+//
+// Nothing is lost in a crash: a delivery still pending with job_id 0 when
+// the store opens was held by a process that died, and Open queues it in
+// River before anything runs (rescueDirect).
+//
+// On PostgreSQL nodes share the database, a node cannot tell another's
+// held deliveries from orphans, and River's rescuer already handles dead
+// nodes: every attempt is a River job there.
+
+// directPerWorker bounds the deliveries held in memory per worker: enough
+// to keep the workers busy through a burst, small enough that an
+// overloaded receiver pushes the backlog into the durable queue instead of
+// into memory.
+const directPerWorker = 500
+
+// directRetryPause is the wait before running again a direct attempt whose
+// outcome could not be recorded (the database failed): it may run twice.
+const directRetryPause = time.Second
+
+// directJob is one first attempt held in memory.
+type directJob struct {
+	id, eventID string
+	d           *actions.Delivery
+}
+
+// direct is the in-memory queue of first attempts and its workers.
+type direct struct {
+	s     *Store
+	queue chan directJob
+	// held counts deliveries reserved or queued, up to cap(queue): a
+	// reservation made before the commit guarantees the send after it
+	// never blocks.
+	held atomic.Int64
+
+	mu      sync.Mutex
+	stop    context.CancelFunc // stops taking jobs
+	cancel  context.CancelFunc // cancels attempts in flight
+	running sync.WaitGroup
+}
+
+func newDirect(s *Store) *direct {
+	return &direct{s: s, queue: make(chan directJob, s.cfg.Workers*directPerWorker)}
+}
+
+// reserve claims room for n deliveries, or reports false when memory is
+// full (they then go to River).
+func (q *direct) reserve(n int) bool {
+	if q == nil || n == 0 {
+		return false
+	}
+	if q.held.Add(int64(n)) > int64(cap(q.queue)) {
+		q.held.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+func (q *direct) release(n int) { q.held.Add(-int64(n)) }
+
+// push queues committed deliveries; their room was reserved.
+func (q *direct) push(jobs ...directJob) {
+	for _, j := range jobs {
+		q.queue <- j
+	}
+}
+
+// start starts the workers.
+func (q *direct) start() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	take, stop := context.WithCancel(context.Background())
+	work, cancel := context.WithCancel(context.Background())
+	q.stop, q.cancel = stop, cancel
+	for range q.s.cfg.Workers {
+		q.running.Go(func() { q.work(take, work) })
+	}
+}
+
+// halt stops taking jobs, waits for attempts in flight until ctx is done,
+// then cancels them. Jobs not run stay queued for the next start or, if
+// the process exits, for the next Open.
+func (q *direct) halt(ctx context.Context) error {
+	if q == nil {
+		return nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stop == nil {
+		return nil
+	}
+	q.stop()
+	done := make(chan struct{})
+	go func() { q.running.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		q.cancel()
+		<-done
+	}
+	q.cancel()
+	q.stop, q.cancel = nil, nil
+	return err
+}
+
+func (q *direct) work(take, ctx context.Context) {
+	for {
+		// A stop wins over a waiting job, so that halt returns promptly.
+		if take.Err() != nil {
+			return
+		}
+		select {
+		case <-take.Done():
+			return
+		case j := <-q.queue:
+			if !q.s.attemptDirect(ctx, j) {
+				// Interrupted, or not recorded: it runs again, from the
+				// queue, where its room is still reserved.
+				q.queue <- j
+				if take.Err() == nil && ctx.Err() == nil {
+					select {
+					case <-time.After(directRetryPause):
+					case <-take.Done():
+					}
+				}
+				continue
+			}
+			q.release(1)
+		}
+	}
+}
+
+// attemptDirect makes the first attempt of j and records it. It reports
+// false when the attempt must run again: interrupted by a stop, or its
+// outcome could not be recorded.
+func (s *Store) attemptDirect(ctx context.Context, j directJob) bool {
+	d := *j.d
+	d.Attempt = 1
+	log := s.log.With(
+		slog.String("event_id", j.eventID),
+		slog.String("delivery_id", j.id),
+		slog.String("trigger", d.Trigger),
+		slog.String("action", d.Address),
+		slog.Int("attempt", d.Attempt),
+	)
+	started := s.cfg.Now()
+	out := s.execute(ctx, &d, log)
+	if ctx.Err() != nil && out.Status != actions.Delivered {
+		log.LogAttrs(ctx, slog.LevelInfo, "attempt interrupted; it will run again")
+		return false
+	}
+	_, err := s.finish(ctx, j.id, 0, started, out, log)
+	return err == nil
+}
+
+// rescueDirect queues in River the deliveries a process held in memory
+// when it stopped without running them. Only valid when this process owns
+// the database.
+func (s *Store) rescueDirect(ctx context.Context) error {
+	for {
+		var ids []string
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, s.sql(`SELECT id FROM hookline_delivery
+				WHERE status = ? AND job_id = 0 ORDER BY created_at, id LIMIT ?`), StatusPending, retryBatch)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(ids) == 0 {
+				return err
+			}
+			now := time.Now()
+			jobIDs, err := s.insertJobs(ctx, tx, ids, now, now)
+			if err != nil {
+				return err
+			}
+			for i, id := range ids {
+				if _, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET job_id = ? WHERE id = ?`), jobIDs[i], id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("delivery: queue attempts held by a stopped process: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "queued first attempts a stopped process held", slog.Int("deliveries", len(ids)))
+	}
+}
