@@ -32,57 +32,24 @@ func TestCrashLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	got := map[string]int{} // webhook-id (delivery id) -> arrivals
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(20 * time.Millisecond) // slow enough that work is in flight at the kill
-		io.Copy(io.Discard, r.Body)
-		mu.Lock()
-		got[r.Header.Get("X-Delivery")]++
-		mu.Unlock()
-	}))
+	ta := newTally()
+	ta.setDelay(20 * time.Millisecond) // slow enough that work is in flight at the kill
+	recv := httptest.NewServer(ta)
 	defer recv.Close()
 
 	dir := t.TempDir()
-	rules := fmt.Sprintf(`
-trigger "t" {
-  on = ["participant.confirmed"]
-  retry {
-    schedule     = ["50ms"]
-    max_attempts = 20
-  }
-  action "http" "h" {
-    url     = "%s/in"
-    headers = { "X-Delivery" = event.id }
-  }
-}`, recv.URL)
-	if err := os.WriteFile(filepath.Join(dir, "rules.hcl"), []byte(rules), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTallyRules(t, dir, recv.URL, "50ms")
 	data := filepath.Join(dir, "data")
 	start := func() (*exec.Cmd, string) {
 		return startServe(t, bin, "serve", "--listen", "127.0.0.1:0", "--data", data, "--allow-cidr", "127.0.0.0/8", "--log-level", "warn", dir)
 	}
 
-	accepted := map[string]bool{}
-	post := func(url string, from, to int) {
-		for i := from; i < to; i++ {
-			id := fmt.Sprintf("evt-%04d", i)
-			body := fmt.Sprintf(`{"specversion":"1.0","id":%q,"source":"crash","type":"participant.confirmed","data":{"appointment":{},"participant":{}}}`, id)
-			resp, err := http.Post(url+"/v1/events", "application/json", strings.NewReader(body))
-			if err != nil {
-				return // the server is gone; this event was not accepted
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
-				accepted[id] = true
-			}
-		}
+	post := func(url string, from, to int) []string {
+		return sender{urls: []string{url}, source: "crash", workers: 1}.post("evt", from, to, everyNode)
 	}
 
 	cmd, url := start()
-	post(url, 0, 150)
+	accepted := post(url, 0, 150)
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
 		t.Fatal(err)
 	}
@@ -92,36 +59,16 @@ trigger "t" {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	}()
-	post(url, 150, 200) // the restarted server takes new events too
+	accepted = append(accepted, post(url, 150, 200)...) // the restarted server takes new events too
 
-	deadline := time.Now().Add(90 * time.Second)
-	var lost []string
-	for time.Now().Before(deadline) {
-		lost = lost[:0]
-		mu.Lock()
-		for id := range accepted {
-			if got[id] == 0 {
-				lost = append(lost, id)
-			}
-		}
-		mu.Unlock()
-		if len(lost) == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	// A request the kill cut off still arrived: this test asks for arrival.
+	lost, dups := ta.await(accepted, 90*time.Second, true)
 	if len(accepted) < 150 {
 		t.Errorf("only %d of 200 events were accepted", len(accepted))
 	}
 	if len(lost) > 0 {
 		t.Fatalf("%d accepted events never delivered, e.g. %v", len(lost), lost[:min(5, len(lost))])
 	}
-	mu.Lock()
-	dups := 0
-	for _, n := range got {
-		dups += n - 1
-	}
-	mu.Unlock()
 	t.Logf("%d events accepted, all delivered; %d duplicate deliveries (at-least-once)", len(accepted), dups)
 
 	// The CLI reads the run log of the restarted server.
