@@ -15,9 +15,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
-	"github.com/hashicorp/hcl/v2"
 	"github.com/valyala/fastjson"
-	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/hookline/hookline/actions"
@@ -38,6 +36,7 @@ type Engine struct {
 	filterTimeout time.Duration
 	parsers       fastjson.ParserPool
 	zones         sync.Map // time zone name -> map[string]function.Function
+	plans         sync.Map // weak.Pointer[rules.Set] -> *setPlan
 }
 
 // New returns an Engine.
@@ -106,8 +105,9 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 	ctx, cancel := context.WithTimeout(ctx, e.filterTimeout)
 	defer cancel()
 	var activation any // built on first use: many events match no filter at all
-	var renderCtx *hcl.EvalContext
-	for _, t := range set.TriggersFor(ev.Type) {
+	var plan *typePlan
+	scope := eventScope{e: e, set: set, ev: ev}
+	for i, t := range set.TriggersFor(ev.Type) {
 		if !t.Enabled {
 			res.Skipped = append(res.Skipped, Skip{Trigger: t.Name, Reason: SkipTriggerDisabled})
 			continue
@@ -135,16 +135,15 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 				continue
 			}
 		}
-		for _, a := range t.Actions {
+		for j, a := range t.Actions {
 			if !a.Enabled {
 				res.Skipped = append(res.Skipped, Skip{Trigger: t.Name, Action: a.Address, Reason: SkipActionDisabled})
 				continue
 			}
-			if renderCtx == nil {
-				renderCtx = e.renderContext(set, ev)
+			if plan == nil {
+				plan = e.plan(set, ev.schema)
 			}
-			addVariables(renderCtx, set, ev, a.Roots)
-			d, err := render(set, renderCtx, ev, a)
+			d, err := render(&scope, a, plan.actions[i][j])
 			if err != nil {
 				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Action: a.Address, Kind: RenderError, Err: err})
 				continue
@@ -196,17 +195,6 @@ func evalFilter(ctx context.Context, prg cel.Program, activation any, loops bool
 		return false, fmt.Errorf("filter returned %s, not true or false", out.Type())
 	}
 	return bool(b), nil
-}
-
-// renderContext holds the event's variables and the date helpers bound to
-// the appointment's (or booking's) time zone, under the set's functions.
-// Variables are added as actions need them (addVariables): converting an
-// object to cty is the largest cost of rendering.
-func (e *Engine) renderContext(set *rules.Set, ev *Event) *hcl.EvalContext {
-	ctx := set.EvalContext().NewChild()
-	ctx.Variables = make(map[string]cty.Value, len(ev.schema.Data)+1)
-	ctx.Functions = e.dateFunctions(eventZone(ev))
-	return ctx
 }
 
 func (e *Engine) dateFunctions(zone string) map[string]function.Function {

@@ -14,11 +14,11 @@ import (
 
 // render evaluates an action's attributes for one event into a Delivery.
 // The Delivery is plain data: secrets stay references (see actions.Text).
-func render(set *rules.Set, ctx *hcl.EvalContext, ev *Event, a *rules.Action) (*actions.Delivery, error) {
+func render(s *eventScope, a *rules.Action, plan *actionPlan) (*actions.Delivery, error) {
 	d := &actions.Delivery{
-		EventID: ev.ID, Address: a.Address, Trigger: a.Trigger, Type: a.Type, Name: a.Name,
+		EventID: s.ev.ID, Address: a.Address, Trigger: a.Trigger, Type: a.Type, Name: a.Name,
 	}
-	r := renderer{set: set, ctx: ctx, attrs: a.Attrs, consts: a.Consts}
+	r := renderer{set: s.set, scope: s, attrs: a.Attrs, consts: a.Consts, plan: plan}
 	switch a.Type {
 	case "http":
 		req := &actions.HTTPRequest{
@@ -30,7 +30,7 @@ func render(set *rules.Set, ctx *hcl.EvalContext, ev *Event, a *rules.Action) (*
 			SigningSecret: r.text("signing_secret"),
 		}
 		if _, set := a.Attrs["body"]; !set {
-			req.Body = actions.Literal(string(ev.Raw))
+			req.Body = actions.Literal(s.rawBody())
 			req.ContentType = "application/json"
 		}
 		d.HTTP = req
@@ -60,13 +60,34 @@ func render(set *rules.Set, ctx *hcl.EvalContext, ev *Event, a *rules.Action) (*
 	return d, nil
 }
 
+// shape is how render reads an attribute; the plan pre-renders constant
+// attributes in the same shape.
+type shape int
+
+const (
+	shapeText shape = iota
+	shapeList
+	shapeHeaders
+)
+
+func shapeOf(actionType, name string) shape {
+	switch {
+	case name == "headers":
+		return shapeHeaders
+	case actionType == "email" && (name == "to" || name == "cc" || name == "bcc"):
+		return shapeList
+	}
+	return shapeText
+}
+
 // renderer evaluates attributes and keeps the first error, so that render
 // reads as a list of fields.
 type renderer struct {
 	set    *rules.Set
-	ctx    *hcl.EvalContext
+	scope  *eventScope // nil when pre-rendering constants
 	attrs  map[string]*hcl.Attribute
 	consts map[string]cty.Value // attributes that need no event
+	plan   *actionPlan
 	err    error
 }
 
@@ -84,7 +105,12 @@ func (r *renderer) value(name string) (cty.Value, bool) {
 	if v, ok := r.consts[name]; ok {
 		return v, true
 	}
-	v, diags := a.Expr.Value(r.ctx)
+	if f := r.plan.fast[name]; f != nil {
+		if v, ok := f.eval(r.scope); ok && plain(v) {
+			return v, true
+		}
+	}
+	v, diags := a.Expr.Value(r.scope.evalContext(r.plan.roots))
 	if diags.HasErrors() {
 		r.fail(name, diags)
 		return cty.NilVal, false
@@ -109,6 +135,9 @@ func (r *renderer) toText(name string, v cty.Value) actions.Text {
 }
 
 func (r *renderer) text(name string) actions.Text {
+	if t, ok := r.plan.texts[name]; ok && r.err == nil {
+		return t
+	}
 	v, ok := r.value(name)
 	if !ok {
 		return nil
@@ -118,6 +147,9 @@ func (r *renderer) text(name string) actions.Text {
 
 // list accepts one string or a list of them ("to" = "a@x" or ["a@x", ...]).
 func (r *renderer) list(name string) []actions.Text {
+	if l, ok := r.plan.lists[name]; ok && r.err == nil {
+		return l
+	}
 	v, ok := r.value(name)
 	if !ok {
 		return nil
@@ -141,6 +173,9 @@ func (r *renderer) list(name string) []actions.Text {
 
 // headers renders a map in name order, so that deliveries are stable.
 func (r *renderer) headers(name string) []actions.Header {
+	if h, ok := r.plan.headers[name]; ok && r.err == nil {
+		return h
+	}
 	v, ok := r.value(name)
 	if !ok {
 		return nil

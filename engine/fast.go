@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/customdecode"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/hookline/hookline/rules"
+)
+
+// Most templates are literals, event fields and function calls. Evaluating
+// those through HCL means converting the event's objects to cty and paying
+// for diagnostics, marks and traversal bookkeeping on every part, which was
+// most of the cost of a delivery. A fastExpr computes the same value
+// straight from the decoded event. It gives up (ok false) on anything that
+// is not a plain known value, and the caller then evaluates the attribute
+// through HCL as before, so errors, secrets (marked values) and every
+// unusual case keep their exact behaviour.
+type fastExpr interface {
+	eval(s *eventScope) (cty.Value, bool)
+}
+
+// compileFast returns the fast form of expr for events of type et, or nil
+// when some part of it needs HCL.
+func compileFast(expr hcl.Expression, et *rules.EventType, funcs map[string]function.Function) fastExpr {
+	switch x := expr.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return fastLiteral{x.Val}
+	case *hclsyntax.TemplateWrapExpr:
+		return compileFast(x.Wrapped, et, funcs)
+	case *hclsyntax.TemplateExpr:
+		parts := make([]fastExpr, len(x.Parts))
+		for i, p := range x.Parts {
+			if parts[i] = compileFast(p, et, funcs); parts[i] == nil {
+				return nil
+			}
+		}
+		return fastTemplate(parts)
+	case *hclsyntax.ScopeTraversalExpr:
+		return compileField(x.Traversal, et)
+	case *hclsyntax.FunctionCallExpr:
+		return compileCall(x, et, funcs)
+	}
+	return nil
+}
+
+// compileField resolves a traversal of attribute names against the event
+// type's schema; indexes, splats and unknown names are left to HCL.
+func compileField(tr hcl.Traversal, et *rules.EventType) fastExpr {
+	names := make([]string, len(tr))
+	for i, step := range tr {
+		switch s := step.(type) {
+		case hcl.TraverseRoot:
+			names[i] = s.Name
+		case hcl.TraverseAttr:
+			names[i] = s.Name
+		default:
+			return nil
+		}
+	}
+	if names[0] == "event" {
+		if len(names) == 2 && isEnvelopeField(names[1]) {
+			return fastEnvelope(names[1])
+		}
+		return nil
+	}
+	var t *rules.Type
+	for _, f := range et.Data {
+		if f.Name == names[0] {
+			t = f.Type
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	for _, name := range names[1:] {
+		if t.Kind != rules.KindObject {
+			return nil
+		}
+		f := t.Object.Field(name)
+		if f == nil {
+			return nil
+		}
+		t = f.Type
+	}
+	return &fastField{path: names, typ: t}
+}
+
+// compileCall accepts calls whose arguments are fast and whose parameters
+// HCL would simply convert to. The function itself is looked up per event,
+// since the date helpers depend on the event's time zone.
+func compileCall(x *hclsyntax.FunctionCallExpr, et *rules.EventType, funcs map[string]function.Function) fastExpr {
+	fn, ok := funcs[x.Name]
+	if !ok || x.ExpandFinal {
+		return nil
+	}
+	params, varParam := fn.Params(), fn.VarParam()
+	if len(x.Args) < len(params) || (varParam == nil && len(x.Args) > len(params)) {
+		return nil
+	}
+	c := &fastCall{name: x.Name, args: make([]fastExpr, len(x.Args)), types: make([]cty.Type, len(x.Args))}
+	for i, a := range x.Args {
+		p := varParam
+		if i < len(params) {
+			p = &params[i]
+		}
+		if customdecode.CustomExpressionDecoderForType(p.Type) != nil {
+			return nil
+		}
+		c.types[i] = p.Type
+		if c.args[i] = compileFast(a, et, funcs); c.args[i] == nil {
+			return nil
+		}
+	}
+	return c
+}
+
+// plain reports whether v can stand in for what HCL would produce without
+// further checks: known, not null and carrying no marks (env() values are
+// marked, and their handling stays with HCL).
+func plain(v cty.Value) bool {
+	return v.IsKnown() && !v.IsNull() && !v.IsMarked()
+}
+
+type fastLiteral struct{ v cty.Value }
+
+func (l fastLiteral) eval(*eventScope) (cty.Value, bool) { return l.v, plain(l.v) }
+
+// fastTemplate concatenates its parts as TemplateExpr.Value does.
+type fastTemplate []fastExpr
+
+func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
+	var b strings.Builder
+	for _, p := range t {
+		v, ok := p.eval(s)
+		if !ok {
+			return cty.NilVal, false
+		}
+		if v.Type() != cty.String {
+			var err error
+			if v, err = convert.Convert(v, cty.String); err != nil || !plain(v) {
+				return cty.NilVal, false
+			}
+		}
+		b.WriteString(v.AsString())
+	}
+	return cty.StringVal(b.String()), true
+}
+
+// fastField reads a schema field the way addVariables and a traversal would
+// see it: absent objects and fields read as zero values.
+type fastField struct {
+	path []string // the root variable, then field names
+	typ  *rules.Type
+}
+
+func (f *fastField) eval(s *eventScope) (cty.Value, bool) {
+	v := s.ev.Data[f.path[0]]
+	for _, name := range f.path[1:] {
+		m, _ := v.(map[string]any)
+		v = m[name]
+	}
+	return ctyValue(v, f.typ), true
+}
+
+// fastEnvelope reads a field of the `event` variable (see addVariables).
+type fastEnvelope string
+
+func isEnvelopeField(name string) bool {
+	switch name {
+	case "id", "type", "source", "subject", "time":
+		return true
+	}
+	return false
+}
+
+func (f fastEnvelope) eval(s *eventScope) (cty.Value, bool) {
+	ev := s.ev
+	switch f {
+	case "id":
+		return cty.StringVal(ev.ID), true
+	case "type":
+		return cty.StringVal(ev.Type), true
+	case "source":
+		return cty.StringVal(ev.Source), true
+	case "subject":
+		return cty.StringVal(ev.Subject), true
+	}
+	if ev.Time.IsZero() {
+		return cty.StringVal(""), true
+	}
+	return cty.StringVal(ev.Time.Format(time.RFC3339Nano)), true
+}
+
+type fastCall struct {
+	name  string
+	args  []fastExpr
+	types []cty.Type // parameter types, which HCL converts arguments to
+}
+
+func (c *fastCall) eval(s *eventScope) (cty.Value, bool) {
+	fn, ok := s.function(c.name)
+	if !ok {
+		return cty.NilVal, false
+	}
+	args := make([]cty.Value, len(c.args))
+	for i, a := range c.args {
+		v, ok := a.eval(s)
+		if !ok {
+			return cty.NilVal, false
+		}
+		if v, ok = convertPlain(v, c.types[i]); !ok {
+			return cty.NilVal, false
+		}
+		args[i] = v
+	}
+	v, err := fn.Call(args)
+	if err != nil || !plain(v) {
+		return cty.NilVal, false
+	}
+	return v, true
+}
+
+func convertPlain(v cty.Value, t cty.Type) (cty.Value, bool) {
+	if t.Equals(cty.DynamicPseudoType) || v.Type().Equals(t) {
+		return v, true
+	}
+	v, err := convert.Convert(v, t)
+	return v, err == nil && plain(v)
+}

@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"testing"
+	"time"
+	"weak"
+
+	"github.com/hookline/hookline/rules"
+)
+
+// renderBoth renders every action listening to ev's type twice, through
+// the plan and through HCL alone, and fails on any difference.
+func renderBoth(t *testing.T, e *Engine, set *rules.Set, ev *Event) int {
+	t.Helper()
+	plan := e.plan(set, ev.schema)
+	fast, slow := eventScope{e: e, set: set, ev: ev}, eventScope{e: e, set: set, ev: ev}
+	n := 0
+	for i, tr := range set.TriggersFor(ev.Type) {
+		for j, a := range tr.Actions {
+			want, wantErr := render(&slow, a, &actionPlan{roots: a.Roots})
+			got, gotErr := render(&fast, a, plan.actions[i][j])
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s on %s:\n got %+v, %v\nwant %+v, %v", a.Address, ev.ID, got, gotErr, want, wantErr)
+			}
+			n++
+		}
+	}
+	return n
+}
+
+func TestPlanRendersAsHCL(t *testing.T) {
+	t.Parallel()
+	set := loadRules(t, `
+twilio {
+  account_sid = "AC1"
+  auth_token  = env("TWILIO_AUTH_TOKEN")
+  from        = "+15550199"
+}
+smtp {
+  host = "smtp.example.com"
+  port = 587
+  from = "desk@example.com"
+}
+object "reading" {
+  value = number
+  count = integer
+  ok    = bool
+  at    = timestamp
+  note  = any
+}
+event "sensor.read" {
+  data {
+    reading = reading
+    other   = optional(reading)
+  }
+}
+trigger "numbers" {
+  on = ["sensor.read"]
+  action "http" "h" {
+    url  = "https://example.com/${reading.count}"
+    body = "${reading.value}|${reading.count}|${reading.ok}|${reading.at}|${other.value}|${other.at}|${event.time}|${event.subject}"
+    headers = { "X-Note" = reading.note }
+  }
+  action "http" "calls" {
+    url  = "https://example.com"
+    body = "${format("%.3f/%05d", reading.value, reading.count)} ${tostring(reading.ok)} ${jsonencode(reading.note)} ${coalesce(tostring(other.count), "x")}"
+    signing_secret = "k-${env("SIGNING")}"
+  }
+  action "http" "any" {
+    url  = "https://example.com"
+    body = "${reading.note}"
+  }
+  action "http" "bare_any" {
+    url  = "https://example.com"
+    body = reading.note
+  }
+}
+trigger "people" {
+  on = ["participant.confirmed", "booking.completed"]
+  action "sms" "s" {
+    to   = participant.phone
+    body = "${upper(participant.name)} ${substr(participant.name, 0, 3)} ${date_and_time_phrase(appointment.start_time)} ${date_and_time_phrase(appointment.start_time, "Europe/Paris")} ${appointment.calendar.name}${appointment.id}${appointment.all_day}"
+    status_callback = "https://example.com/cb/${appointment.id}"
+  }
+  action "sms" "secret" {
+    to   = "+15550100"
+    body = "${participant.name}: ${env("TOKEN")}"
+  }
+  action "sms" "bad_time" {
+    to   = "+15550100"
+    body = date_phrase(participant.name)
+  }
+  action "email" "e" {
+    to       = participant.email
+    cc       = [participant.email, "x@example.com"]
+    bcc      = "audit@example.com"
+    subject  = "${title(appointment.title)} ${jsonencode(appointment.custom_data)} ${appointment.custom_data["room"]}"
+    body     = "${lookup(appointment.custom_data, "room", "none")} ${length(appointment.custom_data)}"
+    reply_to = "${event.id}@${event.source}"
+  }
+  action "http" "h" {
+    url     = "https://example.com/${event.type}"
+    headers = { "X-Name" = participant.name, "X-Key" = env("TOKEN") }
+    body    = "${appointment.time_zone == "" ? "none" : appointment.time_zone}"
+  }
+}
+`)
+	e := New(Options{})
+	n := 0
+	for _, body := range []string{
+		`{"specversion":"1.0","id":"r1","source":"s","type":"sensor.read","time":"2026-12-01T09:00:00.123+02:00","subject":"x",
+		  "data":{"reading":{"value":1.5e-7,"count":42,"ok":true,"at":"2026-12-01T09:00:00Z","note":{"b":[1,"two",null],"a":2.5}}}}`,
+		`{"specversion":"1.0","id":"r2","source":"s","type":"sensor.read",
+		  "data":{"reading":{"value":12345678.9,"count":-3,"note":"plain"},"other":{"count":7}}}`,
+		`{"specversion":"1.0","id":"r3","source":"s","type":"sensor.read","data":{"reading":{}}}`,
+		`{"specversion":"1.0","id":"p1","source":"s","type":"participant.confirmed",
+		  "data":{"appointment":{"start_time":"2026-12-01T14:00:00Z","time_zone":"Asia/Kolkata","title":"a b","custom_data":{"room":"4"}},
+		          "participant":{"name":"Åsa Ñu","phone":"+1555","email":"a@example.com"}}}`,
+		`{"specversion":"1.0","id":"p2","source":"s","type":"participant.confirmed","data":{"appointment":{"time_zone":"Nowhere/Else"},"participant":{}}}`,
+	} {
+		ev, err := e.Decode(set.Schema, []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += renderBoth(t, e, set, ev)
+	}
+	ex := loadExample(t)
+	files, _ := filepath.Glob("../examples/apptoto/events/*.json")
+	for _, f := range files {
+		n += renderBoth(t, e, ex, decodeFile(t, e, ex, filepath.Base(f)))
+	}
+	if n < 30 {
+		t.Errorf("only %d actions rendered", n)
+	}
+}
+
+// TestPlansGoWithTheirSet checks that a set dropped by a reload does not
+// stay in the engine's cache.
+func TestPlansGoWithTheirSet(t *testing.T) {
+	e := New(Options{})
+	set := loadExample(t)
+	b, err := os.ReadFile("../examples/apptoto/events/booking-completed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := e.Decode(set.Schema, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Match(context.Background(), set, ev, MatchOptions{})
+	key := weak.Make(set)
+	if _, ok := e.plans.Load(key); !ok {
+		t.Fatal("no plan cached")
+	}
+	set, ev = nil, nil
+	for i := 0; i < 50; i++ {
+		runtime.GC()
+		empty := true
+		e.plans.Range(func(any, any) bool { empty = false; return false })
+		if empty {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("the plan outlived its set")
+}

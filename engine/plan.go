@@ -1,0 +1,173 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"time"
+	"weak"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/rules"
+)
+
+// A plan is what the engine works out once per rule set and event type
+// instead of once per event: the fast form of templates and the rendered
+// constant attributes. Plans are caches, built on the first event of a type.
+
+// setPlan holds the plans of one rule set, by event type. The schema entry
+// the event was decoded against is the key, because fast templates read the
+// decoded data with its types.
+type setPlan struct {
+	byType sync.Map // *rules.EventType -> *typePlan
+}
+
+// typePlan follows set.TriggersFor(type): actions[i][j] is the plan of the
+// j-th action of the i-th trigger.
+type typePlan struct {
+	actions [][]*actionPlan
+}
+
+// actionPlan is one action's attributes, prepared. Pre-rendered values are
+// shared by every delivery of the action; deliveries are plain data that
+// nothing modifies.
+type actionPlan struct {
+	fast    map[string]fastExpr
+	texts   map[string]actions.Text
+	lists   map[string][]actions.Text
+	headers map[string][]actions.Header
+	roots   []string // as Action.Roots: what HCL needs when a fast form gives up
+}
+
+// plan returns the plan for events of type et under set. Sets are keyed
+// weakly, so a set dropped by a reload takes its plans with it.
+func (e *Engine) plan(set *rules.Set, et *rules.EventType) *typePlan {
+	key := weak.Make(set)
+	v, ok := e.plans.Load(key)
+	if !ok {
+		var loaded bool
+		if v, loaded = e.plans.LoadOrStore(key, &setPlan{}); !loaded {
+			runtime.AddCleanup(set, func(k weak.Pointer[rules.Set]) { e.plans.Delete(k) }, key)
+		}
+	}
+	sp := v.(*setPlan)
+	if tp, ok := sp.byType.Load(et); ok {
+		return tp.(*typePlan)
+	}
+	tp, _ := sp.byType.LoadOrStore(et, newTypePlan(set, et))
+	return tp.(*typePlan)
+}
+
+func newTypePlan(set *rules.Set, et *rules.EventType) *typePlan {
+	// Only signatures matter when compiling, and the date helpers have the
+	// same ones in every zone. They shadow the set's functions, as the
+	// child context of renderContext does.
+	funcs := map[string]function.Function{}
+	for name, fn := range set.EvalContext().Functions {
+		funcs[name] = fn
+	}
+	for name, fn := range rules.DateFunctions(time.UTC) {
+		funcs[name] = fn
+	}
+	triggers := set.TriggersFor(et.Name)
+	tp := &typePlan{actions: make([][]*actionPlan, len(triggers))}
+	for i, t := range triggers {
+		tp.actions[i] = make([]*actionPlan, len(t.Actions))
+		for j, a := range t.Actions {
+			tp.actions[i][j] = newActionPlan(set, et, a, funcs)
+		}
+	}
+	return tp
+}
+
+func newActionPlan(set *rules.Set, et *rules.EventType, a *rules.Action, funcs map[string]function.Function) *actionPlan {
+	p := &actionPlan{
+		fast:    map[string]fastExpr{},
+		texts:   map[string]actions.Text{},
+		lists:   map[string][]actions.Text{},
+		headers: map[string][]actions.Header{},
+		roots:   a.Roots,
+	}
+	for name, attr := range a.Attrs {
+		if _, ok := a.Consts[name]; ok {
+			p.preRender(set, a, name)
+			continue
+		}
+		if f := compileFast(attr.Expr, et, funcs); f != nil {
+			p.fast[name] = f
+		}
+	}
+	return p
+}
+
+// preRender renders a constant attribute the way render would. One that
+// fails is left to render, which reports it for each event as before.
+func (p *actionPlan) preRender(set *rules.Set, a *rules.Action, name string) {
+	r := renderer{set: set, attrs: a.Attrs, consts: a.Consts, plan: &actionPlan{}}
+	switch shapeOf(a.Type, name) {
+	case shapeHeaders:
+		if h := r.headers(name); r.err == nil {
+			p.headers[name] = h
+		}
+	case shapeList:
+		if l := r.list(name); r.err == nil {
+			p.lists[name] = l
+		}
+	default:
+		if t := r.text(name); r.err == nil {
+			p.texts[name] = t
+		}
+	}
+}
+
+// eventScope is what rendering shares between the actions of one event.
+type eventScope struct {
+	e     *Engine
+	set   *rules.Set
+	ev    *Event
+	ctx   *hcl.EvalContext             // for HCL; built on first use
+	funcs map[string]function.Function // the set's
+	dates map[string]function.Function // bound to the event's time zone
+	raw   string                       // ev.Raw, the default body of http actions
+}
+
+func (s *eventScope) datesFunctions() map[string]function.Function {
+	if s.dates == nil {
+		s.dates = s.e.dateFunctions(eventZone(s.ev))
+	}
+	return s.dates
+}
+
+// function looks a name up as HCL would in the render context.
+func (s *eventScope) function(name string) (function.Function, bool) {
+	if fn, ok := s.datesFunctions()[name]; ok {
+		return fn, true
+	}
+	if s.funcs == nil {
+		s.funcs = s.set.EvalContext().Functions
+	}
+	fn, ok := s.funcs[name]
+	return fn, ok
+}
+
+// evalContext returns the render context with the variables in roots
+// converted to cty.
+func (s *eventScope) evalContext(roots []string) *hcl.EvalContext {
+	if s.ctx == nil {
+		s.ctx = s.set.EvalContext().NewChild()
+		s.ctx.Variables = make(map[string]cty.Value, len(s.ev.schema.Data)+1)
+		s.ctx.Functions = s.datesFunctions()
+	}
+	addVariables(s.ctx, s.set, s.ev, roots)
+	return s.ctx
+}
+
+func (s *eventScope) rawBody() string {
+	if s.raw == "" {
+		s.raw = string(s.ev.Raw)
+	}
+	return s.raw
+}
