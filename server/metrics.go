@@ -32,53 +32,41 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	counters := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hookline_rules_last_reload_successful",
-			Help: "1 when the newest rule files loaded, 0 while they are broken and the previous rules serve.",
-		}),
-		reloadOKAt: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hookline_rules_last_reload_success_timestamp_seconds",
-			Help: "When rules were last loaded successfully.",
-		}),
+		reloadOK: gauge("hookline_rules_last_reload_successful",
+			"1 when the newest rule files loaded, 0 while they are broken and the previous rules serve."),
+		reloadOKAt: gauge("hookline_rules_last_reload_success_timestamp_seconds",
+			"When rules were last loaded successfully."),
 		rulesHash: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hookline_rules_hash",
 			Help: "The loaded rules' hash, as a label; the value is always 1.",
 		}, []string{"hash"}),
-		triggers: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hookline_rules_triggers",
-			Help: "Triggers in the loaded rules.",
-		}),
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookline_events_received_total",
-			Help: "Events accepted, by type (duplicates included).",
-		}, []string{"type"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookline_events_rejected_total",
-			Help: "Events refused, by reason (the API error code).",
-		}, []string{"reason"}),
-		fired: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookline_actions_fired_total",
-			Help: "Deliveries scheduled, by trigger and action type.",
-		}, []string{"trigger", "type"}),
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookline_delivery_attempts_total",
-			Help: "Delivery attempts, by action type and outcome (delivered, retry, permanent).",
-		}, []string{"type", "outcome"}),
+		triggers: gauge("hookline_rules_triggers",
+			"Triggers in the loaded rules."),
+		received: counters("hookline_events_received_total",
+			"Events accepted, by type (duplicates included).", "type"),
+		rejected: counters("hookline_events_rejected_total",
+			"Events refused, by reason (the API error code).", "reason"),
+		fired: counters("hookline_actions_fired_total",
+			"Deliveries scheduled, by trigger and action type.", "trigger", "type"),
+		attempts: counters("hookline_delivery_attempts_total",
+			"Delivery attempts, by action type and outcome (delivered, retry, permanent).", "type", "outcome"),
 		attemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hookline_delivery_attempt_duration_seconds",
 			Help:    "How long delivery attempts take, by action type.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"type"}),
-		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookline_filter_errors_total",
-			Help: "Filter evaluations that failed (not false: failed), by trigger.",
-		}, []string{"trigger"}),
-		renderErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hookline_render_errors_total",
-			Help: "Actions whose templates failed to render, by trigger.",
-		}, []string{"trigger"}),
+		filterErrors: counters("hookline_filter_errors_total",
+			"Filter evaluations that failed (not false: failed), by trigger.", "trigger"),
+		renderErrors: counters("hookline_render_errors_total",
+			"Actions whose templates failed to render, by trigger.", "trigger"),
 	}
 	m.reg.MustRegister(m.reloadOK, m.reloadOKAt, m.rulesHash, m.triggers, m.received, m.rejected,
 		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors,
