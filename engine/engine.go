@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -37,6 +38,7 @@ type Engine struct {
 	parsers       fastjson.ParserPool
 	zones         sync.Map // time zone name -> map[string]function.Function
 	plans         sync.Map // weak.Pointer[rules.Set] -> *setPlan
+	recent        atomic.Pointer[recentPlan]
 }
 
 // New returns an Engine.
@@ -102,46 +104,63 @@ type MatchOptions struct {
 // Match evaluates every trigger of set that listens to the event's type.
 func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts MatchOptions) *Result {
 	res := &Result{Event: ev}
-	ctx, cancel := context.WithTimeout(ctx, e.filterTimeout)
-	defer cancel()
+	dl := deadline{parent: ctx, at: time.Now().Add(e.filterTimeout)}
+	defer dl.cancel()
 	var activation any // built on first use: many events match no filter at all
+	triggers := set.TriggersFor(ev.Type)
 	var plan *typePlan
+	if len(triggers) > 0 {
+		plan = e.plan(set, ev.schema)
+	}
+	guards := guardFields{ev: ev, plan: plan}
 	scope := eventScope{e: e, set: set, ev: ev}
-	for i, t := range set.TriggersFor(ev.Type) {
+	skip := func(s Skip, i int) {
+		if res.Skipped == nil {
+			// Most triggers of a type skip most events: one allocation.
+			res.Skipped = make([]Skip, 0, len(triggers)-i)
+		}
+		res.Skipped = append(res.Skipped, s)
+	}
+	for i, t := range triggers {
 		if !t.Enabled {
-			res.Skipped = append(res.Skipped, Skip{Trigger: t.Name, Reason: SkipTriggerDisabled})
+			skip(Skip{Trigger: t.Name, Reason: SkipTriggerDisabled}, i)
 			continue
 		}
 		if t.When != "" {
-			if activation == nil {
-				act, err := cel.NewActivation(celVariables(ev))
-				if err != nil {
+			var ok bool
+			if g := plan.guards[i]; g != nil && (g.whole || !guards.holds(g)) {
+				ok = guards.holds(g)
+			} else {
+				if activation == nil {
+					act, err := cel.NewActivation(celVariables(ev))
+					if err != nil {
+						res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
+						continue
+					}
+					activation = act
+				}
+				var err error
+				if ok, err = evalFilter(&dl, t.Programs[ev.Type], activation, t.Loops); err != nil {
 					res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
 					continue
 				}
-				activation = act
-			}
-			ok, err := evalFilter(ctx, t.Programs[ev.Type], activation, t.Loops)
-			if err != nil {
-				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
-				continue
 			}
 			if !ok {
 				s := Skip{Trigger: t.Name, Reason: SkipFilterFalse}
 				if opts.Explain {
-					s.Detail = explainFalse(ctx, set, t, ev.Type, activation)
+					if activation == nil {
+						activation, _ = cel.NewActivation(celVariables(ev))
+					}
+					s.Detail = explainFalse(dl.context(), set, t, ev.Type, activation)
 				}
-				res.Skipped = append(res.Skipped, s)
+				skip(s, i)
 				continue
 			}
 		}
 		for j, a := range t.Actions {
 			if !a.Enabled {
-				res.Skipped = append(res.Skipped, Skip{Trigger: t.Name, Action: a.Address, Reason: SkipActionDisabled})
+				skip(Skip{Trigger: t.Name, Action: a.Address, Reason: SkipActionDisabled}, i)
 				continue
-			}
-			if plan == nil {
-				plan = e.plan(set, ev.schema)
 			}
 			d, err := render(&scope, a, plan.actions[i][j])
 			if err != nil {
@@ -161,6 +180,29 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 	return res
 }
 
+// deadline bounds the filters of one event. Its context is made only when
+// a filter needs it: most filters have no loops, and a timer per event
+// costs more than they do.
+type deadline struct {
+	parent context.Context
+	at     time.Time
+	ctx    context.Context
+	stop   context.CancelFunc
+}
+
+func (d *deadline) context() context.Context {
+	if d.ctx == nil {
+		d.ctx, d.stop = context.WithDeadline(d.parent, d.at)
+	}
+	return d.ctx
+}
+
+func (d *deadline) cancel() {
+	if d.stop != nil {
+		d.stop()
+	}
+}
+
 func listensTo(t *rules.Trigger, typ string) bool {
 	for _, o := range t.On {
 		if o == typ {
@@ -173,19 +215,19 @@ func listensTo(t *rules.Trigger, typ string) bool {
 // evalFilter runs a filter. Only filters with loops get the deadline: the
 // others are bounded by their size and the cost limit, and skipping the
 // per-evaluation context halves their cost.
-func evalFilter(ctx context.Context, prg cel.Program, activation any, loops bool) (bool, error) {
+func evalFilter(dl *deadline, prg cel.Program, activation any, loops bool) (bool, error) {
 	if prg == nil {
 		return false, errors.New("the filter was not compiled for this event type")
 	}
 	var out ref.Val
 	var err error
 	if loops {
-		out, _, err = prg.ContextEval(ctx, activation)
+		out, _, err = prg.ContextEval(dl.context(), activation)
 	} else {
 		out, _, err = prg.Eval(activation)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx := dl.context(); ctx.Err() != nil {
 			return false, fmt.Errorf("filter stopped: the event's evaluation deadline passed (%w)", ctx.Err())
 		}
 		return false, fmt.Errorf("filter failed: %w", err)

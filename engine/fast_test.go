@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"cel.dev/cel-go/cel"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 	"weak"
@@ -169,4 +171,83 @@ func TestPlansGoWithTheirSet(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Error("the plan outlived its set")
+}
+
+// TestGuardsDecideAsCEL runs every filter through CEL and checks that Match,
+// which skips CEL where a guard decides, agrees on each trigger.
+func TestGuardsDecideAsCEL(t *testing.T) {
+	t.Parallel()
+	filters := []string{
+		"appointment.calendar.name == 'Dr. Rivera'",
+		"appointment.calendar.name == 'Dr. Rivera' && participant.name != ''",
+		"appointment.calendar.name == 'Dr. Rivera' && participant.name == 'nobody'",
+		"'Dr. Rivera' == appointment.calendar.name && participant.name != ''",
+		"appointment.calendar.name == '' && participant.email == ''",
+		"appointment.title == ''",
+		"booking.type.key == '' || booking.type.key == 'new'",
+		"booking.type.key == ''",
+		"participant.email == 'ann@example.net' && [1, 2].all(x, x > 0)",
+		"event.source == 'https://app.apptoto.com/accounts/42'",
+		"event.subject == ''",
+		"event.id == 'evt-1' && event.type == 'participant.confirmed'",
+		"has(appointment.title) && appointment.title == 'Dental Cleaning'",
+		"appointment.id == 5001 && appointment.title == 'Dental Cleaning'",
+		"appointment.custom_data.room == '4'",
+		"appointment.title == 'Dental Cleaning' && appointment.custom_data.missing == 'x'",
+		"appointment.title == 'nope' && appointment.custom_data.missing == 'x'",
+	}
+	var src strings.Builder
+	for i, f := range filters {
+		on := `"participant.confirmed", "participant.booking_accepted"`
+		if strings.Contains(f, "booking.") {
+			on = `"participant.booking_accepted"`
+		}
+		fmt.Fprintf(&src, "trigger \"t%02d\" {\n  on = [%s]\n  when = %q\n  action \"http\" \"h\" { url = \"https://example.com\" }\n}\n", i, on, f)
+	}
+	set := loadRules(t, src.String())
+	e := New(Options{})
+	guarded := 0
+	for _, body := range []string{
+		string(benchEvent),
+		`{"specversion":"1.0","id":"evt-2","source":"s","type":"participant.booking_accepted","subject":"x","data":{"appointment":{},"participant":{},"booking":{}}}`,
+		`{"specversion":"1.0","id":"evt-3","source":"s","type":"participant.booking_accepted",
+		  "data":{"appointment":{"calendar":{"name":"Dr. Rivera"},"title":""},"participant":{"email":"ann@example.net"},"booking":{"type":{"key":"new"}}}}`,
+	} {
+		ev, err := e.Decode(set.Schema, []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range e.plan(set, ev.schema).guards {
+			if g != nil {
+				guarded++
+			}
+		}
+		res := e.Match(context.Background(), set, ev, MatchOptions{})
+		act, err := cel.NewActivation(celVariables(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl := deadline{parent: context.Background(), at: time.Now().Add(time.Second)}
+		for _, tr := range set.TriggersFor(ev.Type) {
+			want, wantErr := evalFilter(&dl, tr.Programs[ev.Type], act, tr.Loops)
+			got, gotErr := true, error(nil)
+			for _, s := range res.Skipped {
+				if s.Trigger == tr.Name {
+					got = false
+				}
+			}
+			for _, f := range res.Failures {
+				if f.Trigger == tr.Name {
+					got, gotErr = false, f.Err
+				}
+			}
+			if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Errorf("%s on %s (%s): got %v, %v; CEL says %v, %v", tr.Name, ev.ID, tr.When, got, gotErr, want, wantErr)
+			}
+		}
+		dl.cancel()
+	}
+	if guarded < 20 {
+		t.Errorf("only %d guards", guarded)
+	}
 }

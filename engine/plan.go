@@ -25,9 +25,12 @@ type setPlan struct {
 	byType sync.Map // *rules.EventType -> *typePlan
 }
 
-// typePlan follows set.TriggersFor(type): actions[i][j] is the plan of the
-// j-th action of the i-th trigger.
+// typePlan follows set.TriggersFor(type): guards[i] is the guard of the
+// i-th trigger's filter (nil: none) and actions[i][j] the plan of its j-th
+// action.
 type typePlan struct {
+	guards  []*guard
+	fields  [][]string // the event fields guards read, each listed once
 	actions [][]*actionPlan
 }
 
@@ -42,18 +45,31 @@ type actionPlan struct {
 	roots   []string // as Action.Roots: what HCL needs when a fast form gives up
 }
 
+// recentPlan remembers the plans of the set used last: weak.Make takes a
+// lock on the set's memory span, which every event would contend for.
+type recentPlan struct {
+	set  weak.Pointer[rules.Set]
+	plan *setPlan
+}
+
 // plan returns the plan for events of type et under set. Sets are keyed
 // weakly, so a set dropped by a reload takes its plans with it.
 func (e *Engine) plan(set *rules.Set, et *rules.EventType) *typePlan {
-	key := weak.Make(set)
-	v, ok := e.plans.Load(key)
-	if !ok {
-		var loaded bool
-		if v, loaded = e.plans.LoadOrStore(key, &setPlan{}); !loaded {
-			runtime.AddCleanup(set, func(k weak.Pointer[rules.Set]) { e.plans.Delete(k) }, key)
+	var sp *setPlan
+	if r := e.recent.Load(); r != nil && r.set.Value() == set {
+		sp = r.plan
+	} else {
+		key := weak.Make(set)
+		v, ok := e.plans.Load(key)
+		if !ok {
+			var loaded bool
+			if v, loaded = e.plans.LoadOrStore(key, &setPlan{}); !loaded {
+				runtime.AddCleanup(set, func(k weak.Pointer[rules.Set]) { e.plans.Delete(k) }, key)
+			}
 		}
+		sp = v.(*setPlan)
+		e.recent.Store(&recentPlan{set: key, plan: sp})
 	}
-	sp := v.(*setPlan)
 	if tp, ok := sp.byType.Load(et); ok {
 		return tp.(*typePlan)
 	}
@@ -73,8 +89,9 @@ func newTypePlan(set *rules.Set, et *rules.EventType) *typePlan {
 		funcs[name] = fn
 	}
 	triggers := set.TriggersFor(et.Name)
-	tp := &typePlan{actions: make([][]*actionPlan, len(triggers))}
+	tp := &typePlan{guards: make([]*guard, len(triggers)), actions: make([][]*actionPlan, len(triggers))}
 	for i, t := range triggers {
+		tp.guards[i] = tp.compileGuard(t, et)
 		tp.actions[i] = make([]*actionPlan, len(t.Actions))
 		for j, a := range t.Actions {
 			tp.actions[i][j] = newActionPlan(set, et, a, funcs)
