@@ -12,8 +12,9 @@ import (
 	"github.com/hookline/hookline/delivery"
 )
 
-// deliveryView is a delivery as the API shows it.
-type deliveryView struct {
+// DeliveryView is a delivery as the API shows it: alone, in a page of
+// them, or among an event's deliveries.
+type DeliveryView struct {
 	ID            string     `json:"id"`
 	EventID       string     `json:"event_id"`
 	Address       string     `json:"address"`
@@ -27,23 +28,38 @@ type deliveryView struct {
 	LastError     string     `json:"last_error,omitempty"`
 }
 
-func view(d delivery.Delivery) deliveryView {
-	return deliveryView{
+func view(d delivery.Delivery) DeliveryView {
+	return DeliveryView{
 		ID: d.ID, EventID: d.EventID, Address: d.Address, Trigger: d.Trigger, Type: d.Type,
 		Status: string(d.Status), Attempts: d.Attempts, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 		NextAttemptAt: d.NextAttemptAt, LastError: d.LastError,
 	}
 }
 
-func deliveryViews(ds []delivery.Delivery) []deliveryView {
-	out := make([]deliveryView, len(ds))
+func deliveryViews(ds []delivery.Delivery) []DeliveryView {
+	out := make([]DeliveryView, len(ds))
 	for i, d := range ds {
 		out[i] = view(d)
 	}
 	return out
 }
 
-type attemptView struct {
+// DeliveryPage is the answer to GET /v1/deliveries.
+type DeliveryPage struct {
+	Deliveries []DeliveryView `json:"deliveries"`
+	NextCursor string         `json:"next_cursor"`
+}
+
+// DeliveryDetail is the answer to GET /v1/deliveries/{id}.
+type DeliveryDetail struct {
+	DeliveryView
+	Rendered   map[string]any `json:"rendered"`
+	Retry      map[string]any `json:"retry"`
+	AttemptLog []AttemptView  `json:"attempt_log"`
+}
+
+// AttemptView is one entry of a delivery's attempt log.
+type AttemptView struct {
 	Number     int       `json:"number"`
 	StartedAt  time.Time `json:"started_at"`
 	Outcome    string    `json:"outcome"`
@@ -65,7 +81,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "delivery", "", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deliveries": deliveryViews(ds), "next_cursor": next})
+	writeJSON(w, http.StatusOK, DeliveryPage{Deliveries: deliveryViews(ds), NextCursor: next})
 }
 
 var statuses = map[string]bool{
@@ -116,19 +132,14 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "delivery", r.PathValue("id"), err)
 		return
 	}
-	attempts := make([]attemptView, len(d.Attempts))
+	attempts := make([]AttemptView, len(d.Attempts))
 	for i, a := range d.Attempts {
-		attempts[i] = attemptView{
+		attempts[i] = AttemptView{
 			Number: a.Number, StartedAt: a.StartedAt, Outcome: a.Outcome, StatusCode: a.StatusCode,
 			DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error, Response: a.Response, ProviderID: a.ProviderID,
 		}
 	}
-	out := struct {
-		deliveryView
-		Rendered map[string]any `json:"rendered"`
-		Retry    map[string]any `json:"retry"`
-		History  []attemptView  `json:"attempt_log"`
-	}{deliveryView: view(d.Delivery), Rendered: d.Content.Rendered(), History: attempts}
+	out := DeliveryDetail{DeliveryView: view(d.Delivery), Rendered: d.Content.Rendered(), AttemptLog: attempts}
 	out.Retry = map[string]any{"max_attempts": d.Retry.MaxAttempts}
 	if d.Retry.Schedule != nil {
 		sched := make([]string, len(d.Retry.Schedule))

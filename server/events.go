@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/engine"
@@ -173,20 +174,29 @@ func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byt
 	return b, 0, "", ""
 }
 
+// EventView is the answer to GET /v1/events/{id}. Its fields are in
+// alphabetical order because this answer was once a map, which encodes its
+// keys sorted: output such as `hookline events show --format json` stays as
+// it was.
+type EventView struct {
+	CEID       string          `json:"ce_id"`
+	Deliveries []DeliveryView  `json:"deliveries"`
+	Event      json.RawMessage `json:"event"` // structured mode, even if it came in binary mode
+	ID         string          `json:"id"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Source     string          `json:"source"`
+	Type       string          `json:"type"`
+}
+
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 	ev, err := s.store.Event(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.storeError(w, "event", r.PathValue("id"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id":          ev.ID,
-		"source":      ev.Source,
-		"ce_id":       ev.CEID,
-		"type":        ev.Type,
-		"received_at": ev.ReceivedAt,
-		"event":       ev.Raw,
-		"deliveries":  deliveryViews(ev.Deliveries),
+	writeJSON(w, http.StatusOK, EventView{
+		ID: ev.ID, Source: ev.Source, CEID: ev.CEID, Type: ev.Type, ReceivedAt: ev.ReceivedAt,
+		Event: ev.Raw, Deliveries: deliveryViews(ev.Deliveries),
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hookline/hookline/server"
 )
 
 // runDeliveries is `hookline deliveries list|show|retry`.
@@ -29,20 +31,9 @@ func runDeliveries(e *env, args []string) int {
 	return exitUsage
 }
 
-type apiDelivery struct {
-	ID            string     `json:"id"`
-	EventID       string     `json:"event_id"`
-	Address       string     `json:"address"`
-	Status        string     `json:"status"`
-	Attempts      int        `json:"attempts"`
-	UpdatedAt     time.Time  `json:"updated_at"`
-	NextAttemptAt *time.Time `json:"next_attempt_at"`
-	LastError     string     `json:"last_error"`
-}
-
 func deliveriesList(e *env, args []string) int {
 	fs := newFlags(e, "deliveries list", "")
-	server := serverFlag(fs)
+	apiURL := serverFlag(fs)
 	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered or failed")
 	trigger := fs.String("trigger", "", "only this trigger's deliveries")
 	event := fs.String("event", "", "only this event's deliveries (its Hookline id)")
@@ -59,16 +50,13 @@ func deliveriesList(e *env, args []string) int {
 	}
 	q.Set("limit", fmt.Sprint(*limit))
 	var raw json.RawMessage
-	if err := newAPIClient(*server).do("GET", "/v1/deliveries", q, nil, &raw); err != nil {
+	if err := newAPIClient(*apiURL).do("GET", "/v1/deliveries", q, nil, &raw); err != nil {
 		return clientError(e, err)
 	}
 	if *format == "json" {
 		return printRaw(e, raw)
 	}
-	var page struct {
-		Deliveries []apiDelivery `json:"deliveries"`
-		NextCursor string        `json:"next_cursor"`
-	}
+	var page server.DeliveryPage
 	if err := json.Unmarshal(raw, &page); err != nil {
 		return clientError(e, err)
 	}
@@ -86,34 +74,20 @@ func deliveriesList(e *env, args []string) int {
 
 func deliveriesShow(e *env, args []string) int {
 	fs := newFlags(e, "deliveries show", "ID")
-	server := serverFlag(fs)
+	apiURL := serverFlag(fs)
 	format := fs.String("format", "text", "output format: text or json")
 	pos, code := parseFlags(fs, args)
 	if code >= 0 || len(pos) != 1 || pos[0] == "" {
 		return usageOr(e, code, "hookline deliveries show takes one delivery id")
 	}
 	var raw json.RawMessage
-	if err := newAPIClient(*server).do("GET", "/v1/deliveries/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
+	if err := newAPIClient(*apiURL).do("GET", "/v1/deliveries/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
 		return clientError(e, err)
 	}
 	if *format == "json" {
 		return printRaw(e, raw)
 	}
-	var d struct {
-		apiDelivery
-		Type     string         `json:"type"`
-		Rendered map[string]any `json:"rendered"`
-		Log      []struct {
-			Number     int       `json:"number"`
-			StartedAt  time.Time `json:"started_at"`
-			Outcome    string    `json:"outcome"`
-			StatusCode int       `json:"status_code"`
-			DurationMS float64   `json:"duration_ms"`
-			Error      string    `json:"error"`
-			Response   string    `json:"response"`
-			ProviderID string    `json:"provider_id"`
-		} `json:"attempt_log"`
-	}
+	var d server.DeliveryDetail
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return clientError(e, err)
 	}
@@ -124,10 +98,10 @@ func deliveriesShow(e *env, args []string) int {
 	}
 	fmt.Fprintln(e.stdout, "\n\nRendered:")
 	writeAnyFields(e.stdout, d.Rendered, renderOrder[d.Type])
-	if len(d.Log) > 0 {
+	if len(d.AttemptLog) > 0 {
 		fmt.Fprintln(e.stdout, "\nAttempts:")
 	}
-	for _, a := range d.Log {
+	for _, a := range d.AttemptLog {
 		code := ""
 		if a.StatusCode != 0 {
 			code = fmt.Sprintf(" %d", a.StatusCode)
@@ -180,7 +154,7 @@ func writeAnyFields(w io.Writer, fields map[string]any, order []string) {
 
 func deliveriesRetry(e *env, args []string) int {
 	fs := newFlags(e, "deliveries retry", "ID... | --status STATUS [--trigger T] [--since TIME] [--until TIME]")
-	server := serverFlag(fs)
+	apiURL := serverFlag(fs)
 	status := fs.String("status", "", "retry every delivery in this status, e.g. failed")
 	trigger := fs.String("trigger", "", "retry this trigger's deliveries")
 	since := fs.String("since", "", "created at or after this RFC 3339 time")
@@ -189,7 +163,7 @@ func deliveriesRetry(e *env, args []string) int {
 	if code >= 0 {
 		return code
 	}
-	c := newAPIClient(*server)
+	c := newAPIClient(*apiURL)
 	filter := map[string]string{}
 	for k, v := range map[string]string{"status": *status, "trigger": *trigger, "since": *since, "until": *until} {
 		if v != "" {
@@ -226,28 +200,20 @@ func runEvents(e *env, args []string) int {
 		return exitUsage
 	}
 	fs := newFlags(e, "events show", "ID")
-	server := serverFlag(fs)
+	apiURL := serverFlag(fs)
 	format := fs.String("format", "text", "output format: text or json")
 	pos, code := parseFlags(fs, args[1:])
 	if code >= 0 || len(pos) != 1 || pos[0] == "" {
 		return usageOr(e, code, "hookline events show takes one event id")
 	}
 	var raw json.RawMessage
-	if err := newAPIClient(*server).do("GET", "/v1/events/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
+	if err := newAPIClient(*apiURL).do("GET", "/v1/events/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
 		return clientError(e, err)
 	}
 	if *format == "json" {
 		return printRaw(e, raw)
 	}
-	var ev struct {
-		ID         string          `json:"id"`
-		Source     string          `json:"source"`
-		CEID       string          `json:"ce_id"`
-		Type       string          `json:"type"`
-		ReceivedAt time.Time       `json:"received_at"`
-		Event      json.RawMessage `json:"event"`
-		Deliveries []apiDelivery   `json:"deliveries"`
-	}
+	var ev server.EventView
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return clientError(e, err)
 	}
