@@ -146,7 +146,7 @@ func testDeadLetterThenRetryByHand(t *testing.T, db testDB) {
 	next(t, seen)
 	det = waitAttempts(t, s, id, 3)
 	if got := outcomes(det.Attempts); det.Status != StatusDelivered || len(got) != 3 || got[2] != "3:delivered:200" {
-		t.Errorf("attempts after a second retry: %v", got)
+		t.Errorf("attempts after a second retry: %v, status %s", got, det.Status)
 	}
 
 	if err := s.Retry(ctx, "dlv_nope"); !errors.Is(err, ErrNotFound) {

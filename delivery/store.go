@@ -85,6 +85,7 @@ type Store struct {
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
 	direct  *direct    // first attempts held in memory; nil unless one process owns the database
+	records *txBatcher // shared transactions for recording attempts
 
 	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
 
@@ -179,6 +180,7 @@ func (s *Store) open(ctx context.Context) error {
 		return fmt.Errorf("delivery: preparing statements: %w", err)
 	}
 	s.commits = newCommitter(s, s.be.committers, maxBatch)
+	s.records = newTxBatcher(s, s.be.committers)
 	return nil
 }
 
@@ -260,6 +262,7 @@ func (s *Store) Close() error {
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
+	s.records.close()
 	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.be.close())
 }
 

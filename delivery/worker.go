@@ -127,7 +127,8 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
 	defer cancel()
 	var next nextStep
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.records.do(ctx, func(tx *sql.Tx) error {
+		next = nextStep{} // this may run twice (see txBatcher)
 		now := s.cfg.Now()
 		// Update first: on PostgreSQL that takes the row lock that
 		// serialises us with Retry before we read retry_requested.
