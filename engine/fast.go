@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -132,12 +131,22 @@ type fastLiteral struct{ v cty.Value }
 
 func (l fastLiteral) eval(*eventScope) (cty.Value, bool) { return l.v, plain(l.v) }
 
-// fastTemplate concatenates its parts as TemplateExpr.Value does.
+// fastTemplate concatenates its parts as TemplateExpr.Value does. Literal
+// and string parts are copied as they are; cty.StringVal normalizes the
+// result, and normalizing the whole is the same as normalizing each part
+// first, as HCL does, then the whole.
 type fastTemplate []fastExpr
 
 func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
-	var b strings.Builder
+	b := s.buf[:0]
+	s.buf = nil // a template nested in a part must not write over this one
 	for _, p := range t {
+		if str, ok := p.(stringExpr); ok {
+			if v, ok := str.evalString(s); ok {
+				b = append(b, v...)
+				continue
+			}
+		}
 		v, ok := p.eval(s)
 		if !ok {
 			return cty.NilVal, false
@@ -148,9 +157,23 @@ func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
 				return cty.NilVal, false
 			}
 		}
-		b.WriteString(v.AsString())
+		b = append(b, v.AsString()...)
 	}
-	return cty.StringVal(b.String()), true
+	s.buf = b
+	return cty.StringVal(string(b)), true
+}
+
+// stringExpr is a fast expression that can give its value as a Go string,
+// which spares templates a cty value per part. ok false means: use eval.
+type stringExpr interface {
+	evalString(s *eventScope) (string, bool)
+}
+
+func (l fastLiteral) evalString(*eventScope) (string, bool) {
+	if l.v.Type() != cty.String || !plain(l.v) {
+		return "", false
+	}
+	return l.v.AsString(), true
 }
 
 // fastField reads a schema field the way addVariables and a traversal would
@@ -161,12 +184,25 @@ type fastField struct {
 }
 
 func (f *fastField) eval(s *eventScope) (cty.Value, bool) {
-	v := s.ev.Data[f.path[0]]
+	return ctyValue(f.read(s.ev), f.typ), true
+}
+
+func (f *fastField) read(ev *Event) any {
+	v := ev.Data[f.path[0]]
 	for _, name := range f.path[1:] {
 		m, _ := v.(map[string]any)
 		v = m[name]
 	}
-	return ctyValue(v, f.typ), true
+	return v
+}
+
+// evalString is ctyValue for strings, before cty.
+func (f *fastField) evalString(s *eventScope) (string, bool) {
+	if f.typ.Kind != rules.KindString {
+		return "", false
+	}
+	str, _ := f.read(s.ev).(string)
+	return str, true
 }
 
 // fastEnvelope reads a field of the `event` variable (see addVariables).
@@ -181,21 +217,26 @@ func isEnvelopeField(name string) bool {
 }
 
 func (f fastEnvelope) eval(s *eventScope) (cty.Value, bool) {
+	str, _ := f.evalString(s)
+	return cty.StringVal(str), true
+}
+
+func (f fastEnvelope) evalString(s *eventScope) (string, bool) {
 	ev := s.ev
 	switch f {
 	case "id":
-		return cty.StringVal(ev.ID), true
+		return ev.ID, true
 	case "type":
-		return cty.StringVal(ev.Type), true
+		return ev.Type, true
 	case "source":
-		return cty.StringVal(ev.Source), true
+		return ev.Source, true
 	case "subject":
-		return cty.StringVal(ev.Subject), true
+		return ev.Subject, true
 	}
 	if ev.Time.IsZero() {
-		return cty.StringVal(""), true
+		return "", true
 	}
-	return cty.StringVal(ev.Time.Format(time.RFC3339Nano)), true
+	return ev.Time.Format(time.RFC3339Nano), true
 }
 
 type fastCall struct {

@@ -3,6 +3,7 @@ package engine
 import (
 	"cel.dev/cel-go/cel"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,7 +29,9 @@ func renderBoth(t *testing.T, e *Engine, set *rules.Set, ev *Event) int {
 			want, wantErr := render(&slow, a, &actionPlan{roots: a.Roots})
 			got, gotErr := render(&fast, a, plan.actions[i][j])
 			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
-				t.Errorf("%s on %s:\n got %+v, %v\nwant %+v, %v", a.Address, ev.ID, got, gotErr, want, wantErr)
+				g, _ := json.Marshal(got)
+				w, _ := json.Marshal(want)
+				t.Errorf("%s on %s:\n got %s, %v\nwant %s, %v", a.Address, ev.ID, g, gotErr, w, wantErr)
 			}
 			n++
 		}

@@ -149,6 +149,7 @@ type eventScope struct {
 	funcs map[string]function.Function // the set's
 	dates map[string]function.Function // bound to the event's time zone
 	raw   string                       // ev.Raw, the default body of http actions
+	buf   []byte                       // scratch space of fast templates
 }
 
 func (s *eventScope) datesFunctions() map[string]function.Function {
