@@ -113,7 +113,7 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 		plan = e.plan(set, ev.schema)
 	}
 	guards := guardFields{ev: ev, plan: plan}
-	scope := eventScope{e: e, set: set, ev: ev}
+	scope := eventScope{e: e, set: set, ev: ev, plan: plan}
 	skip := func(s Skip, i int) {
 		if res.Skipped == nil {
 			// Most triggers of a type skip most events: one allocation.

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -25,28 +27,61 @@ type fastExpr interface {
 	eval(s *eventScope) (cty.Value, bool)
 }
 
-// compileFast returns the fast form of expr for events of type et, or nil
-// when some part of it needs HCL.
-func compileFast(expr hcl.Expression, et *rules.EventType, funcs map[string]function.Function) fastExpr {
+// compiler makes the fast forms of the templates of one event type.
+type compiler struct {
+	et    *rules.EventType
+	funcs map[string]function.Function // for signatures only
+	calls map[string]int               // memo slot by call, see fastCall
+}
+
+// compile returns the fast form of expr, or nil when some part of it needs
+// HCL.
+func (c *compiler) compile(expr hcl.Expression) fastExpr {
 	switch x := expr.(type) {
 	case *hclsyntax.LiteralValueExpr:
 		return fastLiteral{x.Val}
 	case *hclsyntax.TemplateWrapExpr:
-		return compileFast(x.Wrapped, et, funcs)
+		return c.compile(x.Wrapped)
 	case *hclsyntax.TemplateExpr:
 		parts := make([]fastExpr, len(x.Parts))
 		for i, p := range x.Parts {
-			if parts[i] = compileFast(p, et, funcs); parts[i] == nil {
+			if parts[i] = c.compile(p); parts[i] == nil {
 				return nil
 			}
 		}
 		return fastTemplate(parts)
 	case *hclsyntax.ScopeTraversalExpr:
-		return compileField(x.Traversal, et)
+		return compileField(x.Traversal, c.et)
 	case *hclsyntax.FunctionCallExpr:
-		return compileCall(x, et, funcs)
+		return c.compileCall(x)
 	}
 	return nil
+}
+
+// key identifies what a fast expression computes: two expressions with the
+// same key give the same value for the same event.
+func key(f fastExpr) string {
+	switch x := f.(type) {
+	case fastLiteral:
+		return "l" + x.v.GoString()
+	case fastEnvelope:
+		return "e" + string(x)
+	case *fastField:
+		return "f" + strings.Join(x.path, ".")
+	case fastTemplate:
+		return "t(" + keys(x) + ")"
+	case *fastCall:
+		return "c" + x.name + "(" + keys(x.args) + ")"
+	}
+	panic(fmt.Sprintf("engine: no key for %T", f))
+}
+
+func keys(list []fastExpr) string {
+	k := make([]string, len(list))
+	for i, f := range list {
+		k[i] = key(f)
+	}
+	return strings.Join(k, ",")
 }
 
 // compileField resolves a traversal of attribute names against the event
@@ -94,8 +129,8 @@ func compileField(tr hcl.Traversal, et *rules.EventType) fastExpr {
 // compileCall accepts calls whose arguments are fast and whose parameters
 // HCL would simply convert to. The function itself is looked up per event,
 // since the date helpers depend on the event's time zone.
-func compileCall(x *hclsyntax.FunctionCallExpr, et *rules.EventType, funcs map[string]function.Function) fastExpr {
-	fn, ok := funcs[x.Name]
+func (c *compiler) compileCall(x *hclsyntax.FunctionCallExpr) fastExpr {
+	fn, ok := c.funcs[x.Name]
 	if !ok || x.ExpandFinal {
 		return nil
 	}
@@ -103,7 +138,7 @@ func compileCall(x *hclsyntax.FunctionCallExpr, et *rules.EventType, funcs map[s
 	if len(x.Args) < len(params) || (varParam == nil && len(x.Args) > len(params)) {
 		return nil
 	}
-	c := &fastCall{name: x.Name, args: make([]fastExpr, len(x.Args)), types: make([]cty.Type, len(x.Args))}
+	call := &fastCall{name: x.Name, args: make([]fastExpr, len(x.Args)), types: make([]cty.Type, len(x.Args))}
 	for i, a := range x.Args {
 		p := varParam
 		if i < len(params) {
@@ -112,12 +147,19 @@ func compileCall(x *hclsyntax.FunctionCallExpr, et *rules.EventType, funcs map[s
 		if customdecode.CustomExpressionDecoderForType(p.Type) != nil {
 			return nil
 		}
-		c.types[i] = p.Type
-		if c.args[i] = compileFast(a, et, funcs); c.args[i] == nil {
+		call.types[i] = p.Type
+		if call.args[i] = c.compile(a); call.args[i] == nil {
 			return nil
 		}
 	}
-	return c
+	k := key(call)
+	slot, ok := c.calls[k]
+	if !ok {
+		slot = len(c.calls)
+		c.calls[k] = slot
+	}
+	call.slot = slot
+	return call
 }
 
 // plain reports whether v can stand in for what HCL would produce without
@@ -239,13 +281,24 @@ func (f fastEnvelope) evalString(s *eventScope) (string, bool) {
 	return ev.Time.Format(time.RFC3339Nano), true
 }
 
+// fastCall calls a function. Functions are pure, so within one event the
+// result of a call is remembered for every call with the same key (several
+// triggers tend to show the same date the same way): slot is its place in
+// eventScope.calls.
 type fastCall struct {
 	name  string
 	args  []fastExpr
 	types []cty.Type // parameter types, which HCL converts arguments to
+	slot  int
 }
 
 func (c *fastCall) eval(s *eventScope) (cty.Value, bool) {
+	if s.calls == nil {
+		s.calls = make([]memo, s.plan.calls)
+	}
+	if m := &s.calls[c.slot]; m.done {
+		return m.v, true
+	}
 	fn, ok := s.function(c.name)
 	if !ok {
 		return cty.NilVal, false
@@ -265,7 +318,14 @@ func (c *fastCall) eval(s *eventScope) (cty.Value, bool) {
 	if err != nil || !plain(v) {
 		return cty.NilVal, false
 	}
+	s.calls[c.slot] = memo{v: v, done: true}
 	return v, true
+}
+
+// memo is a remembered call result.
+type memo struct {
+	v    cty.Value
+	done bool
 }
 
 func convertPlain(v cty.Value, t cty.Type) (cty.Value, bool) {

@@ -22,7 +22,7 @@ import (
 func renderBoth(t *testing.T, e *Engine, set *rules.Set, ev *Event) int {
 	t.Helper()
 	plan := e.plan(set, ev.schema)
-	fast, slow := eventScope{e: e, set: set, ev: ev}, eventScope{e: e, set: set, ev: ev}
+	fast, slow := eventScope{e: e, set: set, ev: ev, plan: plan}, eventScope{e: e, set: set, ev: ev}
 	n := 0
 	for i, tr := range set.TriggersFor(ev.Type) {
 		for j, a := range tr.Actions {
@@ -93,6 +93,10 @@ trigger "people" {
     body = "${upper(participant.name)} ${substr(participant.name, 0, 3)} ${date_and_time_phrase(appointment.start_time)} ${date_and_time_phrase(appointment.start_time, "Europe/Paris")} ${appointment.calendar.name}${appointment.id}${appointment.all_day}"
     status_callback = "https://example.com/cb/${appointment.id}"
   }
+  action "sms" "again" {
+    to   = "+15550100"
+    body = "${date_and_time_phrase(appointment.start_time)}|${upper(participant.first_name)}|${upper(participant.name)}|${date_and_time_phrase(appointment.end_time)}"
+  }
   action "sms" "secret" {
     to   = "+15550100"
     body = "${participant.name}: ${env("TOKEN")}"
@@ -125,8 +129,8 @@ trigger "people" {
 		  "data":{"reading":{"value":12345678.9,"count":-3,"note":"plain"},"other":{"count":7}}}`,
 		`{"specversion":"1.0","id":"r3","source":"s","type":"sensor.read","data":{"reading":{}}}`,
 		`{"specversion":"1.0","id":"p1","source":"s","type":"participant.confirmed",
-		  "data":{"appointment":{"start_time":"2026-12-01T14:00:00Z","time_zone":"Asia/Kolkata","title":"a b","custom_data":{"room":"4"}},
-		          "participant":{"name":"Åsa Ñu","phone":"+1555","email":"a@example.com"}}}`,
+		  "data":{"appointment":{"start_time":"2026-12-01T14:00:00Z","end_time":"2026-12-01T15:30:00Z","time_zone":"Asia/Kolkata","title":"a b","custom_data":{"room":"4"}},
+		          "participant":{"name":"Åsa Ñu","first_name":"Åsa","phone":"+1555","email":"a@example.com"}}}`,
 		`{"specversion":"1.0","id":"p2","source":"s","type":"participant.confirmed","data":{"appointment":{"time_zone":"Nowhere/Else"},"participant":{}}}`,
 	} {
 		ev, err := e.Decode(set.Schema, []byte(body))

@@ -29,6 +29,7 @@ type setPlan struct {
 // i-th trigger's filter (nil: none) and actions[i][j] the plan of its j-th
 // action.
 type typePlan struct {
+	calls   int // distinct function calls of fast templates
 	guards  []*guard
 	fields  [][]string // the event fields guards read, each listed once
 	actions [][]*actionPlan
@@ -81,12 +82,12 @@ func newTypePlan(set *rules.Set, et *rules.EventType) *typePlan {
 	// Only signatures matter when compiling, and the date helpers have the
 	// same ones in every zone. They shadow the set's functions, as the
 	// child context of renderContext does.
-	funcs := map[string]function.Function{}
+	c := &compiler{et: et, funcs: map[string]function.Function{}, calls: map[string]int{}}
 	for name, fn := range set.EvalContext().Functions {
-		funcs[name] = fn
+		c.funcs[name] = fn
 	}
 	for name, fn := range rules.DateFunctions(time.UTC) {
-		funcs[name] = fn
+		c.funcs[name] = fn
 	}
 	triggers := set.TriggersFor(et.Name)
 	tp := &typePlan{guards: make([]*guard, len(triggers)), actions: make([][]*actionPlan, len(triggers))}
@@ -94,13 +95,14 @@ func newTypePlan(set *rules.Set, et *rules.EventType) *typePlan {
 		tp.guards[i] = tp.compileGuard(t, et)
 		tp.actions[i] = make([]*actionPlan, len(t.Actions))
 		for j, a := range t.Actions {
-			tp.actions[i][j] = newActionPlan(set, et, a, funcs)
+			tp.actions[i][j] = newActionPlan(set, a, c)
 		}
 	}
+	tp.calls = len(c.calls)
 	return tp
 }
 
-func newActionPlan(set *rules.Set, et *rules.EventType, a *rules.Action, funcs map[string]function.Function) *actionPlan {
+func newActionPlan(set *rules.Set, a *rules.Action, c *compiler) *actionPlan {
 	p := &actionPlan{
 		fast:    map[string]fastExpr{},
 		texts:   map[string]actions.Text{},
@@ -113,7 +115,7 @@ func newActionPlan(set *rules.Set, et *rules.EventType, a *rules.Action, funcs m
 			p.preRender(set, a, name)
 			continue
 		}
-		if f := compileFast(attr.Expr, et, funcs); f != nil {
+		if f := c.compile(attr.Expr); f != nil {
 			p.fast[name] = f
 		}
 	}
@@ -145,11 +147,13 @@ type eventScope struct {
 	e     *Engine
 	set   *rules.Set
 	ev    *Event
+	plan  *typePlan
 	ctx   *hcl.EvalContext             // for HCL; built on first use
 	funcs map[string]function.Function // the set's
 	dates map[string]function.Function // bound to the event's time zone
 	raw   string                       // ev.Raw, the default body of http actions
 	buf   []byte                       // scratch space of fast templates
+	calls []memo                       // by fastCall.slot, made on first use
 }
 
 func (s *eventScope) datesFunctions() map[string]function.Function {
