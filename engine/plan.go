@@ -2,6 +2,7 @@ package engine
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"weak"
@@ -124,19 +125,29 @@ func newActionPlan(set *rules.Set, a *rules.Action, c *compiler) *actionPlan {
 
 // preRender renders a constant attribute the way render would. One that
 // fails is left to render, which reports it for each event as before.
+// Slices are clipped, so that appending to one delivery's copy can never
+// write into another's.
 func (p *actionPlan) preRender(set *rules.Set, a *rules.Action, name string) {
 	r := renderer{set: set, attrs: a.Attrs, consts: a.Consts, plan: &actionPlan{}}
 	switch shapeOf(a.Type, name) {
 	case shapeHeaders:
-		if h := r.headers(name); r.err == nil {
+		h := slices.Clip(r.headers(name))
+		for i := range h {
+			h[i].Value = slices.Clip(h[i].Value)
+		}
+		if r.err == nil {
 			p.headers[name] = h
 		}
 	case shapeList:
-		if l := r.list(name); r.err == nil {
+		l := slices.Clip(r.list(name))
+		for i := range l {
+			l[i] = slices.Clip(l[i])
+		}
+		if r.err == nil {
 			p.lists[name] = l
 		}
 	default:
-		if t := r.text(name); r.err == nil {
+		if t := slices.Clip(r.text(name)); r.err == nil {
 			p.texts[name] = t
 		}
 	}
