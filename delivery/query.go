@@ -202,7 +202,7 @@ func decodeCursor(c string) (int64, string, error) {
 
 // Delivery returns one delivery with its content and attempts.
 func (s *Store) Delivery(ctx context.Context, id string) (*DeliveryDetail, error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot for both queries
+	tx, err := s.rdb.BeginTx(ctx, snapshot()) // one snapshot for both queries
 	if err != nil {
 		return nil, fmt.Errorf("delivery: get %s: %w", id, err)
 	}
@@ -249,7 +249,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (*DeliveryDetail, error
 // Event returns an event by the ID the store gave it, with its deliveries
 // in the order they fired.
 func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.rdb.BeginTx(ctx, snapshot())
 	if err != nil {
 		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
 	}
@@ -306,4 +306,13 @@ func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 		return nil, fmt.Errorf("delivery: counts: %w", err)
 	}
 	return out, nil
+}
+
+// snapshot makes a transaction's queries read one moment. PostgreSQL's
+// default, READ COMMITTED, takes a snapshot per statement, which let a
+// delivery's status and its attempt log disagree when an attempt was
+// recorded between the two; a SQLite read transaction is one snapshot
+// already (the driver ignores the level).
+func snapshot() *sql.TxOptions {
+	return &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
 }

@@ -57,9 +57,9 @@ func testStopCancelsInFlightAndRestartDelivers(t *testing.T, db testDB) {
 	wait(t, started, "the first attempt")
 
 	const grace = 200 * time.Millisecond
+	begun := time.Now() // before the deadline is set, which counts from its own now
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	begun := time.Now()
 	err := s.Stop(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Stop = %v, want the deadline's error", err)
