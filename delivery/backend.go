@@ -25,6 +25,11 @@ type backend struct {
 	// marked running when it opens was orphaned by a crash and can be run
 	// again at once instead of after River's rescue delay.
 	singleProcess bool
+	// singleWriter means writes queue for one connection anyway, so
+	// concurrent attempt records gain by sharing transactions (on
+	// PostgreSQL they lose: funnelled into a few transactions, their round
+	// trips run one after another instead of side by side).
+	singleWriter bool
 	// committers is how many group-commit transactions may run at once:
 	// one for SQLite's single writer, a few for PostgreSQL, whose commits
 	// wait on the WAL flush and overlap well.

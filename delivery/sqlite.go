@@ -82,6 +82,7 @@ func openSQLite(ctx context.Context, dir string) (*backend, error) {
 		driver:        riversqlite.New(write),
 		rebind:        func(q string) string { return q },
 		singleProcess: true,
+		singleWriter:  true,
 		committers:    1,
 		// The lock file already keeps other processes out.
 		lockMigrations: func(context.Context) (func(), error) { return func() {}, nil },

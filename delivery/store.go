@@ -85,7 +85,7 @@ type Store struct {
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
 	direct  *direct    // first attempts held in memory; nil unless one process owns the database
-	records *txBatcher // shared transactions for recording attempts
+	records *txBatcher // shared transactions for recording attempts; nil: one each
 
 	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
 
@@ -180,7 +180,9 @@ func (s *Store) open(ctx context.Context) error {
 		return fmt.Errorf("delivery: preparing statements: %w", err)
 	}
 	s.commits = newCommitter(s, s.be.committers, maxBatch)
-	s.records = newTxBatcher(s, s.be.committers)
+	if s.be.singleWriter {
+		s.records = newTxBatcher(s, 1)
+	}
 	return nil
 }
 

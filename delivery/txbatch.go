@@ -67,6 +67,9 @@ func (b *txBatcher) do(ctx context.Context, f func(*sql.Tx) error) error {
 
 // close stops the loops after the queued transactions have run.
 func (b *txBatcher) close() {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	if !b.closed {
 		b.closed = true

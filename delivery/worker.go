@@ -127,21 +127,18 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
 	defer cancel()
 	var next nextStep
-	err := s.records.do(ctx, func(tx *sql.Tx) error {
+	err := s.recordTx(ctx, func(tx *sql.Tx) error {
 		next = nextStep{} // this may run twice (see txBatcher)
 		now := s.cfg.Now()
 		// Update first: on PostgreSQL that takes the row lock that
 		// serialises us with Retry before we read retry_requested.
-		if _, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?`),
-			nanos(now), id); err != nil {
-			return err
-		}
 		var n, maxAttempts int
 		var sched string
 		var jobID int64
 		var requested bool
-		if err := tx.QueryRowContext(ctx, s.sql(`SELECT attempts, max_attempts, retry_schedule, job_id, retry_requested
-			FROM hookline_delivery WHERE id = ?`), id).Scan(&n, &maxAttempts, &sched, &jobID, &requested); err != nil {
+		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?
+			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested`), nanos(now), id).
+			Scan(&n, &maxAttempts, &sched, &jobID, &requested); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_attempt
@@ -167,6 +164,15 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 	}
 	s.logAttempt(ctx, log, out, next)
 	return next, nil
+}
+
+// recordTx runs f, which records an attempt, in a write transaction:
+// shared with other records where one writer serialises them anyway.
+func (s *Store) recordTx(ctx context.Context, f func(*sql.Tx) error) error {
+	if s.records == nil {
+		return s.inTx(ctx, f)
+	}
+	return s.records.do(ctx, f)
 }
 
 // nextStep is what follows an attempt.
