@@ -124,6 +124,12 @@ func (q *direct) halt(ctx context.Context) error {
 	}
 	q.cancel()
 	q.stop, q.cancel = nil, nil
+	if n := len(q.queue); n > 0 {
+		// Stored as pending: the next start runs them, from memory in this
+		// process or from River in the next (see rescueDirect).
+		q.s.log.LogAttrs(ctx, slog.LevelInfo, "first attempts not started before the stop; they run on the next start",
+			slog.Int("deliveries", n))
+	}
 	return err
 }
 
