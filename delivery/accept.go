@@ -46,9 +46,9 @@ type Receipt struct {
 }
 
 // Accept stores the event, one delivery per NewDelivery and one queued job
-// per delivery (or, on SQLite, a first attempt held in memory: see
-// direct.go), and returns once they have committed: an accepted event is
-// never half-scheduled. Concurrent calls share transactions (group commit,
+// per delivery (on SQLite, a first attempt held in memory or spilled
+// instead: see direct.go), and returns once they have committed: an
+// accepted event is never half-scheduled. Concurrent calls share transactions (group commit,
 // see committer); an event that fails its batch is retried alone, so it
 // fails alone. If (Source, CEID) was accepted before, or by a concurrent
 // call, it returns that receipt with Duplicate set and stores nothing.
@@ -89,14 +89,16 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		}
 		return Receipt{}, fmt.Errorf("delivery: accept event: %w", err)
 	}
-	if r.direct {
-		if r.out.Duplicate {
-			s.direct.release(len(r.rows))
-		} else {
-			for _, row := range r.rows {
-				s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d})
-			}
+	switch {
+	case r.direct && r.out.Duplicate:
+		s.direct.release(len(r.rows))
+	case r.direct:
+		for _, row := range r.rows {
+			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld})
 		}
+	case s.direct != nil && !r.out.Duplicate && len(r.rows) > 0:
+		s.direct.spilled.Add(int64(len(r.rows)))
+		s.direct.signal()
 	}
 	s.log.LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
 		slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
@@ -122,7 +124,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 	}
 	var ids []string // deliveries queued in River
 	var jobRow []int // their rows' positions in dels
-	var dels []any   // delivery rows' values, deliveryCols each; job_id 0 until set
+	var dels []any   // delivery rows' values, deliveryCols each; job_id last
 	for _, i := range order {
 		r := reqs[i]
 		if !inserted[r.fresh.EventID] {
@@ -139,14 +141,18 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 			continue
 		}
 		outs[i] = r.fresh
+		job := int64(jobHeld)
+		if s.direct != nil && !r.direct {
+			job = jobSpilled
+		}
 		for seq, row := range r.rows {
-			if !r.direct {
+			if s.direct == nil {
 				ids = append(ids, row.id)
 				jobRow = append(jobRow, len(dels)/deliveryCols)
 			}
 			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
 				StatusPending, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
-				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, int64(0))
+				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, job)
 		}
 	}
 	if len(ids) > 0 {

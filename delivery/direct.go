@@ -19,12 +19,16 @@ import (
 // committed with job_id 0 ("held in memory") and handed to a pool of
 // workers straight after the commit, skipping River's job insert, fetch
 // and completion, three of the five writes a delivery otherwise costs on
-// the single writer. Retries, and first attempts beyond the in-memory
-// bound, go through River as before.
+// the single writer. Retries go through River as before.
 //
-// Nothing is lost in a crash: a delivery still pending with job_id 0 when
-// the store opens was held by a process that died, and Open queues it in
-// River before anything runs (rescueDirect).
+// Memory is bounded. Beyond the bound a delivery is committed with job_id
+// -1 ("spilled") and read back into memory, in the order it was stored, as
+// room frees up (spill.go): a backlog costs one read per batch instead of
+// River's writes per job.
+//
+// Nothing is lost in a crash: a delivery still pending with job_id 0 or -1
+// when the store opens was left by a process that stopped, and Open queues
+// it in River before anything runs (rescueDirect).
 //
 // On PostgreSQL nodes share the database, a node cannot tell another's
 // held deliveries from orphans, and River's rescuer already handles dead
@@ -40,10 +44,17 @@ const directPerWorker = 500
 // outcome could not be recorded (the database failed): it may run twice.
 const directRetryPause = time.Second
 
+// job_id values of first attempts that are not River jobs.
+const (
+	jobHeld    = 0  // held in memory since Accept
+	jobSpilled = -1 // stored for the feeder to read back (spill.go)
+)
+
 // directJob is one first attempt held in memory.
 type directJob struct {
 	id, eventID string
 	d           *actions.Delivery
+	job         int64 // jobHeld or jobSpilled: the job_id its record expects
 }
 
 // direct is the in-memory queue of first attempts and its workers.
@@ -54,6 +65,11 @@ type direct struct {
 	// reservation made before the commit guarantees the send after it
 	// never blocks.
 	held atomic.Int64
+	// spilled counts deliveries stored as spilled and not yet read back;
+	// wake tells the feeder there may be some to read (see spill.go).
+	spilled atomic.Int64
+	wake    chan struct{}
+	cursor  int64 // the feeder's: rowid up to which spilled rows were read
 
 	mu      sync.Mutex
 	stop    context.CancelFunc // stops taking jobs
@@ -62,11 +78,11 @@ type direct struct {
 }
 
 func newDirect(s *Store) *direct {
-	return &direct{s: s, queue: make(chan directJob, s.cfg.Workers*directPerWorker)}
+	return &direct{s: s, queue: make(chan directJob, s.cfg.Workers*directPerWorker), wake: make(chan struct{}, 1)}
 }
 
 // reserve claims room for n deliveries, or reports false when memory is
-// full (they then go to River).
+// full (they are then spilled).
 func (q *direct) reserve(n int) bool {
 	if q == nil || n == 0 {
 		return false
@@ -97,6 +113,7 @@ func (q *direct) start() {
 	for range q.s.cfg.Workers {
 		q.running.Go(func() { q.work(take, work) })
 	}
+	q.running.Go(func() { q.feed(take) })
 }
 
 // halt stops taking jobs, waits for attempts in flight until ctx is done,
@@ -156,6 +173,9 @@ func (q *direct) work(take, ctx context.Context) {
 				continue
 			}
 			q.release(1)
+			if q.spilled.Load() > 0 {
+				q.signal()
+			}
 		}
 	}
 }
@@ -179,19 +199,19 @@ func (s *Store) attemptDirect(ctx context.Context, j directJob) bool {
 		log.LogAttrs(ctx, slog.LevelInfo, "attempt interrupted; it will run again")
 		return false
 	}
-	_, err := s.finish(ctx, j.id, 0, started, out, log)
+	_, err := s.finish(ctx, j.id, j.job, started, out, log)
 	return err == nil
 }
 
-// rescueDirect queues in River the deliveries a process held in memory
-// when it stopped without running them. Only valid when this process owns
-// the database.
+// rescueDirect queues in River the first attempts a process held in memory
+// or had spilled when it stopped without running them. Only valid when
+// this process owns the database.
 func (s *Store) rescueDirect(ctx context.Context) error {
 	for {
 		var ids []string
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			rows, err := tx.QueryContext(ctx, s.sql(`SELECT id FROM hookline_delivery
-				WHERE status = ? AND job_id = 0 ORDER BY created_at, id LIMIT ?`), StatusPending, retryBatch)
+				WHERE status = ? AND job_id <= 0 ORDER BY created_at, id LIMIT ?`), StatusPending, retryBatch)
 			if err != nil {
 				return err
 			}

@@ -87,10 +87,10 @@ func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) (bool, error
 		return false, err
 	}
 	requested := 0 // an INTEGER column: no bool binding across databases
-	if jobID == 0 && !status.final() && s.direct != nil {
-		// Its first attempt is held in memory (direct.go), queued or in
-		// flight, and will run: as for a running job, the worker sees the
-		// flag when it records the attempt, and queues another.
+	if jobID <= 0 && !status.final() && s.direct != nil {
+		// Its first attempt is held in memory or spilled (direct.go) and
+		// will run: as for a running job, the worker sees the flag when it
+		// records the attempt, and queues another.
 		_, err = tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
 			SET status = ?, next_attempt_at = ?, retry_requested = 1 WHERE id = ?`), StatusPending, nanos(now), id)
 		return true, err

@@ -1,0 +1,119 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hookline/hookline/actions"
+)
+
+// Reading spilled first attempts back into memory (see direct.go).
+//
+// Spilled rows are found by SQLite's rowid: one writer connection commits
+// transactions one after another, so rowids become visible in increasing
+// order, and a cursor (the highest rowid read so far) marks everything
+// before it as taken. The read runs on a reader connection, beside the
+// writer, and needs no write: a row read back keeps job_id -1, which its
+// attempt's record expects.
+
+const (
+	// feedBatch is the most rows one read takes; the feeder waits for this
+	// much room (or for the whole backlog to fit) so reads stay few.
+	feedBatch = 256
+	// feedPoll bounds how long spilled rows wait if a wake-up was missed.
+	feedPoll = 100 * time.Millisecond
+)
+
+// signal wakes the feeder without blocking.
+func (q *direct) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// feed reads spilled rows into memory as room frees up, until take ends.
+func (q *direct) feed(take context.Context) {
+	poll := time.NewTicker(feedPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-take.Done():
+			return
+		case <-q.wake:
+		case <-poll.C:
+		}
+		for {
+			backlog := q.spilled.Load()
+			room := int64(cap(q.queue)) - q.held.Load()
+			if backlog <= 0 || room < min(feedBatch, backlog) {
+				break
+			}
+			limit := int(min(room, feedBatch))
+			if !q.reserve(limit) {
+				break // Accept took the room meanwhile
+			}
+			n, err := q.load(take, limit)
+			q.release(limit - n)
+			if err != nil {
+				if take.Err() == nil {
+					q.s.log.LogAttrs(take, slog.LevelWarn, "reading spilled deliveries failed; trying again shortly",
+						slog.String("error", err.Error()))
+				}
+				break
+			}
+			if n == 0 {
+				break // the rows counted are not committed yet
+			}
+		}
+	}
+}
+
+// load reads up to limit spilled rows after the cursor into memory, for
+// which room is reserved, and returns how many.
+func (q *direct) load(ctx context.Context, limit int) (int, error) {
+	s := q.s
+	tx, err := s.rdb.BeginTx(ctx, snapshot())
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, id, event_id, content FROM hookline_delivery
+		WHERE rowid > ? AND job_id = ? ORDER BY rowid LIMIT ?`, q.cursor, jobSpilled, limit)
+	if err != nil {
+		return 0, err
+	}
+	var jobs []directJob
+	last := q.cursor
+	for rows.Next() {
+		var content string
+		j := directJob{d: new(actions.Delivery), job: jobSpilled}
+		if err := rows.Scan(&last, &j.id, &j.eventID, &content); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if err := json.Unmarshal([]byte(content), j.d); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delivery %s: content: %w", j.id, err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, err
+	}
+	if len(jobs) < limit {
+		// Every spilled row of this snapshot was read: skip the rest of
+		// it, so the next read starts after it.
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM hookline_delivery`).Scan(&last); err != nil {
+			return 0, err
+		}
+	}
+	q.cursor = last
+	q.spilled.Add(-int64(len(jobs)))
+	q.push(jobs...)
+	return len(jobs), nil
+}
