@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -53,17 +54,41 @@ func sourceRevision(ctx context.Context) string {
 	return s
 }
 
-// freePort asks the kernel for a free loopback port. The listener is
-// closed at once, so another process could take the port before the server
-// does; on a quiet loopback that does not happen in practice, and a fixed
-// port is what lets a restarted server keep its address.
+// freePort finds a free loopback port for a server that keeps its address
+// across restarts. It is chosen below the kernel's ephemeral range: while a
+// killed server is down, the load's and the deliveries' outgoing
+// connections take ephemeral ports, and one of them once took the server's
+// port and failed its restart with "address already in use".
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	lo := ephemeralLow()
+	for range 200 {
+		port := 10000 + rand.IntN(max(lo-10000, 1))
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port between 10000 and %d", lo)
+}
+
+// ephemeralLow is the first port of Linux's ephemeral range (32768 by
+// default, and where the setting cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo <= 10000 {
+		return 32768
+	}
+	return lo
 }
 
 // node is one `hookline serve` process, restarted on the same port and

@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -27,8 +26,8 @@ import (
 // River's writes per job.
 //
 // Nothing is lost in a crash: a delivery still pending with job_id 0 or -1
-// when the store opens was left by a process that stopped, and Open queues
-// it in River before anything runs (rescueDirect).
+// when the store opens was left by a process that stopped, and Open marks
+// it spilled, to be read back once the workers start (recover).
 //
 // On PostgreSQL nodes share the database, a node cannot tell another's
 // held deliveries from orphans, and River's rescuer already handles dead
@@ -143,7 +142,7 @@ func (q *direct) halt(ctx context.Context) error {
 	q.stop, q.cancel = nil, nil
 	if n := len(q.queue); n > 0 {
 		// Stored as pending: the next start runs them, from memory in this
-		// process or from River in the next (see rescueDirect).
+		// process or read back in the next (see recover).
 		q.s.log.LogAttrs(ctx, slog.LevelInfo, "first attempts not started before the stop; they run on the next start",
 			slog.Int("deliveries", n))
 	}
@@ -203,47 +202,34 @@ func (s *Store) attemptDirect(ctx context.Context, j directJob) bool {
 	return err == nil
 }
 
-// rescueDirect queues in River the first attempts a process held in memory
-// or had spilled when it stopped without running them. Only valid when
-// this process owns the database.
-func (s *Store) rescueDirect(ctx context.Context) error {
-	for {
-		var ids []string
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, s.sql(`SELECT id FROM hookline_delivery
-				WHERE status = ? AND job_id <= 0 ORDER BY created_at, id LIMIT ?`), StatusPending, retryBatch)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(ids) == 0 {
-				return err
-			}
-			now := time.Now()
-			jobIDs, err := s.insertJobs(ctx, tx, ids, now, now)
-			if err != nil {
-				return err
-			}
-			for i, id := range ids {
-				if _, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET job_id = ? WHERE id = ?`), jobIDs[i], id); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("delivery: queue attempts held by a stopped process: %w", err)
+// recover takes over the first attempts a stopped process held in memory
+// or had spilled: they become spilled, for the feeder to read back once the
+// workers start, and the feeder's cursor starts before the oldest of them.
+// Spilled rows that were run keep job_id -1 and are final, or retrying
+// with a River job; the cursor and the feeder's status filter keep them
+// from running again. Only valid when this process owns the database.
+func (q *direct) recover(ctx context.Context) error {
+	s := q.s
+	var n, first, last int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE hookline_delivery SET job_id = ? WHERE status = ? AND job_id = ?`,
+			jobSpilled, StatusPending, jobHeld); err != nil {
+			return err
 		}
-		if len(ids) == 0 {
-			return nil
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(min(rowid), 0) FROM hookline_delivery
+			WHERE status = ? AND job_id = ?`, StatusPending, jobSpilled).Scan(&n, &first); err != nil {
+			return err
 		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "queued first attempts a stopped process held", slog.Int("deliveries", len(ids)))
+		return tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM hookline_delivery`).Scan(&last)
+	})
+	if err != nil {
+		return fmt.Errorf("delivery: take over first attempts a stopped process left: %w", err)
 	}
+	q.spilled.Store(n)
+	q.cursor = last
+	if n > 0 {
+		q.cursor = first - 1
+		s.log.LogAttrs(ctx, slog.LevelInfo, "first attempts a stopped process left will run", slog.Int64("deliveries", n))
+	}
+	return nil
 }

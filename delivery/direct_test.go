@@ -81,8 +81,8 @@ func TestDirectOverflowSpillsAndIsReadBack(t *testing.T) {
 }
 
 // Deliveries held in memory or spilled when a process stops (or dies)
-// before running them are queued in River by the next Open, and each runs
-// once.
+// before running them are read back after the next Open, and each runs
+// once; spilled ones that already ran do not run again.
 func TestDirectHeldAttemptsOutliveTheProcess(t *testing.T) {
 	db := newTestDB(t, "sqlite")
 	srv, seen := receiver(t, nil)
@@ -105,8 +105,8 @@ func TestDirectHeldAttemptsOutliveTheProcess(t *testing.T) {
 	}
 
 	s := openStore(t, db, nil)
-	if n := count(t, s, `SELECT COUNT(*) FROM hookline_delivery WHERE job_id <= 0`); n != 0 {
-		t.Errorf("%d deliveries still without a job after Open", n)
+	if n := count(t, s, `SELECT COUNT(*) FROM hookline_delivery WHERE job_id = -1`); n != 3 {
+		t.Errorf("%d of 3 deliveries spilled after Open", n)
 	}
 	if n := queued(t, s); n != 3 {
 		t.Errorf("%d attempts queued, want 3", n)
@@ -125,6 +125,28 @@ func TestDirectHeldAttemptsOutliveTheProcess(t *testing.T) {
 		if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:delivered:204"}) {
 			t.Errorf("%s: attempts %v", id, got)
 		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The three keep job_id -1 once delivered: a later process that spills
+	// must read back its own rows only.
+	third := openStore(t, db, nil)
+	if !third.direct.reserve(cap(third.direct.queue)) {
+		t.Fatal("reserve failed")
+	}
+	rc := accept(t, third, newEvent("e3", NewDelivery{Delivery: httpAction(srv.URL, "3")}))
+	third.direct.release(cap(third.direct.queue))
+	start(t, third)
+	if got := next(t, seen).Body; got != "3" {
+		t.Errorf("receiver got %q, want only the new spilled delivery", got)
+	}
+	waitStatus(t, third, rc.Deliveries[0].ID, StatusDelivered)
+	select {
+	case r := <-seen:
+		t.Errorf("a delivery ran again in a later process: %q", r.Body)
+	case <-time.After(3 * feedPoll):
 	}
 }
 

@@ -82,8 +82,10 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
+	// status: rows spilled by an earlier process and run since keep job_id
+	// -1; the cursor starts after them unless recover found older ones.
 	rows, err := tx.QueryContext(ctx, `SELECT rowid, id, event_id, content FROM hookline_delivery
-		WHERE rowid > ? AND job_id = ? ORDER BY rowid LIMIT ?`, q.cursor, jobSpilled, limit)
+		WHERE rowid > ? AND job_id = ? AND status = ? ORDER BY rowid LIMIT ?`, q.cursor, jobSpilled, StatusPending, limit)
 	if err != nil {
 		return 0, err
 	}

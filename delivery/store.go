@@ -171,10 +171,10 @@ func (s *Store) open(ctx context.Context) error {
 		if err := s.rescueOrphans(ctx); err != nil {
 			return err
 		}
-		if err := s.rescueDirect(ctx); err != nil {
+		s.direct = newDirect(s)
+		if err := s.direct.recover(ctx); err != nil {
 			return err
 		}
-		s.direct = newDirect(s)
 	}
 	if err := s.prepareInserts(ctx); err != nil {
 		return fmt.Errorf("delivery: preparing statements: %w", err)
