@@ -26,6 +26,8 @@ const (
 	feedBatch = 256
 	// feedPoll bounds how long spilled rows wait if a wake-up was missed.
 	feedPoll = 100 * time.Millisecond
+	// feedRetryPause follows a failed read.
+	feedRetryPause = time.Second
 )
 
 // signal wakes the feeder without blocking.
@@ -60,9 +62,17 @@ func (q *direct) feed(take context.Context) {
 			n, err := q.load(take, limit)
 			q.release(limit - n)
 			if err != nil {
-				if take.Err() == nil {
-					q.s.log.LogAttrs(take, slog.LevelWarn, "reading spilled deliveries failed; trying again shortly",
-						slog.String("error", err.Error()))
+				if take.Err() != nil {
+					return
+				}
+				q.s.log.LogAttrs(take, slog.LevelWarn, "reading spilled deliveries failed; trying again shortly",
+					slog.String("error", err.Error()))
+				// A failing database fails every read: one warning a
+				// second, not one per poll.
+				select {
+				case <-take.Done():
+					return
+				case <-time.After(feedRetryPause):
 				}
 				break
 			}
