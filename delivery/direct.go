@@ -80,6 +80,16 @@ func newDirect(s *Store) *direct {
 	return &direct{s: s, queue: make(chan directJob, s.cfg.Workers*directPerWorker), wake: make(chan struct{}, 1)}
 }
 
+// FirstAttempts reports the first attempts held in memory (queued, in
+// flight or about to be queued) and those spilled to the database waiting
+// for room, on a store that holds them (SQLite); both are 0 otherwise.
+func (s *Store) FirstAttempts() (held, spilled int64) {
+	if s.direct == nil {
+		return 0, 0
+	}
+	return s.direct.held.Load(), max(s.direct.spilled.Load(), 0)
+}
+
 // reserve claims room for n deliveries, or reports false when memory is
 // full (they are then spilled).
 func (q *direct) reserve(n int) bool {

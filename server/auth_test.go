@@ -164,6 +164,8 @@ trigger "boom" {
 		`hookline_delivery_attempts_total{outcome="permanent",type="http"} 1`,
 		`hookline_filter_errors_total{trigger="boom"} 4`, // the duplicate is evaluated before the store finds it is one
 		`hookline_deliveries_dead 1`,
+		`hookline_first_attempts_held 0`, // each let go of once recorded
+		`hookline_first_attempts_spilled 0`,
 		`hookline_rules_last_reload_successful 1`,
 		`hookline_rules_triggers 3`,
 		`hookline_delivery_attempt_duration_seconds_count{type="http"} 4`,

@@ -98,6 +98,22 @@ func (m *metrics) watchStore(store *delivery.Store) {
 	}
 }
 
+// watchFirstAttempts adds gauges of the in-memory queue of first attempts:
+// held at its bound with a growing spill means deliveries fall behind
+// intake.
+func (m *metrics) watchFirstAttempts(store *delivery.Store) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookline_first_attempts_held",
+			Help: "First attempts held in memory, queued or in flight (SQLite; at most 500 per worker).",
+		}, func() float64 { held, _ := store.FirstAttempts(); return float64(held) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookline_first_attempts_spilled",
+			Help: "First attempts waiting in the database for room in memory (SQLite), read back in order.",
+		}, func() float64 { _, spilled := store.FirstAttempts(); return float64(spilled) }),
+	)
+}
+
 func (m *metrics) attempt(typ string, out actions.Outcome, d time.Duration) {
 	m.attempts.WithLabelValues(typ, out.Status.String()).Inc()
 	m.attemptDuration.WithLabelValues(typ).Observe(d.Seconds())

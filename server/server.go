@@ -162,6 +162,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.store = store
 	m.watchStore(store)
+	m.watchFirstAttempts(store)
 	s.mux = s.routes()
 	return s, nil
 }
