@@ -59,6 +59,9 @@ func TestDirectOverflowSpillsAndIsReadBack(t *testing.T) {
 	if n := queued(t, s); n != 2 {
 		t.Errorf("%d attempts queued, want 2", n)
 	}
+	if held, spilled := s.FirstAttempts(); held != int64(room-1) || spilled != 2 {
+		t.Errorf("FirstAttempts = %d held, %d spilled; want %d and 2", held, spilled, room-1)
+	}
 	if n := s.direct.held.Load(); n != int64(room-1) {
 		t.Errorf("held %d, want the %d reserved: the overflowing event must not take room", n, room-1)
 	}
