@@ -8,7 +8,9 @@
 // delivery. Each attempt has its own job: the transaction that records an
 // attempt also queues the job of the next one, and a finished job is never
 // revived, so the queue and the delivery rows cannot disagree about what
-// happens next.
+// happens next. On SQLite, which one process owns, a fresh delivery's first
+// attempt needs no job: it is held in memory, or spilled to the database
+// when memory is full and read back in order (direct.go, spill.go).
 //
 // The database is SQLite in a data directory (one process) or PostgreSQL
 // (several processes, "nodes", sharing it); everything that knows which
