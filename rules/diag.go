@@ -23,6 +23,18 @@ func Suggest(given string, candidates []string) string {
 	return best
 }
 
+// OnlyErrors drops warnings: what a reload or a refused start reports is
+// why the rules could not be used.
+func OnlyErrors(diags hcl.Diagnostics) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // didYouMean is a sentence to append to a Detail, or "".
 func didYouMean(given string, candidates []string) string {
 	if s := Suggest(given, candidates); s != "" {

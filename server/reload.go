@@ -93,19 +93,9 @@ func (s *Server) Reload(reason string) ReloadResult {
 func short(hash string) string { return hash[:min(12, len(hash))] }
 
 func (re *reloadError) json() map[string]any {
-	out := map[string]any{"at": re.At, "diagnostics": rules.JSONDiagnostics(onlyErrors(re.Diags), re.Files)}
+	out := map[string]any{"at": re.At, "diagnostics": rules.JSONDiagnostics(rules.OnlyErrors(re.Diags), re.Files)}
 	if re.Err != "" {
 		out["message"] = re.Err
-	}
-	return out
-}
-
-func onlyErrors(diags hcl.Diagnostics) hcl.Diagnostics {
-	var out hcl.Diagnostics
-	for _, d := range diags {
-		if d.Severity == hcl.DiagError {
-			out = append(out, d)
-		}
 	}
 	return out
 }

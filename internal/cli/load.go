@@ -3,8 +3,6 @@ package cli
 import (
 	"fmt"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/hookline/hookline/rules"
 )
 
@@ -21,20 +19,10 @@ func loadRules(e *env, dir string) (*rules.Set, bool) {
 	if set != nil {
 		w.files = set.Files
 	}
-	w.writeText(e.stderr, onlyErrors(diags))
+	w.writeText(e.stderr, rules.OnlyErrors(diags))
 	errs, _ := countDiags(diags)
 	fmt.Fprintf(e.stderr, "%s is invalid: %s; run 'hookline validate %s' for details.\n", dir, pluralize(errs, "error"), dir)
 	return nil, false
-}
-
-func onlyErrors(diags hcl.Diagnostics) hcl.Diagnostics {
-	var out hcl.Diagnostics
-	for _, d := range diags {
-		if d.Severity == hcl.DiagError {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 // dirArg returns the single optional directory argument.

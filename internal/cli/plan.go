@@ -131,7 +131,7 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 		if set != nil {
 			w.files = set.Files
 		}
-		w.writeText(e.stderr, onlyErrors(diags))
+		w.writeText(e.stderr, rules.OnlyErrors(diags))
 		fmt.Fprintf(e.stderr, "the rules at %s are invalid; a plan needs both sides valid.\n", ref)
 		return nil, false
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/server"
 )
 
@@ -84,7 +85,7 @@ func runServe(e *env, args []string) int {
 		var re *server.RulesError
 		if errors.As(err, &re) {
 			w := &diagWriter{files: re.Files}
-			w.writeText(e.stderr, onlyErrors(re.Diags))
+			w.writeText(e.stderr, rules.OnlyErrors(re.Diags))
 			fmt.Fprintf(e.stderr, "hookline serve: the rules in %s are invalid; nothing was started.\n", dir)
 			return exitFailure
 		}
