@@ -169,7 +169,9 @@ func (q *direct) work(take, ctx context.Context) {
 		case <-take.Done():
 			return
 		case j := <-q.queue:
-			if !q.s.attemptDirect(ctx, j) {
+			d := *j.d // the queued copy stays as stored, for a rerun
+			d.Attempt = 1
+			if _, _, err := q.s.attempt(ctx, j.eventID, j.id, &d, j.job); err != nil {
 				// Interrupted, or not recorded: it runs again, from the
 				// queue, where its room is still reserved.
 				q.queue <- j
@@ -187,29 +189,6 @@ func (q *direct) work(take, ctx context.Context) {
 			}
 		}
 	}
-}
-
-// attemptDirect makes the first attempt of j and records it. It reports
-// false when the attempt must run again: interrupted by a stop, or its
-// outcome could not be recorded.
-func (s *Store) attemptDirect(ctx context.Context, j directJob) bool {
-	d := *j.d
-	d.Attempt = 1
-	log := s.log.With(
-		slog.String("event_id", j.eventID),
-		slog.String("delivery_id", j.id),
-		slog.String("trigger", d.Trigger),
-		slog.String("action", d.Address),
-		slog.Int("attempt", d.Attempt),
-	)
-	started := s.cfg.Now()
-	out := s.execute(ctx, &d, log)
-	if ctx.Err() != nil && out.Status != actions.Delivered {
-		log.LogAttrs(ctx, slog.LevelInfo, "attempt interrupted; it will run again")
-		return false
-	}
-	_, err := s.finish(ctx, j.id, j.job, started, out, log)
-	return err == nil
 }
 
 // recover takes over the first attempts a stopped process held in memory

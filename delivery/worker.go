@@ -40,10 +40,28 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 		return nil
 	}
 
-	d := &p.content
-	d.Attempt = p.attempts + 1
+	p.content.Attempt = p.attempts + 1
+	// An interrupted attempt returns ctx's error: River puts the job back
+	// as it was and the next start tries again.
+	out, next, err := s.attempt(ctx, p.eventID, id, &p.content, job.ID)
+	if err != nil {
+		return err
+	}
+	if next.status == StatusFailed {
+		return river.JobCancel(errors.New(out.Error))
+	}
+	return nil
+}
+
+// attempt makes attempt d.Attempt of delivery id, of event eventID (ours,
+// as the API knows it), on behalf of River job jobID (jobHeld or
+// jobSpilled for a first attempt from memory), and records it. When ctx
+// ends before the attempt delivered (stopping, or River's job timeout) it
+// is not an attempt: nothing is recorded and ctx's error is returned, for
+// the caller to run it again.
+func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Delivery, jobID int64) (actions.Outcome, nextStep, error) {
 	log := s.log.With(
-		slog.String("event_id", p.eventID), // ours, as the API knows it
+		slog.String("event_id", eventID),
 		slog.String("delivery_id", id),
 		slog.String("trigger", d.Trigger),
 		slog.String("action", d.Address),
@@ -52,19 +70,11 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	started := s.cfg.Now()
 	out := s.execute(ctx, d, log)
 	if ctx.Err() != nil && out.Status != actions.Delivered {
-		// Stopping (or River's job timeout). Not an attempt: River puts the
-		// job back as it was and the next start tries again.
 		log.LogAttrs(ctx, slog.LevelInfo, "attempt interrupted; it will run again")
-		return ctx.Err()
+		return out, nextStep{}, ctx.Err()
 	}
-	next, err := s.finish(ctx, id, job.ID, started, out, log)
-	if err != nil {
-		return err
-	}
-	if next.status == StatusFailed {
-		return river.JobCancel(errors.New(out.Error))
-	}
-	return nil
+	next, err := s.finish(ctx, id, jobID, started, out, log)
+	return out, next, err
 }
 
 func (s *Store) loadPending(ctx context.Context, id string) (*pending, error) {
@@ -114,8 +124,9 @@ func (s *Store) execute(ctx context.Context, d *actions.Delivery, log *slog.Logg
 	return out
 }
 
-// finish records an attempt of delivery id, made by River job jobID (0 for
-// a direct first attempt), and decides what happens next, in one
+// finish records an attempt of delivery id, made by River job attemptJob
+// (jobHeld or jobSpilled for a first attempt from memory), and decides
+// what happens next, in one
 // transaction that also inserts the job of the next attempt, if any. The
 // job of this attempt is left for River to finish when Work returns: nil
 // completes it, JobCancel marks a dead letter. Jobs are never revived after
