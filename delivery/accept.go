@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -48,9 +49,9 @@ type Receipt struct {
 // Accept stores the event, one delivery per NewDelivery and one queued job
 // per delivery (on SQLite, a first attempt held in memory or spilled
 // instead: see direct.go), and returns once they have committed: an
-// accepted event is never half-scheduled. Concurrent calls share transactions (group commit,
-// see committer); an event that fails its batch is retried alone, so it
-// fails alone. If (Source, CEID) was accepted before, or by a concurrent
+// accepted event is never half-scheduled. Concurrent calls share
+// transactions (group commit, see committer); an event that fails its
+// batch is retried alone, so it fails alone. If (Source, CEID) was accepted before, or by a concurrent
 // call, it returns that receipt with Duplicate set and stores nothing.
 func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	if ev.Source == "" || ev.CEID == "" {
@@ -61,10 +62,13 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	}
 	// PostgreSQL's text rejects these and SQLite's takes them: refuse them
 	// on both, so that an event is accepted or not whatever the store.
-	for _, v := range []string{ev.Source, ev.CEID, ev.Type, string(ev.Raw)} {
-		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			return Receipt{}, errors.New("delivery: event holds invalid UTF-8 or a NUL character")
-		}
+	// The body is checked as bytes, without a copy of it per event.
+	invalid := !utf8.Valid(ev.Raw) || bytes.IndexByte(ev.Raw, 0) >= 0
+	for _, v := range []string{ev.Source, ev.CEID, ev.Type} {
+		invalid = invalid || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0
+	}
+	if invalid {
+		return Receipt{}, errors.New("delivery: event holds invalid UTF-8 or a NUL character")
 	}
 	c := s.commits
 	c.pending.Add(1) // from here a filling batch may wait for us

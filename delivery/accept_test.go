@@ -113,6 +113,7 @@ func testAcceptRejects(t *testing.T, db testDB) {
 		"not JSON":    {Source: "/s", CEID: "x", Raw: []byte(`{`)},
 		"NUL in id":   {Source: "/s", CEID: "x\x00", Raw: []byte(`{}`)},
 		"bad UTF-8":   {Source: "/s\xff", CEID: "x", Raw: []byte(`{}`)},
+		"bad body":    {Source: "/s", CEID: "x", Raw: []byte("{\"a\": \"\xff\"}")},
 		"no content":  {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{}}},
 		"bad policy":  {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{MaxAttempts: -1}}}},
 		"no schedule": {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{Schedule: []time.Duration{}, MaxAttempts: 3}}}},

@@ -35,8 +35,8 @@ import (
 
 // directPerWorker bounds the deliveries held in memory per worker: enough
 // to keep the workers busy through a burst, small enough that an
-// overloaded receiver pushes the backlog into the durable queue instead of
-// into memory.
+// overloaded receiver pushes the backlog into the database (spilled)
+// instead of into memory.
 const directPerWorker = 500
 
 // directRetryPause is the wait before running again a direct attempt whose
