@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -58,7 +57,7 @@ const (
 type committer struct {
 	s     *Store
 	limit int // events per batch
-	queue chan *acceptReq
+	closingQueue[*acceptReq]
 	// pending counts Accept calls between entering Accept and being taken
 	// off the queue: callers a filling batch can expect shortly.
 	pending atomic.Int64
@@ -68,32 +67,17 @@ type committer struct {
 	// batches and batched count transactions and the events in them, for
 	// the benchmark's events/batch.
 	batches, batched atomic.Int64
-
-	mu     sync.RWMutex // held for reading while sending on queue
-	closed bool
-	wg     sync.WaitGroup
 }
 
 // newCommitter starts loops committers of batches of at most limit events
 // (maxBatch; 1 turns group commit off, for comparison in benchmarks).
 func newCommitter(s *Store, loops, limit int) *committer {
-	c := &committer{s: s, limit: limit, queue: make(chan *acceptReq, maxBatch*loops)}
+	c := &committer{s: s, limit: limit}
+	c.queue = make(chan *acceptReq, maxBatch*loops)
 	for range loops {
 		c.wg.Go(c.run)
 	}
 	return c
-}
-
-// close stops taking requests, commits those queued and waits for the
-// loops to end.
-func (c *committer) close() {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
-		close(c.queue)
-	}
-	c.mu.Unlock()
-	c.wg.Wait()
 }
 
 // submit queues r and waits for its outcome. A caller whose ctx ends before

@@ -264,7 +264,9 @@ func (s *Store) Close() error {
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	s.records.close()
+	if s.records != nil {
+		s.records.close()
+	}
 	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.be.close())
 }
 

@@ -3,13 +3,12 @@ package delivery
 import (
 	"context"
 	"database/sql"
-	"sync"
 	"sync/atomic"
 )
 
 // txBatcher runs small write transactions of concurrent callers together:
 // whatever queued while the previous transaction ran shares the next one.
-// Recording an attempt is four statements, and its COMMIT costs more than
+// Recording an attempt is three statements, and its COMMIT costs more than
 // all of them; under load the workers' records share commits, and a lone
 // record still commits at once (there is no waiting to fill a batch).
 //
@@ -19,13 +18,9 @@ import (
 type txBatcher struct {
 	s     *Store
 	limit int
-	queue chan *txReq
+	closingQueue[*txReq]
 	// shared counts transactions run for more than one caller.
 	shared atomic.Int64
-
-	mu     sync.RWMutex // held for reading while sending on queue
-	closed bool
-	wg     sync.WaitGroup
 }
 
 type txReq struct {
@@ -39,7 +34,8 @@ type txReq struct {
 const maxTxBatch = 64
 
 func newTxBatcher(s *Store, loops int) *txBatcher {
-	b := &txBatcher{s: s, limit: maxTxBatch, queue: make(chan *txReq, maxTxBatch*max(loops, 1))}
+	b := &txBatcher{s: s, limit: maxTxBatch}
+	b.queue = make(chan *txReq, maxTxBatch*max(loops, 1))
 	for range loops {
 		b.wg.Go(b.run)
 	}
@@ -63,20 +59,6 @@ func (b *txBatcher) do(ctx context.Context, f func(*sql.Tx) error) error {
 	b.mu.RUnlock()
 	<-r.done
 	return r.err
-}
-
-// close stops the loops after the queued transactions have run.
-func (b *txBatcher) close() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.queue)
-	}
-	b.mu.Unlock()
-	b.wg.Wait()
 }
 
 func (b *txBatcher) run() {

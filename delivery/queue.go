@@ -1,0 +1,27 @@
+package delivery
+
+import "sync"
+
+// closingQueue is what the two group-commit mechanisms (committer for
+// Accept, txBatcher for attempt records) share: a channel their callers
+// send to and their loops drain. Callers send while holding mu for
+// reading, so close, which takes it for writing, never closes the channel
+// under a send.
+type closingQueue[T any] struct {
+	queue  chan T
+	mu     sync.RWMutex // held for reading while sending on queue
+	closed bool
+	wg     sync.WaitGroup // the loops
+}
+
+// close stops taking requests, lets the loops finish what was queued and
+// waits for them to end.
+func (q *closingQueue[T]) close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.queue)
+	}
+	q.mu.Unlock()
+	q.wg.Wait()
+}
