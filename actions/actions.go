@@ -9,6 +9,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -34,48 +35,36 @@ type Delivery struct {
 	EventID string `json:"event_id"` // the CloudEvents id that caused it
 	Address string `json:"address"`  // TRIGGER.TYPE.NAME
 	Trigger string `json:"trigger"`
-	Type    string `json:"type"` // "http", "sms" or "email"
+	Type    string `json:"type"` // the action type's name: Type.Name
 	Name    string `json:"name"`
 	Attempt int    `json:"attempt"` // 1 for the first attempt
-
-	HTTP  *HTTPRequest  `json:"http,omitempty"`
-	SMS   *SMSMessage   `json:"sms,omitempty"`
-	Email *EmailMessage `json:"email,omitempty"`
+	Fields  Fields `json:"fields"`
 }
 
-// Header is one HTTP header; a slice keeps the order the rule file gave.
-type Header struct {
-	Name  string `json:"name"`
-	Value Text   `json:"value"`
-}
-
-// HTTPRequest is a rendered `action "http"`.
-type HTTPRequest struct {
-	Method        string        `json:"method"`
-	URL           Text          `json:"url"`
-	Headers       []Header      `json:"headers,omitempty"`
-	Body          Text          `json:"body"`
-	ContentType   string        `json:"content_type,omitempty"` // used when no Content-Type header is set
-	Timeout       time.Duration `json:"timeout,omitempty"`      // zero means the executor's default
-	SigningSecret Text          `json:"signing_secret,omitempty"`
-}
-
-// SMSMessage is a rendered `action "sms"`.
-type SMSMessage struct {
-	To             Text   `json:"to"`
-	Body           Text   `json:"body"`
-	StatusCallback string `json:"status_callback,omitempty"`
-}
-
-// EmailMessage is a rendered `action "email"`.
-type EmailMessage struct {
-	To       []Text `json:"to"`
-	Cc       []Text `json:"cc,omitempty"`
-	Bcc      []Text `json:"bcc,omitempty"`
-	ReplyTo  Text   `json:"reply_to,omitempty"`
-	Subject  Text   `json:"subject"`
-	Body     Text   `json:"body"`
-	HTMLBody Text   `json:"html_body,omitempty"`
+// UnmarshalJSON also reads deliveries stored before Fields existed, whose
+// content sat under a key named after their type ("http": {...}).
+func (d *Delivery) UnmarshalJSON(b []byte) error {
+	type plain Delivery
+	var all struct {
+		plain
+		Fields *Fields `json:"fields"`
+	}
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	*d = Delivery(all.plain)
+	if all.Fields != nil {
+		d.Fields = *all.Fields
+		return nil
+	}
+	var legacy map[string]json.RawMessage
+	if err := json.Unmarshal(b, &legacy); err != nil {
+		return err
+	}
+	if raw, ok := legacy[d.Type]; ok && d.Type != "" {
+		return json.Unmarshal(raw, &d.Fields)
+	}
+	return nil
 }
 
 // Status is what the queue should do after an attempt.
@@ -173,7 +162,7 @@ func (t Text) Resolve(env EnvFunc) (string, error) {
 	return b.String(), nil
 }
 
-// Redacted is the text with every secret replaced by "(sensitive)": the form
+// Redacted is the text with every secret replaced by Redaction: the form
 // that logs, plans and APIs show.
 func (t Text) Redacted() string {
 	if len(t) == 1 && t[0].Env == "" {
@@ -182,7 +171,7 @@ func (t Text) Redacted() string {
 	var b strings.Builder
 	for _, p := range t {
 		if p.Env != "" {
-			b.WriteString("(sensitive)")
+			b.WriteString(Redaction)
 			continue
 		}
 		b.WriteString(p.Lit)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/engine"
 	"github.com/hookline/hookline/rules"
 )
@@ -20,7 +21,7 @@ func TestGeneratedRulesAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := func(name string) (string, bool) { return "whsec_" + strings.Repeat("A", 44), true }
-	set, diags := rules.LoadDir(dir, rules.Options{LookupEnv: env, RequireEnv: true})
+	set, compiled, diags := engine.LoadDir(dir, rules.Options{Types: builtin.Types(), LookupEnv: env, RequireEnv: true})
 	if diags.HasErrors() {
 		t.Fatalf("generated rules do not load:\n%s", diags.Error())
 	}
@@ -39,14 +40,15 @@ func TestGeneratedRulesAndEvents(t *testing.T) {
 		if err != nil {
 			t.Fatalf("event %d: %v\n%s", seq, err, g.body(seq, sent))
 		}
-		res := e.Match(context.Background(), set, ev, engine.MatchOptions{})
+		res := e.Match(context.Background(), compiled, ev, engine.MatchOptions{})
 		for _, f := range res.Failures {
 			t.Fatalf("event %d (%s): trigger %s: %s: %v", seq, ev.Type, f.Trigger, f.Kind, f.Err)
 		}
-		for _, d := range res.Deliveries {
+		for _, f := range res.Fired {
+			d := f.Delivery
 			fired[d.Type]++
-			if d.Type == "sms" && !strings.Contains(d.SMS.Body.String(), benchRefPrefix+ceid(seq, sent)+" ") {
-				t.Fatalf("sms body without its reference: %q", d.SMS.Body.String())
+			if body := d.Fields.Text("body").String(); d.Type == "sms" && !strings.Contains(body, benchRefPrefix+ceid(seq, sent)+" ") {
+				t.Fatalf("sms body without its reference: %q", body)
 			}
 		}
 	}

@@ -21,7 +21,7 @@ func testAcceptAndDeliver(t *testing.T, db testDB) {
 	start(t, s)
 
 	d := httpAction(srv.URL+"/hook", `{"order":"A-1"}`)
-	d.HTTP.Headers = []actions.Header{{Name: "X-Order", Value: actions.Literal("A-1")}}
+	d.Fields.Set("headers", actions.Value{Map: []actions.Header{{Name: "X-Order", Value: actions.Literal("A-1")}}})
 	rc := accept(t, s, newEvent("e1", NewDelivery{Delivery: d}))
 	if rc.Duplicate || !strings.HasPrefix(rc.EventID, "evt_") || len(rc.EventID) != 30 || len(rc.Deliveries) != 1 {
 		t.Fatalf("receipt %+v", rc)
@@ -49,7 +49,7 @@ func testAcceptAndDeliver(t *testing.T, db testDB) {
 	if a.Number != 1 || a.Outcome != "delivered" || a.StatusCode != 200 || a.Response != "thanks" || a.Duration <= 0 || a.StartedAt.IsZero() {
 		t.Errorf("attempt %+v", a)
 	}
-	if det.Content.ID != ref.ID || det.Content.HTTP.Body.Redacted() != `{"order":"A-1"}` || det.Content.Address != "order.http.notify" {
+	if det.Content.ID != ref.ID || det.Content.Fields.Text("body").Redacted() != `{"order":"A-1"}` || det.Content.Address != "order.http.notify" {
 		t.Errorf("stored content %+v", det.Content)
 	}
 	if want := (RetryPolicy{Schedule: DefaultSchedule, MaxAttempts: 8}); !slices.Equal(det.Retry.Schedule, want.Schedule) || det.Retry.MaxAttempts != 8 {
@@ -82,7 +82,7 @@ func testRetriesUntilDelivered(t *testing.T, db testDB) {
 	start(t, s)
 
 	d := httpAction(srv.URL, `{}`)
-	d.HTTP.SigningSecret = actions.Text{{Env: "WH"}}
+	d.Fields.Set("signing_secret", actions.Value{Text: actions.Text{{Env: "WH"}}})
 	rc := accept(t, s, newEvent("e1", NewDelivery{Delivery: d, Retry: RetryPolicy{Schedule: []time.Duration{10 * time.Millisecond, 10 * time.Millisecond}}}))
 	id := rc.Deliveries[0].ID
 

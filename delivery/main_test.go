@@ -126,7 +126,11 @@ func receiver(t testing.TB, h http.HandlerFunc) (*httptest.Server, <-chan reques
 func httpAction(url, body string) *actions.Delivery {
 	return &actions.Delivery{
 		EventID: "ce-1", Address: "order.http.notify", Trigger: "order", Type: "http", Name: "notify",
-		HTTP: &actions.HTTPRequest{Method: "POST", URL: actions.Literal(url), Body: actions.Literal(body)},
+		Fields: actions.Fields{
+			{Name: "method", Value: actions.Value{Text: actions.Literal("POST")}},
+			{Name: "url", Value: actions.Value{Text: actions.Literal(url)}},
+			{Name: "body", Value: actions.Value{Text: actions.Literal(body)}},
+		},
 	}
 }
 

@@ -55,8 +55,8 @@ func testSecretNeverStored(t *testing.T, db testDB) {
 	start(t, s)
 
 	d := httpAction(srv.URL, "")
-	d.HTTP.Headers = []actions.Header{{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: name}}}}
-	d.HTTP.Body = actions.Text{{Lit: `{"token":"`}, {Env: name}, {Lit: `"}`}}
+	d.Fields.Set("headers", actions.Value{Map: []actions.Header{{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: name}}}}})
+	d.Fields.Set("body", actions.Value{Text: actions.Text{{Lit: `{"token":"`}, {Env: name}, {Lit: `"}`}}})
 	rc := accept(t, s, newEvent("e1", NewDelivery{Delivery: d, Retry: RetryPolicy{Schedule: []time.Duration{10 * time.Millisecond}}}))
 	det := waitStatus(t, s, rc.Deliveries[0].ID, StatusDelivered)
 	if got.Load() != "Bearer "+secret {

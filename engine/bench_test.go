@@ -7,16 +7,17 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/rules"
 )
 
 // benchRules spreads n triggers over the 20 built-in event types; 10 % of
 // the triggers of each type match the benchmark event.
-func benchRules(b *testing.B, n int) *rules.Set {
+func benchRules(b *testing.B, n int) *Compiled {
 	b.Helper()
 	var schema *rules.Schema
 	{
-		set, _ := rules.Load(fstest.MapFS{}, "", rules.Options{})
+		set, _ := rules.Load(fstest.MapFS{}, "", rules.Options{Types: builtin.Types()})
 		schema = set.Schema
 	}
 	types := schema.EventNames()
@@ -54,7 +55,7 @@ trigger "t%d" {
 }
 `, i, typ.Name, filter, body, i, i)
 	}
-	set, diags := rules.Load(fstest.MapFS{"r.hcl": {Data: []byte(src.String())}}, "", rules.Options{})
+	_, set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(src.String())}}, "", rules.Options{Types: builtin.Types()})
 	if diags.HasErrors() {
 		b.Fatal(diags.Error())
 	}
@@ -99,7 +100,7 @@ func BenchmarkMatch(b *testing.B) {
 			b.ReportAllocs()
 			want := -1
 			for b.Loop() {
-				ev, err := e.Decode(set.Schema, benchEvent)
+				ev, err := e.Decode(set.Set().Schema, benchEvent)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -108,8 +109,8 @@ func BenchmarkMatch(b *testing.B) {
 					b.Fatalf("failures: %+v", res.Failures)
 				}
 				if want < 0 {
-					want = len(res.Deliveries)
-				} else if len(res.Deliveries) != want {
+					want = len(res.Fired)
+				} else if len(res.Fired) != want {
 					b.Fatal("unstable result")
 				}
 			}
@@ -124,7 +125,7 @@ func BenchmarkDecode(b *testing.B) {
 	e := New(Options{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := e.Decode(set.Schema, benchEvent); err != nil {
+		if _, err := e.Decode(set.Set().Schema, benchEvent); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,10 +1,11 @@
 package engine
 
 import (
-	"github.com/hashicorp/hcl/v2"
 	"math/big"
 	"sort"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/zclconf/go-cty/cty"
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -31,14 +30,13 @@ type Options struct {
 }
 
 // Engine matches and renders events. It is safe for concurrent use and
-// holds only caches, never rules: every call names the rule set to use, so
-// a hot reload is simply a different *rules.Set on the next call.
+// holds no rules: every call names the compiled rule set to use, so a hot
+// reload is simply a different *Compiled on the next call. What it keeps
+// (JSON parsers, date helpers by time zone) does not depend on the rules.
 type Engine struct {
 	filterTimeout time.Duration
 	parsers       fastjson.ParserPool
 	zones         sync.Map // time zone name -> map[string]function.Function
-	plans         sync.Map // weak.Pointer[rules.Set] -> *setPlan
-	recent        atomic.Pointer[recentPlan]
 }
 
 // New returns an Engine.
@@ -87,10 +85,18 @@ type Failure struct {
 
 // Result is what one event sets off.
 type Result struct {
-	Event      *Event
-	Deliveries []*actions.Delivery // in trigger-name, then source order
-	Skipped    []Skip
-	Failures   []Failure
+	Event    *Event
+	Fired    []Fired // in trigger-name, then source order
+	Skipped  []Skip
+	Failures []Failure
+}
+
+// Fired is one action an event set off: the rendered delivery, and the
+// action it came from, which says how the delivery is to be run (its
+// retry policy).
+type Fired struct {
+	Delivery *actions.Delivery
+	Action   *rules.Action
 }
 
 // MatchOptions change what Match reports, not what it fires.
@@ -101,19 +107,27 @@ type MatchOptions struct {
 	Explain bool
 }
 
-// Match evaluates every trigger of set that listens to the event's type.
-func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts MatchOptions) *Result {
+// Match evaluates every trigger of c that listens to the event's type. The
+// event must have been decoded against c's schema.
+func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOptions) *Result {
 	res := &Result{Event: ev}
+	set := c.set
 	dl := deadline{parent: ctx, at: time.Now().Add(e.filterTimeout)}
 	defer dl.cancel()
 	var activation any // built on first use: many events match no filter at all
 	triggers := set.TriggersFor(ev.Type)
-	var plan *typePlan
-	if len(triggers) > 0 {
-		plan = e.plan(set, ev.schema)
+	comp := c.byType[ev.Type]
+	if len(triggers) > 0 && (comp == nil || comp.et != ev.schema) {
+		// Fast templates and guards read the decoded event by its schema
+		// entry: one from another rule set could be read wrongly.
+		err := fmt.Errorf("the event was decoded against another rule set than the one matching it")
+		for _, t := range triggers {
+			res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
+		}
+		return res
 	}
-	guards := guardFields{ev: ev, plan: plan}
-	scope := eventScope{e: e, set: set, ev: ev, plan: plan}
+	guards := guardFields{ev: ev, comp: comp}
+	scope := eventScope{e: e, set: set, ev: ev, comp: comp}
 	skip := func(s Skip, i int) {
 		if res.Skipped == nil {
 			// Most triggers of a type skip most events: one allocation.
@@ -128,7 +142,7 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 		}
 		if t.When != "" {
 			var ok bool
-			if g := plan.guards[i]; g != nil && (g.whole || !guards.holds(g)) {
+			if g := comp.guards[i]; g != nil && (g.whole || !guards.holds(g)) {
 				ok = guards.holds(g)
 			} else {
 				if activation == nil {
@@ -162,12 +176,12 @@ func (e *Engine) Match(ctx context.Context, set *rules.Set, ev *Event, opts Matc
 				skip(Skip{Trigger: t.Name, Action: a.Address, Reason: SkipActionDisabled}, i)
 				continue
 			}
-			d, err := render(&scope, a, plan.actions[i][j])
+			d, err := render(&scope, a, comp.actions[i][j])
 			if err != nil {
 				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Action: a.Address, Kind: RenderError, Err: err})
 				continue
 			}
-			res.Deliveries = append(res.Deliveries, d)
+			res.Fired = append(res.Fired, Fired{Delivery: d, Action: a})
 		}
 	}
 	if opts.Explain {

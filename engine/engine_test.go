@@ -13,34 +13,35 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/rules"
 )
 
-func loadExample(t testing.TB) *rules.Set {
+func loadExample(t testing.TB) *Compiled {
 	t.Helper()
-	set, diags := rules.LoadDir("../examples/apptoto", rules.Options{LookupEnv: func(string) (string, bool) { return "x", true }})
+	_, set, diags := LoadDir("../examples/apptoto", rules.Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "x", true }})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
 	return set
 }
 
-func loadRules(t testing.TB, src string) *rules.Set {
+func loadRules(t testing.TB, src string) *Compiled {
 	t.Helper()
-	set, diags := rules.Load(fstest.MapFS{"r.hcl": {Data: []byte(src)}}, "", rules.Options{LookupEnv: func(string) (string, bool) { return "x", true }})
+	_, set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(src)}}, "", rules.Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "x", true }})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
 	return set
 }
 
-func decodeFile(t testing.TB, e *Engine, set *rules.Set, name string) *Event {
+func decodeFile(t testing.TB, e *Engine, set *Compiled, name string) *Event {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("../examples/apptoto/events", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := e.Decode(set.Schema, b)
+	ev, err := e.Decode(set.Set().Schema, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +50,8 @@ func decodeFile(t testing.TB, e *Engine, set *rules.Set, name string) *Event {
 
 func addresses(res *Result) []string {
 	var out []string
-	for _, d := range res.Deliveries {
-		out = append(out, d.Address)
+	for _, f := range res.Fired {
+		out = append(out, f.Delivery.Address)
 	}
 	return out
 }
@@ -87,18 +88,18 @@ func TestRenderSMSUsesAppointmentTimeZone(t *testing.T) {
 	set := loadExample(t)
 	e := New(Options{})
 	res := e.Match(context.Background(), set, decodeFile(t, e, set, "participant-replied-cancel.json"), MatchOptions{})
-	if len(res.Deliveries) != 1 {
+	if len(res.Fired) != 1 {
 		t.Fatalf("want one delivery, got %+v", res)
 	}
-	d := res.Deliveries[0]
-	if d.SMS == nil || d.Type != "sms" || d.Trigger != "front_desk_cancel_alert" || d.EventID != "evt-replied-1001" {
+	d := res.Fired[0].Delivery
+	if d.Fields.Text("body") == nil || d.Type != "sms" || d.Trigger != "front_desk_cancel_alert" || d.EventID != "evt-replied-1001" {
 		t.Fatalf("unexpected delivery %+v", d)
 	}
 	// 14:00Z is 9:00 AM in New York, the appointment's zone.
-	if got, want := d.SMS.Body.Redacted(), "Ann Lee cancelled Dental Cleaning on Tuesday, December 1 at 9:00 AM"; got != want {
+	if got, want := d.Fields.Text("body").Redacted(), "Ann Lee cancelled Dental Cleaning on Tuesday, December 1 at 9:00 AM"; got != want {
 		t.Errorf("body = %q, want %q", got, want)
 	}
-	if got := d.SMS.To.Redacted(); got != "+15550100" {
+	if got := d.Fields.Text("to").Redacted(); got != "+15550100" {
 		t.Errorf("to = %q", got)
 	}
 }
@@ -108,32 +109,30 @@ func TestRenderHTTPKeepsSecretsAsReferences(t *testing.T) {
 	set := loadExample(t)
 	e := New(Options{})
 	res := e.Match(context.Background(), set, decodeFile(t, e, set, "booking-completed.json"), MatchOptions{})
-	if len(res.Deliveries) != 1 {
+	if len(res.Fired) != 1 {
 		t.Fatalf("want one delivery, got %+v", res)
 	}
-	req := res.Deliveries[0].HTTP
-	if req.Method != "POST" || req.URL.Redacted() != "https://crm.example.com/hooks/bookings" {
+	req := res.Fired[0].Delivery.Fields
+	if req.Literal("method") != "POST" || req.Text("url").Redacted() != "https://crm.example.com/hooks/bookings" {
 		t.Fatalf("request %+v", req)
 	}
-	if len(req.Headers) != 1 || req.Headers[0].Name != "X-Api-Key" {
-		t.Fatalf("headers %+v", req.Headers)
+	headers := req.Map("headers")
+	if len(headers) != 1 || headers[0].Name != "X-Api-Key" {
+		t.Fatalf("headers %+v", headers)
 	}
-	if want := (actions.Text{{Env: "CRM_API_KEY"}}); !slices.Equal(req.Headers[0].Value, want) {
-		t.Fatalf("header value = %#v, want a reference %#v", req.Headers[0].Value, want)
+	if want := (actions.Text{{Env: "CRM_API_KEY"}}); !slices.Equal(headers[0].Value, want) {
+		t.Fatalf("header value = %#v, want a reference %#v", headers[0].Value, want)
 	}
 	// The default body is the event as received, undeclared fields included.
 	var body map[string]any
-	if err := json.Unmarshal([]byte(req.Body.Redacted()), &body); err != nil {
+	if err := json.Unmarshal([]byte(req.Text("body").Redacted()), &body); err != nil {
 		t.Fatal(err)
 	}
-	if body["id"] != "evt-booking-4001" || !strings.Contains(req.Body.Redacted(), "passed through untouched") {
-		t.Errorf("default body is not the event: %s", req.Body.Redacted())
-	}
-	if req.ContentType != "application/json" {
-		t.Errorf("content type %q", req.ContentType)
+	if body["id"] != "evt-booking-4001" || !strings.Contains(req.Text("body").Redacted(), "passed through untouched") {
+		t.Errorf("default body is not the event: %s", req.Text("body").Redacted())
 	}
 	// Nothing in the serialized delivery holds a token or a secret value.
-	b, _ := json.Marshal(res.Deliveries[0])
+	b, _ := json.Marshal(res.Fired[0].Delivery)
 	if strings.Contains(string(b), "⟦") {
 		t.Errorf("token leaked into the delivery: %s", b)
 	}
@@ -157,7 +156,7 @@ trigger "has_email" {
 }
 `)
 	e := New(Options{})
-	ev, err := e.Decode(set.Schema, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"message.failed",
+	ev, err := e.Decode(set.Set().Schema, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"message.failed",
 		"data":{"message":{"id":1,"body":null},"participant":{"email":null}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +168,7 @@ trigger "has_email" {
 	if got := addresses(res); !slices.Equal(got, []string{"no_email.http.h"}) {
 		t.Fatalf("fired %v", got)
 	}
-	if got := res.Deliveries[0].HTTP.Body.Redacted(); got != "[][][][0]" {
+	if got := res.Fired[0].Delivery.Fields.Text("body").Redacted(); got != "[][][][0]" {
 		t.Errorf("body = %q", got)
 	}
 }
@@ -200,7 +199,7 @@ trigger "ok" {
 	// A generous deadline, so that the cost limit is what stops the loop
 	// even on a loaded machine under -race.
 	e := New(Options{FilterTimeout: time.Minute})
-	ev, err := e.Decode(set.Schema, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{}}}`))
+	ev, err := e.Decode(set.Set().Schema, []byte(`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +235,6 @@ trigger "ok" {
 
 func TestExplain(t *testing.T) {
 	t.Parallel()
-	set := loadExample(t)
 	e := New(Options{})
 	set2 := loadRules(t, `
 trigger "vip" {
@@ -254,7 +252,7 @@ trigger "other" {
   action "http" "h" { url = "https://example.com" }
 }
 `)
-	ev := decodeFile(t, e, set, "participant-replied-yes.json")
+	ev := decodeFile(t, e, set2, "participant-replied-yes.json")
 	res := e.Match(context.Background(), set2, ev, MatchOptions{Explain: true})
 	reasons := map[string]Skip{}
 	for _, s := range res.Skipped {
@@ -275,6 +273,25 @@ trigger "other" {
 		if s.Reason == SkipOtherType || s.Detail != "" {
 			t.Errorf("explanation without Explain: %+v", s)
 		}
+	}
+}
+
+func TestMatchRefusesAnEventOfAnotherSet(t *testing.T) {
+	t.Parallel()
+	e := New(Options{})
+	src := `
+trigger "t" {
+  on = ["participant.replied"]
+  action "http" "h" { url = "https://example.com" }
+}`
+	a, b := loadRules(t, src), loadRules(t, src)
+	ev := decodeFile(t, e, a, "participant-replied-yes.json")
+	res := e.Match(context.Background(), b, ev, MatchOptions{})
+	if len(res.Fired) != 0 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "another rule set") {
+		t.Fatalf("an event decoded against another set was matched: %+v", res)
+	}
+	if res := e.Match(context.Background(), a, ev, MatchOptions{}); len(res.Fired) != 1 {
+		t.Fatalf("its own set: %+v", res)
 	}
 }
 
@@ -300,7 +317,7 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"specversion":"1.0","id":"1","source":"s","type":"appointment.created","data":{"appointment":{"start_time":"2026-13-01"}}}`, "data.appointment.start_time", "RFC 3339", false},
 	}
 	for _, tt := range tests {
-		_, err := e.Decode(set.Schema, []byte(tt.body))
+		_, err := e.Decode(set.Set().Schema, []byte(tt.body))
 		var de *DecodeError
 		if !errors.As(err, &de) {
 			t.Errorf("%s: want a DecodeError, got %v", tt.body, err)
@@ -345,17 +362,17 @@ trigger "t" {
 }`)
 	e := New(Options{})
 	ev := decodeFile(t, e, set, "participant-replied-cancel.json")
-	if u := set.Usage("appointment"); u == nil || u.Whole || !u.Field("calendar").Whole || u.Field("title") == nil || u.Field("location") != nil {
+	if u := set.Set().Usage("appointment"); u == nil || u.Whole || !u.Field("calendar").Whole || u.Field("title") == nil || u.Field("location") != nil {
 		t.Fatalf("usage of appointment = %+v", u)
 	}
 	res := e.Match(context.Background(), set, ev, MatchOptions{})
-	if len(res.Failures) > 0 || len(res.Deliveries) != 2 {
+	if len(res.Failures) > 0 || len(res.Fired) != 2 {
 		t.Fatalf("result %+v", res)
 	}
-	if got := res.Deliveries[0].HTTP.Body.Redacted(); got != "Dental Cleaning|Dr. Rivera|Ann Lee" {
+	if got := res.Fired[0].Delivery.Fields.Text("body").Redacted(); got != "Dental Cleaning|Dr. Rivera|Ann Lee" {
 		t.Errorf("fields: %q", got)
 	}
-	if got := res.Deliveries[1].HTTP.Body.Redacted(); got != `{"cal":{"id":7,"name":"Dr. Rivera"},"data":{"room":"4"},"room":"4"}` {
+	if got := res.Fired[1].Delivery.Fields.Text("body").Redacted(); got != `{"cal":{"id":7,"name":"Dr. Rivera"},"data":{"room":"4"},"room":"4"}` {
 		t.Errorf("whole: %q", got)
 	}
 }

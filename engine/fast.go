@@ -294,7 +294,7 @@ type fastCall struct {
 
 func (c *fastCall) eval(s *eventScope) (cty.Value, bool) {
 	if s.calls == nil {
-		s.calls = make([]memo, s.plan.calls)
+		s.calls = make([]memo, s.comp.calls)
 	}
 	if m := &s.calls[c.slot]; m.done {
 		return m.v, true

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cel.dev/cel-go/cel"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,20 +13,21 @@ import (
 	"time"
 	"weak"
 
-	"github.com/hookline/hookline/rules"
+	"cel.dev/cel-go/cel"
 )
 
 // renderBoth renders every action listening to ev's type twice, through
 // the plan and through HCL alone, and fails on any difference.
-func renderBoth(t *testing.T, e *Engine, set *rules.Set, ev *Event) int {
+func renderBoth(t *testing.T, e *Engine, c *Compiled, ev *Event) int {
 	t.Helper()
-	plan := e.plan(set, ev.schema)
-	fast, slow := eventScope{e: e, set: set, ev: ev, plan: plan}, eventScope{e: e, set: set, ev: ev}
+	comp := c.byType[ev.Type]
+	set := c.Set()
+	fast, slow := eventScope{e: e, set: set, ev: ev, comp: comp}, eventScope{e: e, set: set, ev: ev}
 	n := 0
 	for i, tr := range set.TriggersFor(ev.Type) {
 		for j, a := range tr.Actions {
-			want, wantErr := render(&slow, a, &actionPlan{roots: a.Roots})
-			got, gotErr := render(&fast, a, plan.actions[i][j])
+			want, wantErr := render(&slow, a, throughHCL(comp.actions[i][j]))
+			got, gotErr := render(&fast, a, comp.actions[i][j])
 			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
 				g, _ := json.Marshal(got)
 				w, _ := json.Marshal(want)
@@ -39,7 +39,20 @@ func renderBoth(t *testing.T, e *Engine, set *rules.Set, ev *Event) int {
 	return n
 }
 
-func TestPlanRendersAsHCL(t *testing.T) {
+// throughHCL is ca without fast forms and pre-rendered templates: every
+// template evaluated by HCL, as before either existed.
+func throughHCL(ca *compiledAction) *compiledAction {
+	slow := &compiledAction{roots: ca.roots}
+	for _, c := range ca.attrs {
+		if !c.spec.Kind.Static() {
+			c.fast, c.konst = nil, nil
+		}
+		slow.attrs = append(slow.attrs, c)
+	}
+	return slow
+}
+
+func TestCompiledRendersAsHCL(t *testing.T) {
 	t.Parallel()
 	set := loadRules(t, `
 twilio {
@@ -133,7 +146,7 @@ trigger "people" {
 		          "participant":{"name":"Åsa Ñu","first_name":"Åsa","phone":"+1555","email":"a@example.com"}}}`,
 		`{"specversion":"1.0","id":"p2","source":"s","type":"participant.confirmed","data":{"appointment":{"time_zone":"Nowhere/Else"},"participant":{}}}`,
 	} {
-		ev, err := e.Decode(set.Schema, []byte(body))
+		ev, err := e.Decode(set.Set().Schema, []byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,35 +162,32 @@ trigger "people" {
 	}
 }
 
-// TestPlansGoWithTheirSet checks that a set dropped by a reload does not
-// stay in the engine's cache.
-func TestPlansGoWithTheirSet(t *testing.T) {
+// TestEngineKeepsNoRuleSet checks that a rule set dropped by a reload is
+// not kept alive by the engine that matched events with it.
+func TestEngineKeepsNoRuleSet(t *testing.T) {
 	e := New(Options{})
 	set := loadExample(t)
 	b, err := os.ReadFile("../examples/apptoto/events/booking-completed.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := e.Decode(set.Schema, b)
+	ev, err := e.Decode(set.Set().Schema, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Match(context.Background(), set, ev, MatchOptions{})
-	key := weak.Make(set)
-	if _, ok := e.plans.Load(key); !ok {
-		t.Fatal("no plan cached")
+	if res := e.Match(context.Background(), set, ev, MatchOptions{}); len(res.Fired) == 0 {
+		t.Fatal("nothing fired")
 	}
+	key := weak.Make(set)
 	set, ev = nil, nil
 	for i := 0; i < 50; i++ {
 		runtime.GC()
-		empty := true
-		e.plans.Range(func(any, any) bool { empty = false; return false })
-		if empty {
+		if key.Value() == nil {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Error("the plan outlived its set")
+	t.Error("the compiled rules outlived their last use")
 }
 
 // TestGuardsDecideAsCEL runs every filter through CEL and checks that Match,
@@ -220,11 +230,11 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 		`{"specversion":"1.0","id":"evt-3","source":"s","type":"participant.booking_accepted",
 		  "data":{"appointment":{"calendar":{"name":"Dr. Rivera"},"title":""},"participant":{"email":"ann@example.net"},"booking":{"type":{"key":"new"}}}}`,
 	} {
-		ev, err := e.Decode(set.Schema, []byte(body))
+		ev, err := e.Decode(set.Set().Schema, []byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, g := range e.plan(set, ev.schema).guards {
+		for _, g := range set.byType[ev.Type].guards {
 			if g != nil {
 				guarded++
 			}
@@ -235,7 +245,7 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 			t.Fatal(err)
 		}
 		dl := deadline{parent: context.Background(), at: time.Now().Add(time.Second)}
-		for _, tr := range set.TriggersFor(ev.Type) {
+		for _, tr := range set.Set().TriggersFor(ev.Type) {
 			want, wantErr := evalFilter(&dl, tr.Programs[ev.Type], act, tr.Loops)
 			got, gotErr := true, error(nil)
 			for _, s := range res.Skipped {

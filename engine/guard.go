@@ -15,13 +15,13 @@ import (
 // it, exactly as CEL would have found. Many triggers of a type tend to test
 // the same field; it is read once per event for all of them.
 type guard struct {
-	field int    // into typePlan.fields
+	field int    // into compiledType.fields
 	value string // the literal
 	whole bool   // the clause is the whole filter, so it decides both ways
 }
 
 // compileGuard finds t's guard for events of type et, or returns nil.
-func (tp *typePlan) compileGuard(t *rules.Trigger, et *rules.EventType) *guard {
+func (tp *compiledType) compileGuard(t *rules.Trigger, et *rules.EventType) *guard {
 	checked, ok := t.ASTs[et.Name]
 	if !ok || t.Programs[et.Name] == nil {
 		return nil
@@ -126,7 +126,7 @@ func equalPaths(a, b []string) bool {
 // guardFields reads the fields of an event that guards compare, once each.
 type guardFields struct {
 	ev   *Event
-	plan *typePlan
+	comp *compiledType
 	vals []string
 	read []bool
 }
@@ -134,11 +134,11 @@ type guardFields struct {
 // holds reports whether g's comparison is true for the event.
 func (f *guardFields) holds(g *guard) bool {
 	if f.vals == nil {
-		f.vals = make([]string, len(f.plan.fields))
-		f.read = make([]bool, len(f.plan.fields))
+		f.vals = make([]string, len(f.comp.fields))
+		f.read = make([]bool, len(f.comp.fields))
 	}
 	if !f.read[g.field] {
-		f.vals[g.field] = readString(f.ev, f.plan.fields[g.field])
+		f.vals[g.field] = readString(f.ev, f.comp.fields[g.field])
 		f.read[g.field] = true
 	}
 	return f.vals[g.field] == g.value

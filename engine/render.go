@@ -1,10 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -14,80 +14,39 @@ import (
 
 // render evaluates an action's attributes for one event into a Delivery.
 // The Delivery is plain data: secrets stay references (see actions.Text).
-func render(s *eventScope, a *rules.Action, plan *actionPlan) (*actions.Delivery, error) {
+func render(s *eventScope, a *rules.Action, ca *compiledAction) (*actions.Delivery, error) {
 	d := &actions.Delivery{
 		EventID: s.ev.ID, Address: a.Address, Trigger: a.Trigger, Type: a.Type, Name: a.Name,
+		Fields: make(actions.Fields, 0, len(ca.attrs)),
 	}
-	r := renderer{set: s.set, scope: s, attrs: a.Attrs, consts: a.Consts, plan: plan}
-	switch a.Type {
-	case "http":
-		req := &actions.HTTPRequest{
-			Method:        a.Method,
-			URL:           r.text("url"),
-			Headers:       r.headers("headers"),
-			Body:          r.text("body"),
-			Timeout:       a.Timeout,
-			SigningSecret: r.text("signing_secret"),
+	r := renderer{set: s.set, scope: s, consts: a.Consts, roots: ca.roots}
+	for _, c := range ca.attrs {
+		var v actions.Value
+		switch {
+		case c.konst != nil:
+			v = *c.konst
+		case c.attr == nil: // EventDefault
+			v.Text = actions.Literal(s.rawBody())
+		default:
+			v = r.value(c)
 		}
-		if _, set := a.Attrs["body"]; !set {
-			req.Body = actions.Literal(s.rawBody())
-			req.ContentType = "application/json"
+		if r.err != nil {
+			return nil, r.err
 		}
-		d.HTTP = req
-	case "sms":
-		d.SMS = &actions.SMSMessage{To: r.text("to"), Body: r.text("body")}
-		if cb := r.text("status_callback"); cb.Sensitive() {
-			r.fail("status_callback", fmt.Errorf("must not contain env() values"))
-		} else {
-			d.SMS.StatusCallback = cb.Redacted()
+		if !v.IsZero() {
+			d.Fields = append(d.Fields, actions.Field{Name: c.spec.Name, Value: v})
 		}
-	case "email":
-		d.Email = &actions.EmailMessage{
-			To:       r.list("to"),
-			Cc:       r.list("cc"),
-			Bcc:      r.list("bcc"),
-			ReplyTo:  r.text("reply_to"),
-			Subject:  r.text("subject"),
-			Body:     r.text("body"),
-			HTMLBody: r.text("html_body"),
-		}
-	default:
-		return nil, fmt.Errorf("unknown action type %q", a.Type)
-	}
-	if r.err != nil {
-		return nil, r.err
 	}
 	return d, nil
-}
-
-// shape is how render reads an attribute; the plan pre-renders constant
-// attributes in the same shape.
-type shape int
-
-const (
-	shapeText shape = iota
-	shapeList
-	shapeHeaders
-)
-
-func shapeOf(actionType, name string) shape {
-	switch {
-	case name == "headers":
-		return shapeHeaders
-	case actionType == "email" && (name == "to" || name == "cc" || name == "bcc"):
-		return shapeList
-	}
-	return shapeText
 }
 
 // renderer evaluates attributes and keeps the first error, so that render
 // reads as a list of fields.
 type renderer struct {
 	set    *rules.Set
-	scope  *eventScope // nil when pre-rendering constants
-	attrs  map[string]*hcl.Attribute
+	scope  *eventScope          // nil when pre-rendering constants
 	consts map[string]cty.Value // attributes that need no event
-	plan   *actionPlan
+	roots  []string             // the event variables HCL may need
 	err    error
 }
 
@@ -97,22 +56,43 @@ func (r *renderer) fail(name string, err error) {
 	}
 }
 
-func (r *renderer) value(name string) (cty.Value, bool) {
-	a, ok := r.attrs[name]
-	if !ok || r.err != nil {
+// value renders one attribute in the shape its kind asks for.
+func (r *renderer) value(c compiledAttr) actions.Value {
+	name := c.spec.Name
+	v, ok := r.eval(c)
+	if !ok {
+		return actions.Value{}
+	}
+	var out actions.Value
+	switch c.spec.Kind {
+	case actions.TemplateList:
+		out.List = r.list(name, v)
+	case actions.TemplateMap:
+		out.Map = r.headers(name, v)
+	default:
+		out.Text = r.toText(name, v)
+		if c.spec.Plain && out.Text.Sensitive() {
+			r.fail(name, errors.New("must not contain env() values"))
+		}
+	}
+	return out
+}
+
+func (r *renderer) eval(c compiledAttr) (cty.Value, bool) {
+	if r.err != nil {
 		return cty.NilVal, false
 	}
-	if v, ok := r.consts[name]; ok {
+	if v, ok := r.consts[c.spec.Name]; ok {
 		return v, true
 	}
-	if f := r.plan.fast[name]; f != nil {
-		if v, ok := f.eval(r.scope); ok && plain(v) {
+	if c.fast != nil {
+		if v, ok := c.fast.eval(r.scope); ok && plain(v) {
 			return v, true
 		}
 	}
-	v, diags := a.Expr.Value(r.scope.evalContext(r.plan.roots))
+	v, diags := c.attr.Expr.Value(r.scope.evalContext(r.roots))
 	if diags.HasErrors() {
-		r.fail(name, diags)
+		r.fail(c.spec.Name, diags)
 		return cty.NilVal, false
 	}
 	return v, true
@@ -134,26 +114,8 @@ func (r *renderer) toText(name string, v cty.Value) actions.Text {
 	return t
 }
 
-func (r *renderer) text(name string) actions.Text {
-	if t, ok := r.plan.texts[name]; ok && r.err == nil {
-		return t
-	}
-	v, ok := r.value(name)
-	if !ok {
-		return nil
-	}
-	return r.toText(name, v)
-}
-
 // list accepts one string or a list of them ("to" = "a@x" or ["a@x", ...]).
-func (r *renderer) list(name string) []actions.Text {
-	if l, ok := r.plan.lists[name]; ok && r.err == nil {
-		return l
-	}
-	v, ok := r.value(name)
-	if !ok {
-		return nil
-	}
+func (r *renderer) list(name string, v cty.Value) []actions.Text {
 	raw, marks := v.Unmark()
 	ty := raw.Type()
 	if !(ty.IsListType() || ty.IsTupleType() || ty.IsSetType()) {
@@ -172,14 +134,7 @@ func (r *renderer) list(name string) []actions.Text {
 }
 
 // headers renders a map in name order, so that deliveries are stable.
-func (r *renderer) headers(name string) []actions.Header {
-	if h, ok := r.plan.headers[name]; ok && r.err == nil {
-		return h
-	}
-	v, ok := r.value(name)
-	if !ok {
-		return nil
-	}
+func (r *renderer) headers(name string, v cty.Value) []actions.Header {
 	raw, marks := v.Unmark()
 	if raw.IsNull() || !(raw.Type().IsMapType() || raw.Type().IsObjectType()) {
 		r.fail(name, fmt.Errorf("must be a map of strings"))

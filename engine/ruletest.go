@@ -23,19 +23,19 @@ func (r *TestResult) Passed() bool { return len(r.Failures) == 0 }
 
 // RunTest runs one `test` block: decode its event, match it, and compare
 // what fired and what it rendered with the expectations.
-func (e *Engine) RunTest(ctx context.Context, set *rules.Set, t *rules.Test) TestResult {
+func (e *Engine) RunTest(ctx context.Context, c *Compiled, t *rules.Test) TestResult {
 	start := time.Now()
 	res := TestResult{Test: t}
 	defer func() { res.Duration = time.Since(start) }()
-	ev, err := e.Decode(set.Schema, t.Event)
+	ev, err := e.Decode(c.set.Schema, t.Event)
 	if err != nil {
 		res.Failures = append(res.Failures, fmt.Sprintf("the test's event is invalid: %v", err))
 		return res
 	}
-	m := e.Match(ctx, set, ev, MatchOptions{Explain: true})
+	m := e.Match(ctx, c, ev, MatchOptions{Explain: true})
 	fired := map[string]bool{}
-	for _, d := range m.Deliveries {
-		fired[d.Address] = true
+	for _, f := range m.Fired {
+		fired[f.Delivery.Address] = true
 	}
 	for _, addr := range t.Fires {
 		if !fired[addr] {
@@ -53,9 +53,9 @@ func (e *Engine) RunTest(ctx context.Context, set *rules.Set, t *rules.Test) Tes
 		res.Failures = append(res.Failures, fmt.Sprintf("%s: fired, but the test does not expect it", addr))
 	}
 	for _, exp := range t.Expects {
-		for _, d := range m.Deliveries {
-			if d.Address == exp.Address {
-				res.Failures = append(res.Failures, checkFields(exp, d.Rendered())...)
+		for _, f := range m.Fired {
+			if f.Delivery.Address == exp.Address {
+				res.Failures = append(res.Failures, checkFields(exp, f.Delivery.Rendered())...)
 			}
 		}
 	}

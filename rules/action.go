@@ -2,88 +2,37 @@ package rules
 
 import (
 	"fmt"
-	"net/mail"
-	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hookline/hookline/actions"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-// attrKind says how an action attribute is evaluated.
-type attrKind int
-
-const (
-	attrText     attrKind = iota + 1 // template rendered per event to a string
-	attrList                         // template rendered to a string or a list of strings
-	attrMap                          // template rendered to a map of strings
-	attrBool                         // static true/false
-	attrMethod                       // static HTTP method
-	attrDuration                     // static duration such as "10s"
-)
-
-type attrSpec struct {
-	name     string
-	kind     attrKind
-	required bool
-	// literal checks each string of a value that is known at load time (no
-	// event fields, no env()) and returns a problem, or "".
-	literal func(string) string
-}
-
-// ActionTypes lists the attributes of each action type. The executors in
-// actions/* take the rendered values; this table is what validate checks.
-var actionTypes = map[string][]attrSpec{
-	"sms": {
-		{name: "enabled", kind: attrBool},
-		{name: "to", kind: attrText, required: true, literal: checkPhone},
-		{name: "body", kind: attrText, required: true, literal: checkSMSBody},
-		{name: "status_callback", kind: attrText, literal: checkURL},
-	},
-	"email": {
-		{name: "enabled", kind: attrBool},
-		{name: "to", kind: attrList, required: true, literal: checkEmail},
-		{name: "cc", kind: attrList, literal: checkEmail},
-		{name: "bcc", kind: attrList, literal: checkEmail},
-		{name: "reply_to", kind: attrText, literal: checkEmail},
-		{name: "subject", kind: attrText, required: true, literal: checkHeaderValue},
-		{name: "body", kind: attrText, required: true},
-		{name: "html_body", kind: attrText},
-	},
-	"http": {
-		{name: "enabled", kind: attrBool},
-		{name: "url", kind: attrText, required: true, literal: checkURL},
-		{name: "method", kind: attrMethod},
-		{name: "headers", kind: attrMap, literal: checkHeaderValue},
-		{name: "body", kind: attrText},
-		{name: "timeout", kind: attrDuration},
-		{name: "signing_secret", kind: attrText, literal: checkSigningSecret},
-	},
-}
-
-// ActionTypeNames lists the action types in a stable order.
-func ActionTypeNames() []string { return sortedKeys(actionTypes) }
-
-func actionSchema(typ string) *hcl.BodySchema {
-	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "retry"}}}
-	for _, a := range actionTypes[typ] {
-		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a.name, Required: a.required})
+// actionSchema is what an action block of type t may contain.
+func actionSchema(t *actions.Type) *hcl.BodySchema {
+	s := &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "enabled"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "retry"}},
+	}
+	for _, a := range t.Attrs {
+		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a.Name, Required: a.Required})
 	}
 	return s
 }
 
 func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Action {
 	typ, name := b.Labels[0], b.Labels[1]
-	specs, ok := actionTypes[typ]
-	if !ok {
+	spec := c.set.Types.Lookup(typ)
+	if spec == nil {
+		names := c.set.Types.Names()
 		c.diags = append(c.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Unknown action type",
-			Detail:   fmt.Sprintf("There is no action type %q; use one of %s.%s", typ, strings.Join(ActionTypeNames(), ", "), didYouMean(typ, ActionTypeNames())),
+			Detail:   fmt.Sprintf("There is no action type %q; use one of %s.%s", typ, strings.Join(names, ", "), didYouMean(typ, names)),
 			Subject:  b.LabelRanges[0].Ptr(),
 		})
 		return nil
@@ -92,16 +41,13 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 		return nil
 	}
 	act := &Action{
-		Trigger: t.Name, Type: typ, Name: name,
+		Trigger: t.Name, Type: typ, Name: name, Spec: spec,
 		Address:   t.Name + "." + typ + "." + name,
 		Enabled:   true,
 		Attrs:     map[string]*hcl.Attribute{},
 		DeclRange: b.DefRange,
 	}
-	if typ == "http" {
-		act.Method = "POST"
-	}
-	content, diags := b.Body.Content(actionSchema(typ))
+	content, diags := b.Body.Content(actionSchema(spec))
 	c.diags = append(c.diags, diags...)
 	act.Retry = t.Retry
 	for i, rb := range content.Blocks {
@@ -111,23 +57,27 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 		}
 		act.Retry = c.decodeRetry(rb)
 	}
-	for _, spec := range specs {
-		a, ok := content.Attributes[spec.name]
+	if a, ok := content.Attributes["enabled"]; ok {
+		c.diags = append(c.diags, decodeBool(a, &act.Enabled)...)
+	}
+	for i := range spec.Attrs {
+		at := &spec.Attrs[i]
+		a, ok := content.Attributes[at.Name]
+		if at.Kind.Static() {
+			if v, set := c.decodeStatic(a, ok, at); set {
+				if act.Static == nil {
+					act.Static = map[string]string{}
+				}
+				act.Static[at.Name] = v
+			}
+			continue
+		}
 		if !ok {
 			continue
 		}
-		switch spec.kind {
-		case attrBool:
-			c.diags = append(c.diags, decodeBool(a, &act.Enabled)...)
-		case attrMethod:
-			c.decodeMethod(a, &act.Method)
-		case attrDuration:
-			c.decodeDuration(a, &act.Timeout)
-		default:
-			c.collectEnv(a.Expr)
-			c.checkTemplate(a, spec, types)
-			act.Attrs[spec.name] = a
-		}
+		c.collectEnv(a.Expr)
+		c.checkTemplate(a, at, types)
+		act.Attrs[at.Name] = a
 	}
 	c.precompute(act)
 	return act
@@ -184,49 +134,10 @@ func isDateFunction(name string) bool {
 	return ok
 }
 
-var httpMethods = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
-
-func (c *checker) decodeMethod(a *hcl.Attribute, dst *string) {
-	var m string
-	if d := decodeString(a, &m); d.HasErrors() {
-		c.diags = append(c.diags, d...)
-		return
-	}
-	if !contains(httpMethods, strings.ToUpper(m)) {
-		c.diags = append(c.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Invalid HTTP method",
-			Detail:   fmt.Sprintf("%q is not an HTTP method; use one of %s.", m, strings.Join(httpMethods, ", ")),
-			Subject:  a.Expr.Range().Ptr(),
-		})
-		return
-	}
-	*dst = strings.ToUpper(m)
-}
-
-func (c *checker) decodeDuration(a *hcl.Attribute, dst *time.Duration) {
-	var s string
-	if d := decodeString(a, &s); d.HasErrors() {
-		c.diags = append(c.diags, d...)
-		return
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		c.diags = append(c.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Invalid duration",
-			Detail:   fmt.Sprintf("%q is not a positive duration; write it like \"10s\", \"1m30s\" or \"500ms\".", s),
-			Subject:  a.Expr.Range().Ptr(),
-		})
-		return
-	}
-	*dst = d
-}
-
 // checkTemplate evaluates an attribute against each event type the trigger
 // listens to, with unknown event values, then checks the result's type and,
 // when the value is fully known at load time, its content.
-func (c *checker) checkTemplate(a *hcl.Attribute, spec attrSpec, types []*EventType) {
+func (c *checker) checkTemplate(a *hcl.Attribute, spec *actions.Attr, types []*EventType) {
 	reported := map[string]bool{}
 	var results []cty.Value
 	for _, et := range types {
@@ -259,24 +170,24 @@ func (c *checker) checkTemplate(a *hcl.Attribute, spec attrSpec, types []*EventT
 	if len(results) == 0 {
 		return
 	}
-	strs, problem := stringsOf(results[0], spec.kind)
+	strs, problem := stringsOf(results[0], spec.Kind)
 	if problem != "" {
 		c.diags = append(c.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
-			Summary:  "Invalid value for " + spec.name,
-			Detail:   fmt.Sprintf("%s must be %s.", spec.name, problem),
+			Summary:  "Invalid value for " + spec.Name,
+			Detail:   fmt.Sprintf("%s must be %s.", spec.Name, problem),
 			Subject:  a.Expr.Range().Ptr(),
 		})
 		return
 	}
-	if spec.literal == nil {
+	if spec.Check == nil {
 		return
 	}
 	for _, s := range strs {
-		if msg := spec.literal(s); msg != "" {
+		if msg := spec.Check(s); msg != "" {
 			c.diags = append(c.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
-				Summary:  "Invalid value for " + spec.name,
+				Summary:  "Invalid value for " + spec.Name,
 				Detail:   msg,
 				Subject:  a.Expr.Range().Ptr(),
 			})
@@ -286,20 +197,20 @@ func (c *checker) checkTemplate(a *hcl.Attribute, spec attrSpec, types []*EventT
 
 // stringsOf checks that v fits kind and returns the strings of it that are
 // known and not secret, for literal checks.
-func stringsOf(v cty.Value, kind attrKind) ([]string, string) {
-	want := map[attrKind]string{
-		attrText: "a string",
-		attrList: "a string or a list of strings",
-		attrMap:  `a map of strings, such as { "X-Api-Key" = env("CRM_API_KEY") }`,
+func stringsOf(v cty.Value, kind actions.Kind) ([]string, string) {
+	want := map[actions.Kind]string{
+		actions.Template:     "a string",
+		actions.TemplateList: "a string or a list of strings",
+		actions.TemplateMap:  `a map of strings, such as { "X-Api-Key" = env("CRM_API_KEY") }`,
 	}[kind]
 	ty := v.Type()
 	var elems []cty.Value
 	switch {
 	case ty == cty.DynamicPseudoType:
 		return nil, ""
-	case kind == attrText:
+	case kind == actions.Template:
 		elems = []cty.Value{v}
-	case kind == attrList && (ty.IsListType() || ty.IsTupleType() || ty.IsSetType()):
+	case kind == actions.TemplateList && (ty.IsListType() || ty.IsTupleType() || ty.IsSetType()):
 		if !v.IsWhollyKnown() {
 			return nil, ""
 		}
@@ -307,9 +218,9 @@ func stringsOf(v cty.Value, kind attrKind) ([]string, string) {
 			return nil, want
 		}
 		elems = v.AsValueSlice()
-	case kind == attrList:
+	case kind == actions.TemplateList:
 		elems = []cty.Value{v}
-	case kind == attrMap && (ty.IsMapType() || ty.IsObjectType()):
+	case kind == actions.TemplateMap && (ty.IsMapType() || ty.IsObjectType()):
 		if !v.IsWhollyKnown() {
 			return nil, ""
 		}
@@ -333,56 +244,6 @@ func stringsOf(v cty.Value, kind attrKind) ([]string, string) {
 		}
 	}
 	return out, ""
-}
-
-var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
-
-func checkPhone(s string) string {
-	if e164.MatchString(s) {
-		return ""
-	}
-	return fmt.Sprintf("%q is not a phone number in E.164 form, such as +15550100: a plus sign, the country code and the number, digits only.", s)
-}
-
-// SMSMaxLength is Twilio's limit on a message body, in characters.
-const SMSMaxLength = 1600
-
-func checkSMSBody(s string) string {
-	if n := len([]rune(s)); n > SMSMaxLength {
-		return fmt.Sprintf("The message is %d characters long; Twilio accepts at most %d.", n, SMSMaxLength)
-	}
-	return ""
-}
-
-func checkURL(s string) string {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("%q is not a valid URL: %v.", s, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("%q must start with https:// or http://.", s)
-	case u.Host == "":
-		return fmt.Sprintf("%q has no host name.", s)
-	}
-	return checkHeaderValue(s)
-}
-
-func checkEmail(s string) string {
-	if _, err := mail.ParseAddress(s); err != nil {
-		return fmt.Sprintf("%q is not a valid e-mail address (%v); write it as name@example.com or \"Name <name@example.com>\".", s, err)
-	}
-	return ""
-}
-
-func checkHeaderValue(s string) string {
-	if strings.ContainsAny(s, "\r\n") {
-		return "The value contains a line break, which would let it inject headers; remove it."
-	}
-	return ""
-}
-
-func checkSigningSecret(s string) string {
-	return "signing_secret must not be written in a rule file: read it with env(\"NAME\") so it stays out of git."
 }
 
 // interpolationDiags finds ${...} parts whose type cannot become a string.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/hookline/hookline/actions/builtin"
 )
 
 // generatedRules returns n triggers spread over the built-in event types,
@@ -59,7 +61,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Run(fmt.Sprintf("triggers=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				set, diags := Load(fsys, "", Options{})
+				set, diags := Load(fsys, "", Options{Types: builtin.Types()})
 				if diags.HasErrors() || len(set.Triggers) != n {
 					b.Fatalf("load failed: %s", diags.Error())
 				}

@@ -206,10 +206,21 @@ func newCELEnvs(s *Schema) (*celEnvs, error) {
 	return &celEnvs{base: base, byType: map[string]*cel.Env{}}, nil
 }
 
+// forType returns the CEL environment of an event type. Load builds the
+// environment of every type a filter uses; after Load, the map is only read.
 func (c *celEnvs) forType(et *EventType) (*cel.Env, error) {
 	if env, ok := c.byType[et.Name]; ok {
 		return env, nil
 	}
+	env, err := c.extend(et)
+	if err == nil {
+		c.byType[et.Name] = env
+	}
+	return env, err
+}
+
+// extend builds the environment of an event type without keeping it.
+func (c *celEnvs) extend(et *EventType) (*cel.Env, error) {
 	opts := make([]cel.EnvOption, 0, len(et.Data))
 	for _, f := range et.Data {
 		opts = append(opts, cel.Variable(f.Name, celType(f.Type)))
@@ -218,6 +229,5 @@ func (c *celEnvs) forType(et *EventType) (*cel.Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the CEL environment for %s: %w", et.Name, err)
 	}
-	c.byType[et.Name] = env
 	return env, nil
 }

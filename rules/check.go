@@ -38,7 +38,7 @@ func (c *checker) checkContext(et *EventType) *hcl.EvalContext {
 	if ctx, ok := c.ctxs[et.Name]; ok {
 		return ctx
 	}
-	vars := map[string]cty.Value{"event": cty.UnknownVal(CtyObject(envelopeObject()))}
+	vars := map[string]cty.Value{"event": cty.UnknownVal(ctyObject(envelopeObject()))}
 	for _, f := range et.Data {
 		vars[f.Name] = cty.UnknownVal(CtyType(f.Type))
 	}
@@ -67,22 +67,27 @@ func CtyType(t *Type) cty.Type {
 	case KindMap:
 		return cty.Map(CtyType(t.Elem))
 	case KindObject:
-		return CtyObject(t.Object)
+		return ctyObject(t.Object)
 	}
 	return cty.DynamicPseudoType
 }
 
-// CtyObject is the cty object type of a schema object, memoised.
-func CtyObject(o *Object) cty.Type {
+// ctyObject is the cty object type of a schema object: the one resolve
+// computed, or, for objects built outside a schema (the envelope), a new
+// one. It never writes: sets are shared by concurrent events.
+func ctyObject(o *Object) cty.Type {
 	if o.cty != cty.NilType {
 		return o.cty
 	}
+	return buildCtyObject(o)
+}
+
+func buildCtyObject(o *Object) cty.Type {
 	attrs := make(map[string]cty.Type, len(o.Fields))
 	for _, f := range o.Fields {
 		attrs[f.Name] = CtyType(f.Type)
 	}
-	o.cty = cty.Object(attrs)
-	return o.cty
+	return cty.Object(attrs)
 }
 
 func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi bool) (*cel.Ast, cel.Program, hcl.Diagnostics) {
@@ -230,9 +235,15 @@ func (c *checker) checkEnv(opts Options) {
 			Summary:  "Environment variable not set",
 			Detail:   fmt.Sprintf("The environment variable %s is not set (used %d time%s); %s", name, len(refs), plural(len(refs)), tail),
 			Subject:  refs[0].Ptr(),
+			Extra:    UnsetEnv{Name: name},
 		})
 	}
 }
+
+// UnsetEnv is the Extra of the diagnostic about an env() variable that is
+// not set, so that a caller can tell that diagnostic from the others
+// without reading its text: hcl.DiagnosticExtra[rules.UnsetEnv](d).
+type UnsetEnv struct{ Name string }
 
 func plural(n int) string {
 	if n == 1 {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+
+	"github.com/hookline/hookline/actions/builtin"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader as a rule file. Whatever the
@@ -22,7 +24,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("trigger \"t\" {\n when = <<-EOT\n  a.b\n EOT\n}"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		fsys := fstest.MapFS{"fuzz.hcl": {Data: src}}
-		set, diags := Load(fsys, "", Options{LookupEnv: func(string) (string, bool) { return "", false }})
+		set, diags := Load(fsys, "", Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "", false }})
 		if set == nil && !diags.HasErrors() {
 			t.Fatal("no rule set and no error")
 		}

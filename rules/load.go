@@ -25,10 +25,14 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/hookline/hookline"
+	"github.com/hookline/hookline/actions"
 )
 
 // Options tune a load. The zero value reads the process environment.
 type Options struct {
+	// Types are the action types rule files may use. Required: the
+	// program's list (actions/builtin) or a test's.
+	Types *actions.Types
 	// LookupEnv tells whether the variables named by env() are set; an
 	// unset one is a warning (validate) or, with RequireEnv, an error (serve).
 	LookupEnv  func(string) (string, bool)
@@ -39,10 +43,11 @@ type Options struct {
 // a new Set and swaps it in whole.
 type Set struct {
 	Schema   *Schema
-	Triggers []*Trigger // sorted by name
-	Twilio   *Twilio    // nil when no twilio block
-	SMTP     *SMTP      // nil when no smtp block
-	Tests    []*Test    // in file order
+	Types    *actions.Types // the action types it was loaded with
+	Triggers []*Trigger     // sorted by name
+	Tests    []*Test        // in file order
+	// Providers holds the provider blocks (twilio, smtp ...) by name.
+	Providers map[string]*Provider
 
 	// Files holds every parsed file, keyed by the name diagnostics use, so
 	// that callers can print diagnostics with source snippets.
@@ -94,6 +99,13 @@ func LoadDir(dir string, opts Options) (*Set, hcl.Diagnostics) {
 func Load(fsys fs.FS, root string, opts Options) (*Set, hcl.Diagnostics) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
+	}
+	if opts.Types == nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Internal error",
+			Detail:   "rules.Load was called without action types (Options.Types).",
+		}}
 	}
 	names, err := ruleFiles(fsys)
 	if err != nil {
@@ -182,16 +194,23 @@ func displayName(root, name string) string {
 	return filepath.Join(root, filepath.FromSlash(path.Clean(name)))
 }
 
-// fileSchema is what a rule file may contain at the top level.
-var fileSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "trigger", LabelNames: []string{"name"}},
-		{Type: "twilio"},
-		{Type: "smtp"},
-		{Type: "event", LabelNames: []string{"type"}},
-		{Type: "object", LabelNames: []string{"name"}},
-		{Type: "test", LabelNames: []string{"name"}},
-	},
+// fileSchema is what a rule file may contain at the top level: the
+// provider blocks are those of the action types.
+func fileSchema(types *actions.Types) *hcl.BodySchema {
+	s := &hcl.BodySchema{
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "trigger", LabelNames: []string{"name"}},
+			{Type: "event", LabelNames: []string{"type"}},
+			{Type: "object", LabelNames: []string{"name"}},
+			{Type: "test", LabelNames: []string{"name"}},
+		},
+	}
+	for _, name := range types.Names() {
+		if p := types.Lookup(name).Provider; p != nil {
+			s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: p.Block})
+		}
+	}
+	return s
 }
 
 var builtinSchema = &hcl.BodySchema{
@@ -204,17 +223,17 @@ var builtinSchema = &hcl.BodySchema{
 // loader accumulates the blocks of every file before checking them, since
 // a trigger may use an event type declared in a later file.
 type loader struct {
-	opts     Options
-	diags    hcl.Diagnostics
-	files    map[string]*hcl.File
-	schema   *Schema
-	triggers []*hcl.Block
-	twilio   []*hcl.Block
-	smtp     []*hcl.Block
-	broken   map[string]bool // files with syntax errors: skip follow-on warnings
-	tests    []pendingTest
-	fsys     fs.FS
-	fsysName string // of the file being parsed
+	opts      Options
+	diags     hcl.Diagnostics
+	files     map[string]*hcl.File
+	schema    *Schema
+	fileBody  *hcl.BodySchema
+	triggers  []*hcl.Block
+	providers map[string][]*hcl.Block // by block name
+	broken    map[string]bool         // files with syntax errors: skip follow-on warnings
+	tests     []pendingTest
+	fsys      fs.FS
+	fsysName  string // of the file being parsed
 }
 
 // pendingTest remembers where a test block came from, since fixture paths
@@ -225,7 +244,8 @@ type pendingTest struct {
 }
 
 func newLoader(opts Options) *loader {
-	l := &loader{opts: opts, files: map[string]*hcl.File{}, schema: newSchema(), broken: map[string]bool{}}
+	l := &loader{opts: opts, files: map[string]*hcl.File{}, schema: newSchema(), broken: map[string]bool{},
+		fileBody: fileSchema(opts.Types), providers: map[string][]*hcl.Block{}}
 	l.parse("schema.hcl", hookline.Schema, true)
 	if l.diags.HasErrors() {
 		panic(fmt.Sprintf("the built-in schema.hcl is invalid: %s", l.diags.Error())) // a build defect, not a user mistake
@@ -245,7 +265,7 @@ func (l *loader) parse(name string, src []byte, builtin bool) {
 	if !builtin {
 		l.files[name] = f
 	}
-	s := fileSchema
+	s := l.fileBody
 	if builtin {
 		s = builtinSchema
 	}
@@ -255,16 +275,14 @@ func (l *loader) parse(name string, src []byte, builtin bool) {
 		switch b.Type {
 		case "trigger":
 			l.triggers = append(l.triggers, b)
-		case "twilio":
-			l.twilio = append(l.twilio, b)
-		case "smtp":
-			l.smtp = append(l.smtp, b)
 		case "event":
 			l.diags = append(l.diags, l.schema.declareEvent(b, builtin)...)
 		case "object":
 			l.diags = append(l.diags, l.schema.declareObject(b)...)
 		case "test":
 			l.tests = append(l.tests, pendingTest{block: b, fsysName: l.fsysName})
+		default:
+			l.providers[b.Type] = append(l.providers[b.Type], b)
 		}
 	}
 }
@@ -278,12 +296,14 @@ func (l *loader) finish() *Set {
 		return nil
 	}
 	set := &Set{
-		Schema:  l.schema,
-		Files:   l.files,
-		EnvRefs: map[string][]hcl.Range{},
-		byType:  map[string][]*Trigger{},
-		usage:   map[string]*FieldUse{},
-		secrets: newSecretTokens(),
+		Schema:    l.schema,
+		Types:     l.opts.Types,
+		Providers: map[string]*Provider{},
+		Files:     l.files,
+		EnvRefs:   map[string][]hcl.Range{},
+		byType:    map[string][]*Trigger{},
+		usage:     map[string]*FieldUse{},
+		secrets:   newSecretTokens(),
 	}
 	set.funcs = stdFunctions()
 	set.funcs["env"] = envFunction(set.secrets.lookup)
@@ -292,8 +312,12 @@ func (l *loader) finish() *Set {
 		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error()})
 		return nil
 	}
-	set.Twilio = decodeSingle(c, l.twilio, "twilio", c.decodeTwilio)
-	set.SMTP = decodeSingle(c, l.smtp, "smtp", c.decodeSMTP)
+	for _, block := range sortedKeys(l.providers) {
+		t := l.opts.Types.ByProvider(block)
+		if p := decodeSingle(c, l.providers[block], block, func(b *hcl.Block) *Provider { return c.decodeProvider(b, t) }); p != nil {
+			set.Providers[block] = p
+		}
+	}
 	seen := map[string]*Trigger{}
 	for _, b := range l.triggers {
 		t := c.decodeTrigger(b)

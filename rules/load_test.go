@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hookline/hookline/actions/builtin"
 	"github.com/rogpeppe/go-internal/txtar"
 )
 
@@ -45,7 +46,7 @@ func TestDiagnostics(t *testing.T) {
 					fsys[f.Name] = &fstest.MapFile{Data: f.Data}
 				}
 			}
-			_, diags := Load(fsys, "", Options{LookupEnv: mapEnv(env), RequireEnv: strings.Contains(string(ar.Comment), "require-env")})
+			_, diags := Load(fsys, "", Options{Types: builtin.Types(), LookupEnv: mapEnv(env), RequireEnv: strings.Contains(string(ar.Comment), "require-env")})
 			got := make([]string, len(diags))
 			for i, d := range diags {
 				got[i] = diagLine(d)
@@ -102,7 +103,7 @@ func TestExamplesAreValid(t *testing.T) {
 		t.Fatal("no examples found")
 	}
 	for _, dir := range dirs {
-		set, diags := LoadDir(dir, Options{LookupEnv: func(string) (string, bool) { return "set", true }})
+		set, diags := LoadDir(dir, Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "set", true }})
 		if diags.HasErrors() || len(diags) > 0 {
 			t.Errorf("%s: %s", dir, diags.Error())
 			continue
@@ -115,7 +116,7 @@ func TestExamplesAreValid(t *testing.T) {
 
 func TestLoadDirMissing(t *testing.T) {
 	t.Parallel()
-	_, diags := LoadDir(filepath.Join(t.TempDir(), "nope"), Options{})
+	_, diags := LoadDir(filepath.Join(t.TempDir(), "nope"), Options{Types: builtin.Types()})
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "is not a directory") {
 		t.Fatalf("want a clear error, got %v", diags)
 	}
@@ -138,7 +139,7 @@ func TestLoadSkipsHiddenDirs(t *testing.T) {
 	must(t, os.Symlink(filepath.Join("..data", "a.hcl"), filepath.Join(dir, "a.hcl")))
 	must(t, os.MkdirAll(filepath.Join(dir, ".git"), 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, ".git", "junk.hcl"), []byte("not hcl {"), 0o644))
-	set, diags := LoadDir(dir, Options{})
+	set, diags := LoadDir(dir, Options{Types: builtin.Types()})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -154,9 +155,9 @@ func TestHashFollowsContent(t *testing.T) {
   action "http" "x" { url = "https://example.com" }
 }`)}}
 	b := fstest.MapFS{"a.hcl": {Data: append([]byte("# comment\n"), a["a.hcl"].Data...)}}
-	s1, d1 := Load(a, "", Options{})
-	s2, _ := Load(a, "", Options{})
-	s3, _ := Load(b, "", Options{})
+	s1, d1 := Load(a, "", Options{Types: builtin.Types()})
+	s2, _ := Load(a, "", Options{Types: builtin.Types()})
+	s3, _ := Load(b, "", Options{Types: builtin.Types()})
 	if d1.HasErrors() {
 		t.Fatal(d1.Error())
 	}
@@ -185,7 +186,7 @@ func rangeOf(src []byte, prefix string) hcl.Range {
 func TestHashMatchesLoad(t *testing.T) {
 	t.Parallel()
 	fsys := os.DirFS("../examples/apptoto")
-	set, diags := Load(fsys, "", Options{LookupEnv: func(string) (string, bool) { return "", true }})
+	set, diags := Load(fsys, "", Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "", true }})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -214,11 +215,11 @@ func TestREADMEExampleIsValid(t *testing.T) {
 		t.Fatal("no hcl block in the section")
 	}
 	src := s[start+7 : start+7+end]
-	set, diags := Load(fstest.MapFS{"front-desk.hcl": {Data: []byte(src)}}, "", Options{LookupEnv: func(string) (string, bool) { return "x", true }})
+	set, diags := Load(fstest.MapFS{"front-desk.hcl": {Data: []byte(src)}}, "", Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "x", true }})
 	if diags.HasErrors() || len(diags) > 0 {
 		t.Fatalf("the README's rule file: %s", diags.Error())
 	}
-	if len(set.Triggers) != 2 || set.Twilio == nil || set.SMTP == nil {
+	if len(set.Triggers) != 2 || set.Providers["twilio"] == nil || set.Providers["smtp"] == nil {
 		t.Fatalf("loaded %d triggers", len(set.Triggers))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/hookline/hookline/actions"
 )
 
 // Change is one difference between two rule sets, at the level reviewers
@@ -17,16 +18,12 @@ type Change struct {
 	Kind    string // "trigger", "action" or "provider"
 	Change  string // "create", "update" or "delete"
 	// Before and After map attribute names to their source text, formatted.
-	// Attributes that read env() hold SensitiveValue instead.
+	// Attributes that read env() hold actions.Redaction instead.
 	Before map[string]string
 	After  map[string]string
 
 	changed map[string]bool // for updates: attributes whose source differs
 }
-
-// SensitiveValue stands in for an attribute that reads a secret. Plans show
-// that it changed, never what it is.
-const SensitiveValue = "(sensitive)"
 
 // Attrs lists the attributes that differ, in name order.
 func (c *Change) Attrs() []string {
@@ -69,7 +66,7 @@ func (r resource) shown() map[string]string {
 	out := make(map[string]string, len(r.attrs))
 	for k, v := range r.attrs {
 		if r.sensitive[k] {
-			v = SensitiveValue
+			v = actions.Redaction
 		}
 		out[k] = v
 	}
@@ -94,11 +91,8 @@ func (s *Set) describe() map[string]resource {
 		out[t.Name] = resource{kind: "trigger", attrs: attrs}
 		for _, a := range t.Actions {
 			attrs := map[string]string{"enabled": fmt.Sprint(a.Enabled)}
-			if a.Type == "http" {
-				attrs["method"] = fmt.Sprintf("%q", a.Method)
-				if a.Timeout > 0 {
-					attrs["timeout"] = fmt.Sprintf("%q", a.Timeout.String())
-				}
+			for name, v := range a.Static {
+				attrs[name] = fmt.Sprintf("%q", v)
 			}
 			if a.Retry != nil {
 				attrs["retry"] = a.Retry.String()
@@ -111,11 +105,8 @@ func (s *Set) describe() map[string]resource {
 			out[a.Address] = resource{kind: "action", attrs: attrs, sensitive: sensitive}
 		}
 	}
-	if s.Twilio != nil {
-		out["twilio"] = s.blockResource(s.Twilio.DeclRange)
-	}
-	if s.SMTP != nil {
-		out["smtp"] = s.blockResource(s.SMTP.DeclRange)
+	for name, p := range s.Providers {
+		out[name] = s.blockResource(p.DeclRange)
 	}
 	return out
 }
@@ -144,7 +135,7 @@ func (s *Set) blockResource(decl hcl.Range) resource {
 }
 
 // exprText is an attribute's source, formatted, for comparison. Callers
-// mask it with SensitiveValue when it reads env(): the variable's name is not
+// mask it with actions.Redaction when it reads env(): the variable's name is not
 // secret, but a plan shows values, and reviewers must not learn to expect
 // secrets there.
 func (s *Set) exprText(expr hcl.Expression) string {

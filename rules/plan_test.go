@@ -3,11 +3,14 @@ package rules
 import (
 	"testing"
 	"testing/fstest"
+
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/actions/builtin"
 )
 
 func mustLoad(t *testing.T, src string) *Set {
 	t.Helper()
-	set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(src)}}, "", Options{LookupEnv: func(string) (string, bool) { return "", true }})
+	set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(src)}}, "", Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "", true }})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
@@ -76,7 +79,7 @@ trigger "a" {
 	if len(got) != 1 || got[0].Change != "update" {
 		t.Fatalf("want one update, got %+v", got)
 	}
-	if got[0].Before["body"] != SensitiveValue || got[0].After["body"] != SensitiveValue {
+	if got[0].Before["body"] != actions.Redaction || got[0].After["body"] != actions.Redaction {
 		t.Errorf("sensitive attribute shown: %q -> %q", got[0].Before["body"], got[0].After["body"])
 	}
 	if attrs := got[0].Attrs(); len(attrs) != 1 || attrs[0] != "body" {

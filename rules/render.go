@@ -46,9 +46,14 @@ func (s *Set) ExplainProgram(t *Trigger, eventType string) (cel.Program, error) 
 	if !ok || et == nil {
 		return nil, fmt.Errorf("trigger %s has no filter for %s", t.Name, eventType)
 	}
-	env, err := s.cel.forType(et)
-	if err != nil {
-		return nil, err
+	env, ok := s.cel.byType[et.Name]
+	if !ok {
+		// Every filter's type was compiled at load; never write to a set
+		// that events share.
+		var err error
+		if env, err = s.cel.extend(et); err != nil {
+			return nil, err
+		}
 	}
 	return env.Program(ast,
 		cel.CostLimit(FilterCostLimit),

@@ -75,7 +75,7 @@ type Object struct {
 	byName    map[string]*Field
 	DeclRange hcl.Range
 
-	cty cty.Type // memoised; objects are immutable once resolved
+	cty cty.Type // computed by resolve; objects are immutable from then on
 }
 
 // Field returns the named field, or nil.
@@ -263,6 +263,15 @@ func (s *Schema) resolve() hcl.Diagnostics {
 	}
 	if !diags.HasErrors() {
 		diags = append(diags, s.checkCycles()...)
+	}
+	if !diags.HasErrors() {
+		// Without cycles every object's cty type is finite. Objects are
+		// visited in name order and an object's fields may be objects
+		// resolved later, so each type is built from scratch, once.
+		for _, name := range sortedKeys(s.Objects) {
+			o := s.Objects[name]
+			o.cty = buildCtyObject(o)
+		}
 	}
 	return diags
 }

@@ -46,13 +46,6 @@ var testSchema = &hcl.BodySchema{
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "expect", LabelNames: []string{"action"}}},
 }
 
-// renderedFields lists what each action type renders, for expectations.
-var renderedFields = map[string][]string{
-	"http":  {"method", "url", "headers", "body"},
-	"sms":   {"to", "body", "status_callback"},
-	"email": {"to", "cc", "bcc", "reply_to", "subject", "body", "html_body"},
-}
-
 func (c *checker) decodeTest(b *hcl.Block, fsys fs.FS, fsysName string) *Test {
 	t := &Test{Name: b.Labels[0], DeclRange: b.DefRange}
 	content, diags := b.Body.Content(testSchema)
@@ -191,7 +184,10 @@ func (c *checker) decodeExpect(b *hcl.Block, a *Action) *Expect {
 	exp := &Expect{Address: a.Address, Range: b.DefRange}
 	attrs, diags := b.Body.JustAttributes()
 	c.diags = append(c.diags, diags...)
-	fields := renderedFields[a.Type]
+	fields := make([]string, len(a.Spec.Attrs))
+	for i, at := range a.Spec.Attrs {
+		fields[i] = at.Name
+	}
 	for _, attr := range sortedAttrs(attrs) {
 		if !contains(fields, attr.Name) {
 			c.diags = append(c.diags, &hcl.Diagnostic{

@@ -3,12 +3,12 @@ package rules
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hookline/hookline/actions"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -40,7 +40,8 @@ type Trigger struct {
 // expressions: they are rendered per event by the engine.
 type Action struct {
 	Trigger string
-	Type    string // "http", "sms" or "email"
+	Type    string        // Spec.Name
+	Spec    *actions.Type // what the type declares: attributes, provider, executor
 	Name    string
 	Address string // TRIGGER.TYPE.NAME
 	Enabled bool
@@ -50,10 +51,11 @@ type Action struct {
 	Consts map[string]cty.Value
 	// Roots lists the event variables the templates read, so the engine
 	// converts only those for this action.
-	Roots     []string
-	Retry     *Retry        // the action's own retry block, else the trigger's; nil: the server default
-	Method    string        // http
-	Timeout   time.Duration // http; zero means the default
+	Roots []string
+	// Static holds the values of static attributes (Choice, Duration,
+	// Number), defaults included, as text.
+	Static    map[string]string
+	Retry     *Retry // the action's own retry block, else the trigger's; nil: the server default
 	DeclRange hcl.Range
 }
 

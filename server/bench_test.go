@@ -35,14 +35,14 @@ func BenchmarkReload(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := startServer(b, dir, nil, func(o *Options) { o.Sandbox = true })
-	live := &h.srv.rules
+	live := &h.srv.live
 	for i := 0; b.Loop(); i++ {
-		old := live.Load().Hash
+		old := live.Load().Set().Hash
 		if err := os.WriteFile(path, []byte(thousandTriggers(i+1)), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		deadline := time.Now().Add(30 * time.Second)
-		for live.Load().Hash == old {
+		for live.Load().Set().Hash == old {
 			if time.Now().After(deadline) {
 				b.Fatal("the new rules never went live")
 			}

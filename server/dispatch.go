@@ -27,13 +27,17 @@ func (d *dispatcher) Execute(ctx context.Context, del *actions.Delivery) actions
 	} else {
 		// The rules that rendered this delivery had the provider block that
 		// the current ones lack; the operator must restore it, then retry.
-		out = actions.Outcome{Status: actions.Permanent, Error: "no " + del.Type + " provider is configured in the current rules (a twilio or smtp block was removed)"}
+		out = actions.Outcome{Status: actions.Permanent, Error: "no " + del.Type + " provider is configured in the current rules (its provider block, such as twilio or smtp, was removed)"}
 	}
 	d.metrics.attempt(del.Type, out, time.Since(start))
 	return out
 }
 
 // storeExecutors gives the store the dispatcher for every action type.
-func (d *dispatcher) storeExecutors() map[string]actions.Executor {
-	return map[string]actions.Executor{"http": d, "sms": d, "email": d}
+func (d *dispatcher) storeExecutors(types *actions.Types) map[string]actions.Executor {
+	out := map[string]actions.Executor{}
+	for _, name := range types.Names() {
+		out[name] = d
+	}
+	return out
 }

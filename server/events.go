@@ -42,15 +42,15 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, msg)
 		return
 	}
-	set := s.rules.Load() // one set for the whole event, even across a reload
-	ev, err := s.engine.Decode(set.Schema, body)
+	live := s.live.Load() // one set for the whole event, even across a reload
+	ev, err := s.engine.Decode(live.Set().Schema, body)
 	if err != nil {
 		status, code := decodeStatus(err)
 		s.metrics.rejected.WithLabelValues(code).Inc()
 		writeError(w, status, code, err.Error())
 		return
 	}
-	res := s.engine.Match(r.Context(), set, ev, engine.MatchOptions{})
+	res := s.engine.Match(r.Context(), live, ev, engine.MatchOptions{})
 	answer := eventAnswer{}
 	for _, f := range res.Failures {
 		answer.Errors = append(answer.Errors, matchError{Trigger: f.Trigger, Action: f.Action, Kind: string(f.Kind), Message: f.Err.Error()})
@@ -62,8 +62,8 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw}
-	for _, d := range res.Deliveries {
-		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: d, Retry: retryPolicy(set, d.Address)})
+	for _, f := range res.Fired {
+		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: f.Delivery, Retry: retryPolicy(f.Action.Retry)})
 	}
 	receipt, err := s.store.Accept(r.Context(), ne)
 	if err != nil {
@@ -75,8 +75,8 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	answer.Receipt = receipt
 	s.metrics.received.WithLabelValues(ev.Type).Inc()
 	if !receipt.Duplicate {
-		for _, d := range res.Deliveries {
-			s.metrics.fired.WithLabelValues(d.Trigger, d.Type).Inc()
+		for _, f := range res.Fired {
+			s.metrics.fired.WithLabelValues(f.Delivery.Trigger, f.Delivery.Type).Inc()
 		}
 	}
 	if receipt.Duplicate {
@@ -88,20 +88,13 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, answer)
 }
 
-// retryPolicy is the action's retry block, else its trigger's, else the
-// store's default schedule.
-func retryPolicy(set *rules.Set, address string) delivery.RetryPolicy {
-	trigger, _, _ := strings.Cut(address, ".")
-	t := set.Trigger(trigger)
-	if t == nil {
+// retryPolicy is the action's retry block (its own, else its trigger's),
+// or nil for the store's default schedule.
+func retryPolicy(r *rules.Retry) delivery.RetryPolicy {
+	if r == nil {
 		return delivery.RetryPolicy{}
 	}
-	for _, a := range t.Actions {
-		if a.Address == address && a.Retry != nil {
-			return delivery.RetryPolicy{Schedule: a.Retry.Schedule, MaxAttempts: a.Retry.MaxAttempts}
-		}
-	}
-	return delivery.RetryPolicy{}
+	return delivery.RetryPolicy{Schedule: r.Schedule, MaxAttempts: r.MaxAttempts}
 }
 
 func decodeStatus(err error) (int, string) {

@@ -4,74 +4,46 @@ import (
 	"fmt"
 
 	"github.com/hookline/hookline/actions"
-	"github.com/hookline/hookline/actions/email"
 	"github.com/hookline/hookline/actions/sandbox"
-	"github.com/hookline/hookline/actions/sms"
-	"github.com/hookline/hookline/actions/webhook"
 	"github.com/hookline/hookline/rules"
 )
 
-// executors builds one executor per action type from the rule set's
-// provider blocks, resolving their secrets now so that a wrong credential
-// stops the server at start rather than at the first delivery.
+// executors builds one executor per action type the rule set can send
+// with: every type without a provider block, and every type whose provider
+// block the set has. Provider secrets are resolved now, so that a missing
+// credential stops a start or a reload rather than the first delivery.
 func executors(set *rules.Set, opts Options) (map[string]actions.Executor, error) {
+	out := map[string]actions.Executor{}
 	if opts.Sandbox {
 		capture := sandbox.New(nil)
-		return map[string]actions.Executor{"http": capture, "sms": capture, "email": capture}, nil
+		for _, name := range set.Types.Names() {
+			out[name] = capture
+		}
+		return out, nil
 	}
 	env := actions.EnvFunc(opts.LookupEnv)
-	out := map[string]actions.Executor{
-		"http": webhook.New(webhook.Config{Allow: opts.AllowCIDRs, Env: env, Logger: opts.Logger}),
-	}
-	if tw := set.Twilio; tw != nil {
-		cfg := sms.Config{Env: env, Logger: opts.Logger}
-		if err := resolveFields(env, "twilio", []field{
-			{"account_sid", tw.AccountSID, &cfg.AccountSID},
-			{"auth_token", tw.AuthToken, &cfg.AuthToken},
-			{"from", tw.From, &cfg.From},
-			{"messaging_service_sid", tw.MessagingServiceSID, &cfg.MessagingServiceSID},
-			{"api_base_url", tw.APIBaseURL, &cfg.APIBaseURL},
-		}); err != nil {
+	for _, name := range set.Types.Names() {
+		t := set.Types.Lookup(name)
+		rt := actions.Runtime{Env: env, Logger: opts.Logger, Allow: opts.AllowCIDRs}
+		if t.Provider != nil {
+			p := set.Providers[t.Provider.Block]
+			if p == nil {
+				continue // no action of this type can be in the set
+			}
+			rt.Settings = actions.Settings{}
+			for attr, text := range p.Values {
+				v, err := text.Resolve(env)
+				if err != nil {
+					return nil, fmt.Errorf("%s block, %s: %w", p.Block, attr, err)
+				}
+				rt.Settings[attr] = v
+			}
+		}
+		e, err := t.New(rt)
+		if err != nil {
 			return nil, err
 		}
-		e, err := sms.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("twilio block: %w", err)
-		}
-		out["sms"] = e
-	}
-	if sm := set.SMTP; sm != nil {
-		cfg := email.Config{Port: sm.Port, TLS: sm.TLS, Env: env, Logger: opts.Logger}
-		if err := resolveFields(env, "smtp", []field{
-			{"host", sm.Host, &cfg.Host},
-			{"username", sm.Username, &cfg.Username},
-			{"password", sm.Password, &cfg.Password},
-			{"from", sm.From, &cfg.From},
-		}); err != nil {
-			return nil, err
-		}
-		e, err := email.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("smtp block: %w", err)
-		}
-		out["email"] = e
+		out[name] = e
 	}
 	return out, nil
-}
-
-type field struct {
-	name string
-	src  actions.Text
-	dst  *string
-}
-
-func resolveFields(env actions.EnvFunc, block string, fields []field) error {
-	for _, f := range fields {
-		v, err := f.src.Resolve(env)
-		if err != nil {
-			return fmt.Errorf("%s block, %s: %w", block, f.name, err)
-		}
-		*f.dst = v
-	}
-	return nil
 }

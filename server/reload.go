@@ -35,15 +35,15 @@ type ReloadResult struct {
 	Err      *reloadError // set when the new files were refused
 }
 
-// Reload loads the rules directory again through the one load path and,
-// only if everything succeeds (rules and provider executors), swaps the new
-// set in. A broken edit leaves the previous rules serving and is reported
+// Reload loads and compiles the rules directory again through the one load
+// path and, only if everything succeeds (rules, compiling, provider
+// executors), swaps the new set in. A broken edit leaves the previous rules serving and is reported
 // by /v1/rules and the reload metric until a good edit replaces it.
 // Unchanged files (by content hash) are not loaded at all.
 func (s *Server) Reload(reason string) ReloadResult {
 	s.reload.mu.Lock()
 	defer s.reload.mu.Unlock()
-	cur := s.rules.Load()
+	cur := s.live.Load().Set()
 	if hash, err := rules.Hash(os.DirFS(s.opts.RulesDir)); err == nil && hash == cur.Hash {
 		if s.reload.lastError != nil {
 			// The broken edit was reverted: the files are the live rules again.
@@ -67,7 +67,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 		s.log.Warn("the previous rules keep serving", "hash", short(cur.Hash))
 		return ReloadResult{Hash: cur.Hash, LoadedAt: s.reload.loadedAt, Err: re}
 	}
-	set, err := s.load()
+	live, err := s.load()
 	if err != nil {
 		var rerr *RulesError
 		if errors.As(err, &rerr) {
@@ -75,6 +75,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 		}
 		return fail(&reloadError{At: time.Now(), Err: err.Error()})
 	}
+	set := live.Set()
 	execs, err := executors(set, s.opts)
 	if err != nil {
 		return fail(&reloadError{At: time.Now(), Err: err.Error()})
@@ -82,7 +83,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 	// Executors first: a delivery rendered by the new rules must never meet
 	// the old providers.
 	s.dispatch.swap(execs)
-	s.rules.Store(set)
+	s.live.Store(live)
 	now := time.Now()
 	s.reload.loadedAt, s.reload.lastError = now, nil
 	s.metrics.loaded(set.Hash, len(set.Triggers), now)
@@ -118,7 +119,7 @@ func (s *Server) postReload(w http.ResponseWriter, r *http.Request) {
 
 // getRules is GET /v1/rules: what is live, and whether newer files failed.
 func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
-	set := s.rules.Load()
+	set := s.live.Load().Set()
 	s.reload.mu.Lock()
 	loadedAt, lastErr := s.reload.loadedAt, s.reload.lastError
 	s.reload.mu.Unlock()

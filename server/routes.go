@@ -32,10 +32,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "The store does not answer: "+err.Error())
 		return
 	}
-	set := s.rules.Load()
-	if set == nil {
+	live := s.live.Load()
+	if live == nil {
 		writeError(w, http.StatusServiceUnavailable, "no_rules", "No rules are loaded.")
 		return
 	}
+	set := live.Set()
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "rules_hash": set.Hash, "triggers": len(set.Triggers)})
 }

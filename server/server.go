@@ -19,6 +19,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/engine"
 	"github.com/hookline/hookline/rules"
@@ -55,6 +57,9 @@ type Options struct {
 	Debounce     time.Duration // quiet time after the last file event; default 250 ms
 
 	Auth AuthOptions
+
+	// Types are the action types rules may use; default builtin.Types().
+	Types *actions.Types
 }
 
 func (o *Options) defaults() {
@@ -81,6 +86,9 @@ func (o *Options) defaults() {
 	}
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
+	}
+	if o.Types == nil {
+		o.Types = builtin.Types()
 	}
 	if o.Watch == "" {
 		o.Watch = "fsnotify"
@@ -117,7 +125,7 @@ func (e *RulesError) Error() string {
 type Server struct {
 	opts     Options
 	log      *slog.Logger
-	rules    atomic.Pointer[rules.Set]
+	live     atomic.Pointer[engine.Compiled] // the rule set and its compiled form, swapped as one
 	reload   reloadState
 	engine   *engine.Engine
 	store    *delivery.Store
@@ -136,16 +144,17 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	m := newMetrics()
 	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
-	set, err := s.load()
+	live, err := s.load()
 	if err != nil {
 		return nil, err
 	}
+	set := live.Set()
 	execs, err := executors(set, opts)
 	if err != nil {
 		return nil, err
 	}
 	s.dispatch.swap(execs)
-	s.rules.Store(set)
+	s.live.Store(live)
 	s.reload.loadedAt = time.Now()
 	m.loaded(set.Hash, len(set.Triggers), s.reload.loadedAt)
 	store, err := delivery.Open(ctx, delivery.Config{
@@ -153,7 +162,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		DatabaseURL:    opts.DatabaseURL,
 		NoMigrate:      opts.NoMigrate,
 		Logger:         opts.Logger,
-		Executors:      s.dispatch.storeExecutors(),
+		Executors:      s.dispatch.storeExecutors(opts.Types),
 		Workers:        opts.Workers,
 		AttemptTimeout: opts.AttemptTimeout,
 	})
@@ -167,11 +176,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// load reads the rules directory through the one load path. Outside the
-// sandbox every env() secret must be set: a server that would fail its
-// first delivery should not start.
-func (s *Server) load() (*rules.Set, error) {
-	set, diags := rules.LoadDir(s.opts.RulesDir, rules.Options{LookupEnv: s.opts.LookupEnv, RequireEnv: !s.opts.Sandbox})
+// load reads and compiles the rules directory through the one load path.
+// Outside the sandbox every env() secret must be set: a server that would
+// fail its first delivery should not start.
+func (s *Server) load() (*engine.Compiled, error) {
+	set, live, diags := engine.LoadDir(s.opts.RulesDir, rules.Options{Types: s.opts.Types, LookupEnv: s.opts.LookupEnv, RequireEnv: !s.opts.Sandbox})
 	if diags.HasErrors() {
 		re := &RulesError{Dir: s.opts.RulesDir, Diags: diags}
 		if set != nil {
@@ -181,7 +190,7 @@ func (s *Server) load() (*rules.Set, error) {
 	}
 	unset := 0
 	for _, d := range diags {
-		if s.opts.Sandbox && d.Summary == "Environment variable not set" {
+		if _, unsetEnv := hcl.DiagnosticExtra[rules.UnsetEnv](d); unsetEnv && s.opts.Sandbox {
 			unset++ // the sandbox never sends, so it needs no secrets
 			continue
 		}
@@ -191,7 +200,7 @@ func (s *Server) load() (*rules.Set, error) {
 		s.log.Info("sandbox: env() secrets are not needed and were not checked", "unset", unset)
 	}
 	s.log.Info("rules loaded", "dir", s.opts.RulesDir, "triggers", len(set.Triggers), "hash", set.Hash[:12])
-	return set, nil
+	return live, nil
 }
 
 // Handler is the HTTP API.

@@ -92,7 +92,7 @@ func (s *Server) addWatches(w *fsnotify.Watcher) {
 func (s *Server) poll(ctx context.Context) {
 	t := time.NewTicker(s.opts.PollInterval)
 	defer t.Stop()
-	tried := s.rules.Load().Hash // a broken version is tried once, not every tick
+	tried := s.live.Load().Set().Hash // a broken version is tried once, not every tick
 	for {
 		select {
 		case <-ctx.Done():

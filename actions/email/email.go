@@ -44,7 +44,7 @@ type Executor struct {
 	timeout   time.Duration
 }
 
-// Execute makes one attempt at d.Email. It returns when the server has
+// Execute makes one attempt at an email delivery. It returns when the server has
 // accepted or refused the message, the connection has failed, the attempt
 // has timed out, or ctx is done, whichever comes first.
 func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Outcome {
@@ -82,20 +82,20 @@ func permanent(format string, args ...any) actions.Outcome {
 }
 
 func (e *Executor) execute(ctx context.Context, d *actions.Delivery, red *actions.Redactor) actions.Outcome {
-	if d == nil || d.Email == nil {
+	if d == nil || len(d.Fields) == 0 {
 		return permanent("delivery has no email message")
 	}
-	m := d.Email
+	m := messageOf(d)
 
 	// Secrets are registered before anything that may fail is attempted, so
 	// that even an error about the value itself cannot show it.
-	for _, list := range [][]actions.Text{m.To, m.Cc, m.Bcc, {m.ReplyTo, m.Subject, m.Body, m.HTMLBody}} {
+	for _, list := range [][]actions.Text{m.to, m.cc, m.bcc, {m.replyTo, m.subject, m.body, m.htmlBody}} {
 		for _, t := range list {
 			red.AddText(t, e.env)
 		}
 	}
 
-	msg, msgID, out, ok := e.compose(d, red)
+	msg, msgID, out, ok := e.compose(d, m, red)
 	if !ok {
 		return out
 	}

@@ -44,17 +44,32 @@ func lit(s string) actions.Text { return actions.Literal(s) }
 
 func env(name string) actions.Text { return actions.Text{{Env: name}} }
 
-func delivery(id string, m *actions.EmailMessage) *actions.Delivery {
+// message is what an email action renders, field by field.
+type message struct {
+	To, Cc, Bcc                      []actions.Text
+	ReplyTo, Subject, Body, HTMLBody actions.Text
+}
+
+// delivery renders m as the engine would: the fields of email.Type.
+func delivery(id string, m *message) *actions.Delivery {
+	var f actions.Fields
+	f.Set("to", actions.Value{List: m.To})
+	f.Set("cc", actions.Value{List: m.Cc})
+	f.Set("bcc", actions.Value{List: m.Bcc})
+	f.Set("reply_to", actions.Value{Text: m.ReplyTo})
+	f.Set("subject", actions.Value{Text: m.Subject})
+	f.Set("body", actions.Value{Text: m.Body})
+	f.Set("html_body", actions.Value{Text: m.HTMLBody})
 	return &actions.Delivery{
 		ID: id, EventID: "evt-1", Address: "appointment.created.email.notify",
 		Trigger: "appointment.created", Type: "email", Name: "notify", Attempt: 1,
-		Email: m,
+		Fields: f,
 	}
 }
 
 // simple is a message with one literal recipient.
-func simple() *actions.EmailMessage {
-	return &actions.EmailMessage{
+func simple() *message {
+	return &message{
 		To:      []actions.Text{lit("ann@example.com")},
 		Subject: lit("Hello"),
 		Body:    lit("Body text"),
@@ -172,7 +187,7 @@ func TestDeliverPlainMultipart(t *testing.T) {
 	subject := "Rendez-vous confirmé ✅ — Zoë arrive à 9h"
 	body := "Hello Ann,\n.a line starting with a dot\nprice = 10€, façade\n"
 	html := "<p>Hello <b>Ann</b> — à bientôt</p>"
-	d := delivery("d-123", &actions.EmailMessage{
+	d := delivery("d-123", &message{
 		To:       []actions.Text{lit("Ann Example <ann@example.com>"), env("ONCALL")},
 		Cc:       []actions.Text{lit("dave@example.com")},
 		Bcc:      []actions.Text{lit("audit@example.com")},
@@ -502,17 +517,17 @@ func TestHeaderInjection(t *testing.T) {
 	const secret = "victim@example.com\r\nBcc: attacker@evil.test"
 	tests := []struct {
 		name  string
-		m     func(*actions.EmailMessage)
+		m     func(*message)
 		field string
 	}{
-		{"subject CRLF", func(m *actions.EmailMessage) { m.Subject = lit("Hi\r\nBcc: attacker@evil.test") }, "subject"},
-		{"subject LF", func(m *actions.EmailMessage) { m.Subject = actions.Text{{Lit: "Hi "}, {Env: "INJECT"}} }, "subject"},
-		{"to CRLF", func(m *actions.EmailMessage) {
+		{"subject CRLF", func(m *message) { m.Subject = lit("Hi\r\nBcc: attacker@evil.test") }, "subject"},
+		{"subject LF", func(m *message) { m.Subject = actions.Text{{Lit: "Hi "}, {Env: "INJECT"}} }, "subject"},
+		{"to CRLF", func(m *message) {
 			m.To = []actions.Text{lit("ann@example.com\r\nBcc: attacker@evil.test")}
 		}, "to[0]"},
-		{"to from env", func(m *actions.EmailMessage) { m.To = []actions.Text{lit("ann@example.com"), env("INJECT")} }, "to[1]"},
-		{"cc folded", func(m *actions.EmailMessage) { m.Cc = []actions.Text{lit("Ann\r\n <ann@example.com>")} }, "cc[0]"},
-		{"reply_to", func(m *actions.EmailMessage) { m.ReplyTo = lit("x@example.com\nBcc: attacker@evil.test") }, "reply_to"},
+		{"to from env", func(m *message) { m.To = []actions.Text{lit("ann@example.com"), env("INJECT")} }, "to[1]"},
+		{"cc folded", func(m *message) { m.Cc = []actions.Text{lit("Ann\r\n <ann@example.com>")} }, "cc[0]"},
+		{"reply_to", func(m *message) { m.ReplyTo = lit("x@example.com\nBcc: attacker@evil.test") }, "reply_to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -542,18 +557,18 @@ func TestBadAddresses(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		m    func(*actions.EmailMessage)
+		m    func(*message)
 		want string
 	}{
-		{"no at sign", func(m *actions.EmailMessage) { m.To = []actions.Text{lit("not-an-address")} }, `email to[0] "not-an-address" is not a valid email address`},
-		{"unclosed angle", func(m *actions.EmailMessage) { m.To = []actions.Text{lit("Ann <ann@example.com")} }, "email to[0]"},
-		{"empty", func(m *actions.EmailMessage) { m.Cc = []actions.Text{lit("")} }, `email cc[0] "" is empty`},
-		{"bad bcc in list", func(m *actions.EmailMessage) { m.Bcc = []actions.Text{lit("ok@example.com"), lit("a@b@c")} }, "email bcc[1]"},
-		{"bad reply_to", func(m *actions.EmailMessage) { m.ReplyTo = lit("support at example.com") }, "email reply_to"},
-		{"secret bad address", func(m *actions.EmailMessage) { m.To = []actions.Text{env("BAD_TO")} }, `email to[0] "(sensitive)" is not a valid email address`},
-		{"missing variable", func(m *actions.EmailMessage) { m.To = []actions.Text{env("NOPE")} }, "email to[0]: environment variable NOPE is not set"},
-		{"missing subject variable", func(m *actions.EmailMessage) { m.Subject = env("NOPE") }, "email subject: environment variable NOPE is not set"},
-		{"no recipients", func(m *actions.EmailMessage) { m.To = nil }, "no recipients"},
+		{"no at sign", func(m *message) { m.To = []actions.Text{lit("not-an-address")} }, `email to[0] "not-an-address" is not a valid email address`},
+		{"unclosed angle", func(m *message) { m.To = []actions.Text{lit("Ann <ann@example.com")} }, "email to[0]"},
+		{"empty", func(m *message) { m.Cc = []actions.Text{lit("")} }, `email cc[0] "" is empty`},
+		{"bad bcc in list", func(m *message) { m.Bcc = []actions.Text{lit("ok@example.com"), lit("a@b@c")} }, "email bcc[1]"},
+		{"bad reply_to", func(m *message) { m.ReplyTo = lit("support at example.com") }, "email reply_to"},
+		{"secret bad address", func(m *message) { m.To = []actions.Text{env("BAD_TO")} }, `email to[0] "(sensitive)" is not a valid email address`},
+		{"missing variable", func(m *message) { m.To = []actions.Text{env("NOPE")} }, "email to[0]: environment variable NOPE is not set"},
+		{"missing subject variable", func(m *message) { m.Subject = env("NOPE") }, "email subject: environment variable NOPE is not set"},
+		{"no recipients", func(m *message) { m.To = nil }, "no recipients"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -742,7 +757,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				c.Env = envMap(map[string]string{"TO": toSecret, "SUBJ": subjSec, "BODY": bodySec})
 				c.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			})
-			out := e.Execute(context.Background(), delivery("d-secret", &actions.EmailMessage{
+			out := e.Execute(context.Background(), delivery("d-secret", &message{
 				To:      []actions.Text{env("TO")},
 				Subject: actions.Text{{Lit: "Alert "}, {Env: "SUBJ"}},
 				Body:    actions.Text{{Lit: "token: "}, {Env: "BODY"}},

@@ -15,8 +15,7 @@ import (
 
 // compose builds the message. Every failure here is Permanent: the same
 // delivery would fail the same way on every retry.
-func (e *Executor) compose(d *actions.Delivery, red *actions.Redactor) (msg *gomail.Msg, msgID string, out actions.Outcome, ok bool) {
-	m := d.Email
+func (e *Executor) compose(d *actions.Delivery, m *message, red *actions.Redactor) (msg *gomail.Msg, msgID string, out actions.Outcome, ok bool) {
 	msgID, err := e.messageID(d.ID)
 	if err != nil {
 		return nil, "", permanent("%v", err), false
@@ -24,7 +23,7 @@ func (e *Executor) compose(d *actions.Delivery, red *actions.Redactor) (msg *gom
 
 	var rcpts [3][]*mail.Address
 	for i, field := range []string{"to", "cc", "bcc"} {
-		texts := [][]actions.Text{m.To, m.Cc, m.Bcc}[i]
+		texts := [][]actions.Text{m.to, m.cc, m.bcc}[i]
 		for j, t := range texts {
 			list, err := e.addresses(fmt.Sprintf("email %s[%d]", field, j), t, red)
 			if err != nil {
@@ -37,24 +36,24 @@ func (e *Executor) compose(d *actions.Delivery, red *actions.Redactor) (msg *gom
 		return nil, "", permanent("email has no recipients; set at least one of to, cc or bcc"), false
 	}
 	var replyTo []*mail.Address
-	if !m.ReplyTo.IsZero() {
-		if replyTo, err = e.addresses("email reply_to", m.ReplyTo, red); err != nil {
+	if !m.replyTo.IsZero() {
+		if replyTo, err = e.addresses("email reply_to", m.replyTo, red); err != nil {
 			return nil, "", permanent("%v", err), false
 		}
 	}
 
-	subject, err := m.Subject.Resolve(e.env)
+	subject, err := m.subject.Resolve(e.env)
 	if err != nil {
 		return nil, "", permanent("email subject: %v", err), false
 	}
 	if strings.ContainsAny(subject, "\r\n") {
-		return nil, "", permanent("email subject %q contains a line break (CR or LF), which could inject mail headers; refusing to send", m.Subject.Redacted()), false
+		return nil, "", permanent("email subject %q contains a line break (CR or LF), which could inject mail headers; refusing to send", m.subject.Redacted()), false
 	}
-	body, err := m.Body.Resolve(e.env)
+	body, err := m.body.Resolve(e.env)
 	if err != nil {
 		return nil, "", permanent("email body: %v", err), false
 	}
-	html, err := m.HTMLBody.Resolve(e.env)
+	html, err := m.htmlBody.Resolve(e.env)
 	if err != nil {
 		return nil, "", permanent("email html_body: %v", err), false
 	}

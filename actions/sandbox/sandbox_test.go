@@ -13,11 +13,11 @@ func TestCaptureIsRedactedAndDelivered(t *testing.T) {
 	t.Parallel()
 	d := &actions.Delivery{
 		ID: "dlv_1", Address: "crm.http.hook", Type: "http", Attempt: 2,
-		HTTP: &actions.HTTPRequest{
-			Method:  "POST",
-			URL:     actions.Literal("https://crm.example.com/hook"),
-			Headers: []actions.Header{{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: "CRM_TOKEN"}}}},
-			Body:    actions.Literal(`{"a":1}`),
+		Fields: actions.Fields{
+			{Name: "method", Value: actions.Value{Text: actions.Literal("POST")}},
+			{Name: "url", Value: actions.Value{Text: actions.Literal("https://crm.example.com/hook")}},
+			{Name: "headers", Value: actions.Value{Map: []actions.Header{{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: "CRM_TOKEN"}}}}}},
+			{Name: "body", Value: actions.Value{Text: actions.Literal(`{"a":1}`)}},
 		},
 	}
 	out := New(nil).Execute(context.Background(), d)
@@ -41,7 +41,7 @@ func TestCancelledContextIsRetried(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	out := New(nil).Execute(ctx, &actions.Delivery{Type: "sms", SMS: &actions.SMSMessage{}})
+	out := New(nil).Execute(ctx, &actions.Delivery{Type: "sms"})
 	if out.Status != actions.Retry {
 		t.Fatalf("status %v, want retry", out.Status)
 	}

@@ -44,10 +44,10 @@ type Executor struct {
 	now                   func() time.Time
 }
 
-// Execute makes one attempt at d.SMS. It returns when Twilio has answered,
+// Execute makes one attempt at an sms delivery. It returns when Twilio has answered,
 // the connection has failed, or ctx is done, whichever comes first.
 func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Outcome {
-	if d == nil || d.SMS == nil {
+	if d == nil || len(d.Fields) == 0 {
 		return permanent("delivery has no sms message")
 	}
 	start := time.Now()
@@ -78,21 +78,21 @@ func permanent(format string, args ...any) actions.Outcome {
 }
 
 func (e *Executor) execute(ctx context.Context, d *actions.Delivery, red *actions.Redactor) actions.Outcome {
-	m := d.SMS
+	m := messageOf(d)
 
 	// Secrets are registered before anything that may fail is attempted, so
 	// that even an error about the value itself cannot show it.
-	red.AddText(m.To, e.env)
-	red.AddText(m.Body, e.env)
+	red.AddText(m.to, e.env)
+	red.AddText(m.body, e.env)
 
-	to, err := m.To.Resolve(e.env)
+	to, err := m.to.Resolve(e.env)
 	if err != nil {
 		return permanent("sms to: %v", err)
 	}
 	if !isE164(to) {
-		return permanent("sms to %q is not an E.164 phone number (+ then country code and number, digits only, e.g. +14155552671)", m.To.Redacted())
+		return permanent("sms to %q is not an E.164 phone number (+ then country code and number, digits only, e.g. +14155552671)", m.to.Redacted())
 	}
-	body, err := m.Body.Resolve(e.env)
+	body, err := m.body.Resolve(e.env)
 	if err != nil {
 		return permanent("sms body: %v", err)
 	}
@@ -104,7 +104,7 @@ func (e *Executor) execute(ctx context.Context, d *actions.Delivery, red *action
 	case n > MaxBodyChars:
 		return permanent("sms body is %d characters; Twilio accepts at most %d", n, MaxBodyChars)
 	}
-	if cb := m.StatusCallback; cb != "" {
+	if cb := m.statusCallback; cb != "" {
 		if u, err := url.Parse(cb); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return permanent("sms status_callback must be an absolute http or https URL")
 		}
@@ -132,8 +132,8 @@ func (e *Executor) execute(ctx context.Context, d *actions.Delivery, red *action
 	} else {
 		params.SetMessagingServiceSid(e.serviceSID)
 	}
-	if m.StatusCallback != "" {
-		params.SetStatusCallback(m.StatusCallback)
+	if m.statusCallback != "" {
+		params.SetStatusCallback(m.statusCallback)
 	}
 
 	rt := &attemptTransport{ctx: ctx, base: e.transport, target: e.base}

@@ -176,10 +176,19 @@ func newExecutor(t *testing.T, cfg sms.Config) *sms.Executor {
 	return e
 }
 
+// fields renders an sms as the engine would: the fields of sms.Type.
+func fields(to, body actions.Text, callback string) actions.Fields {
+	var f actions.Fields
+	f.Set("to", actions.Value{Text: to})
+	f.Set("body", actions.Value{Text: body})
+	f.Set("status_callback", actions.Value{Text: actions.Literal(callback)})
+	return f
+}
+
 func delivery(to, body actions.Text, callback string) *actions.Delivery {
 	return &actions.Delivery{
 		ID: "dlv_1", EventID: "evt_1", Address: "order.sms.notify", Type: "sms", Name: "notify", Attempt: 1,
-		SMS: &actions.SMSMessage{To: to, Body: body, StatusCallback: callback},
+		Fields: fields(to, body, callback),
 	}
 }
 

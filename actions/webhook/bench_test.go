@@ -65,19 +65,19 @@ func BenchmarkExecute(b *testing.B) {
 // BenchmarkExecuteSigned adds the Standard Webhooks signature and a secret
 // header, so redaction runs too.
 func BenchmarkExecuteSigned(b *testing.B) {
-	benchExecute(b, func(h *actions.HTTPRequest) {
-		h.SigningSecret = actions.Text{{Env: "WH"}}
-		h.Headers = []actions.Header{{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: "TOKEN"}}}}
+	benchExecute(b, func(h *httpAction) {
+		h.signingSecret = actions.Text{{Env: "WH"}}
+		h.headers = []actions.Header{{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: "TOKEN"}}}}
 	})
 }
 
-func benchExecute(b *testing.B, edit func(*actions.HTTPRequest)) {
+func benchExecute(b *testing.B, change func(*httpAction)) {
 	srv := benchReceiver(b)
 	e := newExecutor(b, Config{Env: envMap(map[string]string{"WH": testSecret, "TOKEN": "t0ken-value"})})
 	d := delivery(actions.Literal(srv.URL + "/hook"))
-	d.HTTP.Body = actions.Literal(benchBody)
-	if edit != nil {
-		edit(d.HTTP)
+	edit(d, func(h *httpAction) { h.body = actions.Literal(benchBody) })
+	if change != nil {
+		edit(d, change)
 	}
 	ctx := context.Background()
 	b.ReportAllocs()

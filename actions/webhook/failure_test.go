@@ -39,38 +39,36 @@ func TestRejectsLineBreaksAndBadInput(t *testing.T) {
 	})})
 	tests := []struct {
 		name string
-		edit func(*actions.HTTPRequest)
+		edit func(*httpAction)
 		want string
 	}{
-		{"CRLF in header value", func(h *actions.HTTPRequest) {
-			h.Headers = []actions.Header{{Name: "X-Id", Value: actions.Text{{Env: "CRLF"}}}}
+		{"CRLF in header value", func(h *httpAction) {
+			h.headers = []actions.Header{{Name: "X-Id", Value: actions.Text{{Env: "CRLF"}}}}
 		}, "header X-Id: value contains a line break"},
-		{"LF in header value", func(h *actions.HTTPRequest) {
-			h.Headers = []actions.Header{{Name: "X-Id", Value: actions.Text{{Lit: "v"}, {Env: "LF"}}}}
+		{"LF in header value", func(h *httpAction) {
+			h.headers = []actions.Header{{Name: "X-Id", Value: actions.Text{{Lit: "v"}, {Env: "LF"}}}}
 		}, "header X-Id: value contains a line break"},
-		{"NUL in header value", func(h *actions.HTTPRequest) {
-			h.Headers = []actions.Header{{Name: "X-Id", Value: actions.Text{{Env: "NUL"}}}}
+		{"NUL in header value", func(h *httpAction) {
+			h.headers = []actions.Header{{Name: "X-Id", Value: actions.Text{{Env: "NUL"}}}}
 		}, "header X-Id: value contains a control character"},
-		{"CR in content_type", func(h *actions.HTTPRequest) { h.ContentType = "text/plain\r\nX: y" },
-			"header content_type: value contains a line break"},
-		{"bad header name", func(h *actions.HTTPRequest) {
-			h.Headers = []actions.Header{{Name: "X Id:", Value: actions.Literal("v")}}
+		{"bad header name", func(h *httpAction) {
+			h.headers = []actions.Header{{Name: "X Id:", Value: actions.Literal("v")}}
 		}, `invalid header name "X Id:"`},
-		{"LF in url", func(h *actions.HTTPRequest) {
-			h.URL = actions.Text{{Lit: srv.URL + "/?q="}, {Env: "LF"}}
+		{"LF in url", func(h *httpAction) {
+			h.url = actions.Text{{Lit: srv.URL + "/?q="}, {Env: "LF"}}
 		}, "url contains a line break"},
-		{"bad scheme", func(h *actions.HTTPRequest) { h.URL = actions.Literal("ftp://example.com/") },
+		{"bad scheme", func(h *httpAction) { h.url = actions.Literal("ftp://example.com/") },
 			`scheme "ftp" is not http or https`},
-		{"no host", func(h *actions.HTTPRequest) { h.URL = actions.Literal("http:///path") }, "invalid url: no host"},
-		{"unparsable", func(h *actions.HTTPRequest) { h.URL = actions.Literal("http://[::1") }, "invalid url:"},
-		{"bad method", func(h *actions.HTTPRequest) { h.Method = "GET /x" }, "invalid method"},
-		{"missing env", func(h *actions.HTTPRequest) {
-			h.Body = actions.Text{{Env: "UNSET_VAR"}}
+		{"no host", func(h *httpAction) { h.url = actions.Literal("http:///path") }, "invalid url: no host"},
+		{"unparsable", func(h *httpAction) { h.url = actions.Literal("http://[::1") }, "invalid url:"},
+		{"bad method", func(h *httpAction) { h.method = "GET /x" }, "invalid method"},
+		{"missing env", func(h *httpAction) {
+			h.body = actions.Text{{Env: "UNSET_VAR"}}
 		}, "body: environment variable UNSET_VAR is not set"},
 	}
 	for _, tt := range tests {
 		d := delivery(actions.Literal(srv.URL))
-		tt.edit(d.HTTP)
+		edit(d, tt.edit)
 		out := execute(t, e, d)
 		if out.Status != actions.Permanent || !strings.Contains(out.Error, tt.want) {
 			t.Errorf("%s: %v %q, want permanent %q", tt.name, out.Status, out.Error, tt.want)
@@ -178,7 +176,7 @@ func TestActionTimeout(t *testing.T) {
 	url, _ := hanging(t)
 	e := newExecutor(t, Config{DefaultTimeout: time.Hour})
 	d := delivery(actions.Literal(url))
-	d.HTTP.Timeout = 100 * time.Millisecond
+	edit(d, func(h *httpAction) { h.timeout = 100 * time.Millisecond })
 	result := make(chan actions.Outcome, 1)
 	go func() { result <- e.Execute(context.Background(), d) }()
 	select {

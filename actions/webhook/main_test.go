@@ -62,8 +62,19 @@ func delivery(url actions.Text) *actions.Delivery {
 	return &actions.Delivery{
 		ID: "msg_2b4f1c", EventID: "evt-1", Address: "order.http.notify",
 		Trigger: "order", Type: "http", Name: "notify", Attempt: 1,
-		HTTP: &actions.HTTPRequest{Method: "POST", URL: url, Body: actions.Literal(`{"id":"evt-1"}`)},
+		Fields: (&httpAction{method: "POST", url: url, body: actions.Literal(`{"id":"evt-1"}`)}).fields(),
 	}
+}
+
+// edit changes an http delivery's fields through httpAction, the executor's
+// own reading of them.
+func edit(d *actions.Delivery, change func(h *httpAction)) {
+	h, err := httpActionOf(d)
+	if err != nil {
+		panic(err)
+	}
+	change(&h)
+	d.Fields = h.fields()
 }
 
 func envMap(m map[string]string) actions.EnvFunc {

@@ -32,16 +32,15 @@ func (r *resolver) resolve(what string, t actions.Text) (string, error) {
 
 // build renders d into a request. Every error it returns is permanent: the
 // same delivery renders the same way on every retry.
-func (e *Executor) build(ctx context.Context, d *actions.Delivery, r *resolver) (*retryablehttp.Request, error) {
-	h := d.HTTP
-	rawURL, err := r.resolve("url", h.URL)
+func (e *Executor) build(ctx context.Context, d *actions.Delivery, h *httpAction, r *resolver) (*retryablehttp.Request, error) {
+	rawURL, err := r.resolve("url", h.url)
 	if err != nil {
 		return nil, err
 	}
 	if strings.ContainsAny(rawURL, "\r\n") {
 		return nil, errors.New("url contains a line break (CR or LF) after rendering; refusing to send it")
 	}
-	m := method(h)
+	m := h.method
 	if !validToken(m) {
 		return nil, fmt.Errorf("invalid method %q", m)
 	}
@@ -61,7 +60,7 @@ func (e *Executor) build(ctx context.Context, d *actions.Delivery, r *resolver) 
 		return nil, errors.New("invalid url: no host")
 	}
 
-	for _, hd := range h.Headers {
+	for _, hd := range h.headers {
 		if !validToken(hd.Name) {
 			return nil, fmt.Errorf("invalid header name %q", hd.Name)
 		}
@@ -82,24 +81,20 @@ func (e *Executor) build(ctx context.Context, d *actions.Delivery, r *resolver) 
 		req.Header.Set("User-Agent", e.cfg.UserAgent)
 	}
 
-	body, err := r.resolve("body", h.Body)
+	body, err := r.resolve("body", h.body)
 	if err != nil {
 		return nil, err
 	}
 	if body != "" && req.Header.Get("Content-Type") == "" {
-		ct := h.ContentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		if err := checkHeaderValue("content_type", ct); err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", ct)
+		// The default body is the event as JSON, and a template that
+		// shapes one is JSON far more often than not; a rule that sends
+		// something else sets its own Content-Type header.
+		req.Header.Set("Content-Type", "application/json")
 	}
 
 	payload := []byte(body)
-	if len(h.SigningSecret) > 0 {
-		if err := e.sign(d, h.SigningSecret, req.Header, payload, r); err != nil {
+	if len(h.signingSecret) > 0 {
+		if err := e.sign(d, h.signingSecret, req.Header, payload, r); err != nil {
 			return nil, err
 		}
 	}
@@ -116,13 +111,6 @@ func (e *Executor) build(ctx context.Context, d *actions.Delivery, r *resolver) 
 		}
 	}
 	return rr, nil
-}
-
-func method(h *actions.HTTPRequest) string {
-	if h.Method == "" {
-		return http.MethodPost
-	}
-	return h.Method
 }
 
 // checkHeaderValue refuses what would let a rendered value start a new

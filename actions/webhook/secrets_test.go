@@ -51,14 +51,17 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	withSecrets := func(base string) *actions.Delivery {
 		d := delivery(actions.Text{{Lit: base + "/hook?token="}, {Env: "TOKEN"}})
-		d.HTTP.Headers = []actions.Header{{Name: "X-Api-Key", Value: actions.Text{{Env: "API_KEY"}}}}
-		d.HTTP.Body = actions.Text{{Lit: `{"s":"`}, {Env: "PAYLOAD"}, {Lit: `"}`}}
-		d.HTTP.SigningSecret = actions.Text{{Env: "WH"}}
+		edit(d, func(h *httpAction) {
+			h.headers = []actions.Header{{Name: "X-Api-Key", Value: actions.Text{{Env: "API_KEY"}}}}
+		})
+		edit(d, func(h *httpAction) { h.body = actions.Text{{Lit: `{"s":"`}, {Env: "PAYLOAD"}, {Lit: `"}`}} })
+		edit(d, func(h *httpAction) { h.signingSecret = actions.Text{{Env: "WH"}} })
 		return d
 	}
 	badPort := withSecrets("")
-	badPort.HTTP.URL = actions.Text{{Lit: "http://127.0.0.1:"}, {Env: "PORT"}, {Lit: "/"}}
-
+	edit(badPort, func(h *httpAction) {
+		h.url = actions.Text{{Lit: "http://127.0.0.1:"}, {Env: "PORT"}, {Lit: "/"}}
+	})
 	cases := []struct {
 		name string
 		d    *actions.Delivery

@@ -33,9 +33,10 @@ func TestSignatureVerifiesWithOfficialLibrary(t *testing.T) {
 		Now: func() time.Time { return time.Unix(clock.Load(), 0) },
 	})
 	d := delivery(actions.Literal(srv.URL))
-	d.HTTP.SigningSecret = actions.Text{{Env: "WH_SECRET"}}
-	d.HTTP.Headers = []actions.Header{{Name: "webhook-id", Value: actions.Literal("forged")}}
-
+	edit(d, func(h *httpAction) { h.signingSecret = actions.Text{{Env: "WH_SECRET"}} })
+	edit(d, func(h *httpAction) {
+		h.headers = []actions.Header{{Name: "webhook-id", Value: actions.Literal("forged")}}
+	})
 	for attempt := 1; attempt <= 2; attempt++ {
 		d.Attempt = attempt
 		if out := execute(t, e, d); out.Status != actions.Delivered {
@@ -61,7 +62,7 @@ func TestSignatureKnownVector(t *testing.T) {
 	srv, seen := receiver(t, nil)
 	e := newExecutor(t, Config{Now: func() time.Time { return now }})
 	d := delivery(actions.Literal(srv.URL))
-	d.HTTP.SigningSecret = actions.Literal(testSecret)
+	edit(d, func(h *httpAction) { h.signingSecret = actions.Literal(testSecret) })
 	if out := execute(t, e, d); out.Status != actions.Delivered {
 		t.Fatalf("%+v", out)
 	}
@@ -90,7 +91,7 @@ func TestInvalidSigningSecret(t *testing.T) {
 	for _, tt := range tests {
 		e := newExecutor(t, Config{Env: envMap(map[string]string{"S": tt.secret})})
 		d := delivery(actions.Literal(srv.URL))
-		d.HTTP.SigningSecret = actions.Text{{Env: "S"}}
+		edit(d, func(h *httpAction) { h.signingSecret = actions.Text{{Env: "S"}} })
 		out := execute(t, e, d)
 		if out.Status != actions.Permanent || !strings.Contains(out.Error, tt.want) {
 			t.Errorf("%s: outcome %v %q, want permanent %q", tt.name, out.Status, out.Error, tt.want)
@@ -104,7 +105,9 @@ func TestInvalidSigningSecret(t *testing.T) {
 	// A literal secret is resolved the same way.
 	e := newExecutor(t, Config{})
 	d := delivery(actions.Literal(srv.URL))
-	d.HTTP.SigningSecret = actions.Literal("whsec_" + base64.StdEncoding.EncodeToString([]byte("k"))[:3])
+	edit(d, func(h *httpAction) {
+		h.signingSecret = actions.Literal("whsec_" + base64.StdEncoding.EncodeToString([]byte("k"))[:3])
+	})
 	if out := execute(t, e, d); out.Status != actions.Permanent {
 		t.Errorf("truncated base64: %+v", out)
 	}

@@ -129,10 +129,14 @@ func (p pooled) RoundTrip(r *http.Request) (*http.Response, error) { return p.t.
 // the action's timeout has passed, or ctx is done, whichever comes first.
 func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Outcome {
 	start := time.Now()
-	if d == nil || d.HTTP == nil {
+	if d == nil || len(d.Fields) == 0 {
 		return actions.Outcome{Status: actions.Permanent, Error: "delivery has no http request"}
 	}
-	timeout := d.HTTP.Timeout
+	h, err := httpActionOf(d)
+	if err != nil {
+		return actions.Outcome{Status: actions.Permanent, Error: err.Error()}
+	}
+	timeout := h.timeout
 	if timeout <= 0 {
 		timeout = e.cfg.DefaultTimeout
 	}
@@ -140,15 +144,15 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	defer cancel()
 
 	r := resolver{env: e.cfg.Env}
-	out := e.attempt(ctx, actx, timeout, d, &r)
+	out := e.attempt(ctx, actx, timeout, d, &h, &r)
 	out.Duration = time.Since(start)
 	out.Error = r.Redact(out.Error)
-	e.log(ctx, d, out)
+	e.log(ctx, d, &h, out)
 	return out
 }
 
-func (e *Executor) attempt(ctx, actx context.Context, timeout time.Duration, d *actions.Delivery, r *resolver) actions.Outcome {
-	req, err := e.build(actx, d, r)
+func (e *Executor) attempt(ctx, actx context.Context, timeout time.Duration, d *actions.Delivery, h *httpAction, r *resolver) actions.Outcome {
+	req, err := e.build(actx, d, h, r)
 	if err != nil {
 		return actions.Outcome{Status: actions.Permanent, Error: err.Error()}
 	}
@@ -159,9 +163,9 @@ func (e *Executor) attempt(ctx, actx context.Context, timeout time.Duration, d *
 	return e.answered(resp, r)
 }
 
-func (e *Executor) log(ctx context.Context, d *actions.Delivery, out actions.Outcome) {
+func (e *Executor) log(ctx context.Context, d *actions.Delivery, h *httpAction, out actions.Outcome) {
 	actions.LogAttempt(ctx, e.cfg.Logger, "http attempt", d, out,
-		slog.String("method", method(d.HTTP)),
-		slog.String("url", safeURL(d.HTTP.URL)),
+		slog.String("method", h.method),
+		slog.String("url", safeURL(h.url)),
 	)
 }

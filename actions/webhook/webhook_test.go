@@ -22,12 +22,14 @@ func TestDeliversRenderedRequest(t *testing.T) {
 	})
 	e := newExecutor(t, Config{Env: envMap(map[string]string{"TOKEN": "t0k"})})
 	d := delivery(actions.Text{{Lit: srv.URL + "/hooks/order?src=hookline&key="}, {Env: "TOKEN"}})
-	d.HTTP.Method = "PUT"
-	d.HTTP.Headers = []actions.Header{
-		{Name: "X-Tag", Value: actions.Literal("a")},
-		{Name: "X-Tag", Value: actions.Literal("b")},
-		{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: "TOKEN"}}},
-	}
+	edit(d, func(h *httpAction) {
+		h.method = "PUT"
+		h.headers = []actions.Header{
+			{Name: "X-Tag", Value: actions.Literal("a")},
+			{Name: "X-Tag", Value: actions.Literal("b")},
+			{Name: "Authorization", Value: actions.Text{{Lit: "Bearer "}, {Env: "TOKEN"}}},
+		}
+	})
 
 	out := execute(t, e, d)
 	if out.Status != actions.Delivered || out.StatusCode != 202 || out.Error != "" {
@@ -68,15 +70,14 @@ func TestContentTypeAndHost(t *testing.T) {
 	srv, seen := receiver(t, nil)
 	e := newExecutor(t, Config{UserAgent: "custom/1"})
 	tests := []struct {
-		name        string
-		contentType string
-		headers     []actions.Header
-		body        string
-		wantCT      string
-		wantHost    string
+		name     string
+		headers  []actions.Header
+		body     string
+		wantCT   string
+		wantHost string
 	}{
-		{name: "content_type attribute", contentType: "text/plain", body: "hi", wantCT: "text/plain"},
-		{name: "header wins", contentType: "text/plain", body: "a=b",
+		{name: "json by default", body: "hi", wantCT: "application/json"},
+		{name: "header wins", body: "a=b",
 			headers: []actions.Header{{Name: "content-type", Value: actions.Literal("application/x-www-form-urlencoded")}},
 			wantCT:  "application/x-www-form-urlencoded"},
 		{name: "no body, no type", body: "", wantCT: ""},
@@ -86,9 +87,8 @@ func TestContentTypeAndHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d := delivery(actions.Literal(srv.URL))
-		d.HTTP.ContentType = tt.contentType
-		d.HTTP.Headers = tt.headers
-		d.HTTP.Body = actions.Literal(tt.body)
+		edit(d, func(h *httpAction) { h.headers = tt.headers })
+		edit(d, func(h *httpAction) { h.body = actions.Literal(tt.body) })
 		if out := execute(t, e, d); out.Status != actions.Delivered {
 			t.Fatalf("%s: %+v", tt.name, out)
 		}

@@ -10,6 +10,9 @@ import (
 	"io"
 	"runtime/debug"
 	"sort"
+
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/actions/builtin"
 )
 
 // Exit statuses shared by every command.
@@ -19,10 +22,12 @@ const (
 	exitUsage   = 2
 )
 
-// env is what a command may touch of the outside world.
+// env is what a command may touch of the outside world, and the action
+// types it runs with.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	types          *actions.Types
 }
 
 type command struct {
@@ -47,7 +52,12 @@ func commands() map[string]command {
 
 // Main runs the command named by args[0] and returns the exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	return run(&env{stdin: stdin, stdout: stdout, stderr: stderr, types: builtin.Types()}, args)
+}
+
+// run is Main with the action types chosen by the caller (tests register
+// their own).
+func run(e *env, args []string) int {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(e.stdout, cmds)

@@ -97,7 +97,7 @@ func deliveriesShow(e *env, args []string) int {
 		fmt.Fprintf(e.stdout, ", next at %s", d.NextAttemptAt.Local().Format(time.DateTime))
 	}
 	fmt.Fprintln(e.stdout, "\n\nRendered:")
-	writeAnyFields(e.stdout, d.Rendered, renderOrder[d.Type])
+	writeAnyFields(e.stdout, d.Rendered, fieldOrder(e.types.Lookup(d.Type)))
 	if len(d.AttemptLog) > 0 {
 		fmt.Fprintln(e.stdout, "\nAttempts:")
 	}

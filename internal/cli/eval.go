@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/engine"
 )
 
@@ -40,17 +41,17 @@ func runEval(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline eval: cannot read the event: %v\n", err)
 		return exitFailure
 	}
-	set, ok := loadRules(e, dir)
+	compiled, ok := loadRules(e, dir)
 	if !ok {
 		return exitFailure
 	}
 	eng := engine.New(engine.Options{})
-	ev, err := eng.Decode(set.Schema, body)
+	ev, err := eng.Decode(compiled.Set().Schema, body)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "hookline eval: %s: %v\n", *eventFile, err)
 		return exitFailure
 	}
-	res := eng.Match(context.Background(), set, ev, engine.MatchOptions{Explain: true})
+	res := eng.Match(context.Background(), compiled, ev, engine.MatchOptions{Explain: true})
 	if *format == "json" {
 		return writeEvalJSON(e, res)
 	}
@@ -82,7 +83,8 @@ func writeEvalJSON(e *env, res *engine.Result) int {
 		Actions []evalAction `json:"actions"`
 		Skipped []evalSkip   `json:"skipped"`
 	}{Event: event, Actions: []evalAction{}, Skipped: []evalSkip{}}
-	for _, d := range res.Deliveries {
+	for _, f := range res.Fired {
+		d := f.Delivery
 		out.Actions = append(out.Actions, evalAction{d.Address, d.Trigger, d.Type, d.Name, d.Rendered()})
 	}
 	for _, s := range skipLines(res) {
@@ -120,14 +122,15 @@ func skipLines(res *engine.Result) []skipLine {
 func writeEvalText(w io.Writer, res *engine.Result) {
 	ev := res.Event
 	fmt.Fprintf(w, "Event %s %q from %s\n\n", ev.Type, ev.ID, ev.Source)
-	if len(res.Deliveries) == 0 {
+	if len(res.Fired) == 0 {
 		fmt.Fprintln(w, "No action would fire.")
 	} else {
-		fmt.Fprintf(w, "Would fire %s:\n", pluralize(len(res.Deliveries), "action"))
+		fmt.Fprintf(w, "Would fire %s:\n", pluralize(len(res.Fired), "action"))
 	}
-	for _, d := range res.Deliveries {
+	for _, f := range res.Fired {
+		d := f.Delivery
 		fmt.Fprintf(w, "\n  + %s\n", d.Address)
-		writeFields(w, d.Rendered(), renderOrder[d.Type])
+		writeFields(w, d.Rendered(), fieldOrder(f.Action.Spec))
 	}
 	if lines := skipLines(res); len(lines) > 0 {
 		fmt.Fprintln(w, "\nDid not fire:")
@@ -141,10 +144,18 @@ func writeEvalText(w io.Writer, res *engine.Result) {
 	}
 }
 
-var renderOrder = map[string][]string{
-	"http":  {"method", "url", "headers", "signing_secret", "body"},
-	"sms":   {"to", "body", "status_callback"},
-	"email": {"to", "cc", "bcc", "reply_to", "subject", "body", "html_body"},
+// fieldOrder is the order the type declares its attributes in, which is
+// the order people read a delivery in; nil for a type this program does not
+// know (the fields are then sorted).
+func fieldOrder(t *actions.Type) []string {
+	if t == nil {
+		return nil
+	}
+	order := make([]string, len(t.Attrs))
+	for i, a := range t.Attrs {
+		order[i] = a.Name
+	}
+	return order
 }
 
 func writeFields(w io.Writer, fields map[string]any, order []string) {

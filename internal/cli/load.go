@@ -3,17 +3,18 @@ package cli
 import (
 	"fmt"
 
+	"github.com/hookline/hookline/engine"
 	"github.com/hookline/hookline/rules"
 )
 
 // loadRules is how every command but validate loads a rules directory: the
-// one rules.Load path, with errors printed as validate would print them.
+// one engine.Load path, with errors printed as validate would print them.
 // Only errors are printed: warnings are validate's business, and eval, test
 // and plan output should be about their own subject.
-func loadRules(e *env, dir string) (*rules.Set, bool) {
-	set, diags := rules.LoadDir(dir, rules.Options{})
+func loadRules(e *env, dir string) (*engine.Compiled, bool) {
+	set, compiled, diags := engine.LoadDir(dir, rules.Options{Types: e.types})
 	if !diags.HasErrors() {
-		return set, true
+		return compiled, true
 	}
 	w := &diagWriter{}
 	if set != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing/fstest"
 
+	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/engine"
 	"github.com/hookline/hookline/rules"
 )
 
@@ -41,9 +43,11 @@ func runPlan(e *env, args []string) int {
 	var before *rules.Set
 	baseName := *base
 	if *base != "" {
-		if before, ok = loadRules(e, *base); !ok {
+		c, ok := loadRules(e, *base)
+		if !ok {
 			return exitFailure
 		}
+		before = c.Set()
 	} else {
 		baseName = *baseRef
 		before, ok = loadGitRules(e, dir, *baseRef)
@@ -51,11 +55,11 @@ func runPlan(e *env, args []string) int {
 			return exitFailure
 		}
 	}
-	after, ok := loadRules(e, dir)
+	compiled, ok := loadRules(e, dir)
 	if !ok {
 		return exitFailure
 	}
-	changes := rules.Diff(before, after)
+	changes := rules.Diff(before, compiled.Set())
 	switch *format {
 	case "json":
 		if err := writePlanJSON(e.stdout, changes); err != nil {
@@ -125,7 +129,7 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 		}
 		fsys[path.Clean(name)] = &fstest.MapFile{Data: data}
 	}
-	set, diags := rules.Load(fsys, ref+":"+rel, rules.Options{})
+	set, _, diags := engine.Load(fsys, ref+":"+rel, rules.Options{Types: e.types})
 	if diags.HasErrors() {
 		w := &diagWriter{}
 		if set != nil {
@@ -186,7 +190,7 @@ func planLines(changes []rules.Change) []string {
 				lines = append(lines, fmt.Sprintf("    + %-*s = %s", width, a, indentValue(v)))
 			case !inA:
 				lines = append(lines, fmt.Sprintf("    - %-*s = %s", width, a, indentValue(b)))
-			case b == rules.SensitiveValue || v == rules.SensitiveValue:
+			case b == actions.Redaction || v == actions.Redaction:
 				lines = append(lines, fmt.Sprintf("    ~ %-*s = (sensitive value changed)", width, a))
 			default:
 				lines = append(lines, fmt.Sprintf("    ~ %-*s = %s -> %s", width, a, indentValue(b), indentValue(v)))

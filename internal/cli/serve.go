@@ -33,7 +33,7 @@ func (c *cidrList) Set(v string) error {
 
 func runServe(e *env, args []string) int {
 	fs := newFlags(e, "serve", "[DIR]")
-	opts := server.Options{}
+	opts := server.Options{Types: e.types}
 	fs.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", "address to listen on")
 	store := addStoreFlags(fs)
 	fs.BoolVar(&opts.NoMigrate, "no-migrate", false, "do not create or update the store's tables: fail unless 'hookline migrate' has")

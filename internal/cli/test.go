@@ -26,15 +26,16 @@ func runTest(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline test: unknown --format %q (use text, json or junit)\n", *format)
 		return exitUsage
 	}
-	set, ok := loadRules(e, dir)
+	compiled, ok := loadRules(e, dir)
 	if !ok {
 		return exitFailure
 	}
+	set := compiled.Set()
 	eng := engine.New(engine.Options{})
 	results := make([]engine.TestResult, 0, len(set.Tests))
 	failed := 0
 	for _, t := range set.Tests {
-		r := eng.RunTest(context.Background(), set, t)
+		r := eng.RunTest(context.Background(), compiled, t)
 		if !r.Passed() {
 			failed++
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hookline/hookline/engine"
 	"github.com/hookline/hookline/rules"
 )
 
@@ -26,7 +27,7 @@ func runValidate(e *env, args []string) int {
 	if len(pos) == 1 {
 		dir = pos[0]
 	}
-	set, diags := rules.LoadDir(dir, rules.Options{})
+	set, _, diags := engine.LoadDir(dir, rules.Options{Types: e.types})
 	w := &diagWriter{format: *format}
 	if set != nil {
 		w.files = set.Files
