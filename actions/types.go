@@ -2,7 +2,6 @@ package actions
 
 import (
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -106,14 +105,14 @@ type Provider struct {
 	Example string
 }
 
-// Runtime is what an executor is built with.
+// Runtime is what an executor is built with. It has no logger: the store
+// logs each attempt once, from its Outcome, which executors redact.
 type Runtime struct {
 	// Settings are the provider block's values, defaults filled in and
 	// secrets resolved; nil when the type has no provider. They hold
 	// secrets: never log or return them.
 	Settings Settings
 	Env      EnvFunc
-	Logger   *slog.Logger
 	// Allow lists networks the SSRF guard lets through despite being
 	// private, loopback, etc. (see Guard).
 	Allow []netip.Prefix

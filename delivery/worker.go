@@ -230,6 +230,8 @@ func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextSte
 	return err
 }
 
+// logAttempt writes the one log line of an attempt: executors do not log,
+// so that an attempt reads as one line with what it led to.
 func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Outcome, next nextStep) {
 	level := slog.LevelInfo
 	msg := "attempt failed; retrying"
@@ -249,6 +251,7 @@ func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Ou
 	attrs := []slog.Attr{
 		slog.String("outcome", out.Status.String()),
 		slog.Int("status_code", out.StatusCode),
+		slog.String("provider_id", out.ProviderID),
 		slog.Duration("duration", out.Duration),
 		slog.String("error", out.Error), // executors redact secrets from it
 	}

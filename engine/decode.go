@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -361,10 +360,4 @@ func jsonKind(v *fastjson.Value) string {
 
 func suggestType(name string, schema *rules.Schema) string {
 	return rules.Suggest(name, schema.EventNames())
-}
-
-// IsDecodeError reports whether err is a problem with the event itself.
-func IsDecodeError(err error) bool {
-	var de *DecodeError
-	return errors.As(err, &de)
 }

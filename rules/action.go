@@ -75,6 +75,15 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 		if !ok {
 			continue
 		}
+		if at.Plain && readsEnv(a.Expr) {
+			c.diags = append(c.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid value for " + at.Name,
+				Detail:   at.Name + " must not use env(): its value is stored and shown as it is, so it cannot hold a secret.",
+				Subject:  a.Expr.Range().Ptr(),
+			})
+			continue
+		}
 		c.collectEnv(a.Expr)
 		c.checkTemplate(a, at, types)
 		act.Attrs[at.Name] = a

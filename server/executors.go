@@ -24,7 +24,7 @@ func executors(set *rules.Set, opts Options) (map[string]actions.Executor, error
 	env := actions.EnvFunc(opts.LookupEnv)
 	for _, name := range set.Types.Names() {
 		t := set.Types.Lookup(name)
-		rt := actions.Runtime{Env: env, Logger: opts.Logger, Allow: opts.AllowCIDRs}
+		rt := actions.Runtime{Env: env, Allow: opts.AllowCIDRs}
 		if t.Provider != nil {
 			p := set.Providers[t.Provider.Block]
 			if p == nil {

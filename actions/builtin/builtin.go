@@ -1,7 +1,7 @@
 // Package builtin is the list of action types Hookline runs with: the one
-// line that registers an action type is here. The CLI and the server take
-// their types from it; tests may build their own list with
-// actions.NewTypes, which is how a test-only type is registered.
+// line that registers an action type is in List. The CLI and the server
+// take their types from it; a test registers a test-only type the same way,
+// with actions.NewTypes(append(builtin.List(), itsType)...).
 package builtin
 
 import (
@@ -11,11 +11,14 @@ import (
 	"github.com/hookline/hookline/actions/webhook"
 )
 
-// Types returns the built-in action types.
-func Types() *actions.Types {
-	return actions.MustTypes(
+// List returns the built-in action types, one line each.
+func List() []*actions.Type {
+	return []*actions.Type{
 		webhook.Type(),
 		sms.Type(),
 		email.Type(),
-	)
+	}
 }
+
+// Types returns the built-in action types as a checked set.
+func Types() *actions.Types { return actions.MustTypes(List()...) }

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/mail"
 	"os"
@@ -54,9 +53,6 @@ type Config struct {
 
 	// Env resolves env() references in the delivery; nil means os.LookupEnv.
 	Env actions.EnvFunc
-	// Logger gets one line per attempt (debug when delivered, warn
-	// otherwise); nil discards.
-	Logger *slog.Logger
 	// Timeout bounds one attempt; zero means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -145,7 +141,6 @@ func New(cfg Config) (*Executor, error) {
 		from:     from,
 		idDomain: "hookline",
 		env:      cfg.Env,
-		log:      cfg.Logger,
 		timeout:  cfg.Timeout,
 	}
 	if e.mode == "" {
@@ -181,9 +176,6 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if e.env == nil {
 		e.env = os.LookupEnv
-	}
-	if e.log == nil {
-		e.log = slog.New(slog.DiscardHandler)
 	}
 	if e.timeout == 0 {
 		e.timeout = DefaultTimeout

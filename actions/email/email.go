@@ -19,7 +19,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"net/mail"
 	"time"
 
@@ -40,7 +39,6 @@ type Executor struct {
 	helo      string
 	tlsConfig *tls.Config
 	env       actions.EnvFunc
-	log       *slog.Logger
 	timeout   time.Duration
 }
 
@@ -58,8 +56,6 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	out.Response = actions.Truncate(red.Redact(out.Response), actions.ResponseLimit)
 	// ProviderID is not redacted: it is made of the delivery id and the from
 	// domain only, and a short secret would otherwise mangle it.
-
-	actions.LogAttempt(ctx, e.log, "email attempt", d, out, slog.String("server", e.addr))
 	return out
 }
 

@@ -50,7 +50,6 @@ func Type() *actions.Type {
 				Password: s["password"],
 				From:     s["from"],
 				Env:      rt.Env,
-				Logger:   rt.Logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("smtp block: %w", err)

@@ -3,7 +3,6 @@ package sms
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,9 +33,6 @@ type Config struct {
 
 	// Env resolves env() references in To and Body; nil means os.LookupEnv.
 	Env actions.EnvFunc
-	// Logger gets one line per attempt, at debug level when it delivered and
-	// warn otherwise; nil discards.
-	Logger *slog.Logger
 	// HTTPClient supplies the Transport and Timeout to use. Its redirect
 	// policy and cookie jar are ignored: Twilio's API does not redirect, and
 	// following one would replay the POST with the credentials elsewhere.
@@ -119,7 +115,6 @@ func New(cfg Config) (*Executor, error) {
 		from:       cfg.From,
 		serviceSID: cfg.MessagingServiceSID,
 		env:        cfg.Env,
-		log:        cfg.Logger,
 		transport:  http.DefaultTransport,
 		timeout:    DefaultTimeout,
 		now:        cfg.Now,
@@ -129,9 +124,6 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if e.env == nil {
 		e.env = os.LookupEnv
-	}
-	if e.log == nil {
-		e.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.HTTPClient != nil {
 		e.timeout = cfg.HTTPClient.Timeout

@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,7 +37,6 @@ type Executor struct {
 	from, serviceSID      string
 	base                  *url.URL // nil: talk to api.twilio.com itself
 	env                   actions.EnvFunc
-	log                   *slog.Logger
 	transport             http.RoundTripper
 	timeout               time.Duration
 	now                   func() time.Time
@@ -59,8 +57,6 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	out.Error = red.Redact(out.Error)
 	out.Response = actions.Truncate(red.Redact(out.Response), actions.ResponseLimit)
 	out.ProviderID = red.Redact(out.ProviderID)
-
-	actions.LogAttempt(ctx, e.log, "sms attempt", d, out)
 	return out
 }
 

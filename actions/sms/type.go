@@ -45,7 +45,6 @@ func Type() *actions.Type {
 				MessagingServiceSID: s["messaging_service_sid"],
 				APIBaseURL:          s["api_base_url"],
 				Env:                 rt.Env,
-				Logger:              rt.Logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("twilio block: %w", err)

@@ -145,13 +145,3 @@ func validToken(s string) bool {
 	}
 	return true
 }
-
-// safeURL is the URL as logs may show it: env() parts replaced and any
-// literal userinfo password masked.
-func safeURL(t actions.Text) string {
-	s := t.Redacted()
-	if u, err := url.Parse(s); err == nil {
-		return u.Redacted()
-	}
-	return s
-}

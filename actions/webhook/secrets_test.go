@@ -1,10 +1,8 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,11 +28,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	secrets := []string{env["TOKEN"], env["API_KEY"], env["PAYLOAD"], env["WH"],
 		strings.TrimPrefix(env["WH"], "whsec_"), env["PORT"], "5ecret"}
 
-	var logs bytes.Buffer
-	e := newExecutor(t, Config{
-		Env:    envMap(env),
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	e := newExecutor(t, Config{Env: envMap(env)})
 	echo, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.WriteHeader(http.StatusInternalServerError)
@@ -89,12 +83,6 @@ func TestSecretsNeverLeak(t *testing.T) {
 		if len(out.Response) > actions.ResponseLimit {
 			t.Errorf("%s: Response is %d bytes", c.name, len(out.Response))
 		}
-	}
-	if !strings.Contains(logs.String(), "token=(sensitive)") {
-		t.Errorf("logs do not show the redacted URL:\n%s", logs.String())
-	}
-	if s := leaked(logs.String(), secrets); s != "" {
-		t.Errorf("logs contain secret %q:\n%s", s, logs.String())
 	}
 }
 

@@ -25,7 +25,7 @@ func Type() *actions.Type {
 			{Name: "timeout", Kind: actions.Duration},
 		},
 		New: func(rt actions.Runtime) (actions.Executor, error) {
-			return New(Config{Allow: rt.Allow, Env: rt.Env, Logger: rt.Logger}), nil
+			return New(Config{Allow: rt.Allow, Env: rt.Env}), nil
 		},
 	}
 }

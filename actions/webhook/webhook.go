@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"crypto/tls"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,8 +33,6 @@ type Config struct {
 	// Now stamps webhook-timestamp and anchors Retry-After; nil means
 	// time.Now. Durations are measured with the monotonic clock regardless.
 	Now func() time.Time
-	// Logger receives one record per attempt, secrets redacted; nil discards.
-	Logger *slog.Logger
 	// DefaultTimeout bounds an attempt whose action sets no timeout,
 	// in-attempt connection retries included; zero means DefaultTimeout.
 	DefaultTimeout time.Duration
@@ -64,9 +61,6 @@ func New(cfg Config) *Executor {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = DefaultTimeout
@@ -147,7 +141,6 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	out := e.attempt(ctx, actx, timeout, d, &h, &r)
 	out.Duration = time.Since(start)
 	out.Error = r.Redact(out.Error)
-	e.log(ctx, d, &h, out)
 	return out
 }
 
@@ -161,11 +154,4 @@ func (e *Executor) attempt(ctx, actx context.Context, timeout time.Duration, d *
 		return failed(ctx, actx, timeout, err)
 	}
 	return e.answered(resp, r)
-}
-
-func (e *Executor) log(ctx context.Context, d *actions.Delivery, h *httpAction, out actions.Outcome) {
-	actions.LogAttempt(ctx, e.cfg.Logger, "http attempt", d, out,
-		slog.String("method", h.method),
-		slog.String("url", safeURL(h.url)),
-	)
 }

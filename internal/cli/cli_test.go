@@ -6,11 +6,18 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/hookline/hookline/internal/testaction"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"hookline": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// The CLI with the test-only "page" action type registered, the
+		// way actions/builtin registers the real ones.
+		"hookline-with-page": func() {
+			os.Exit(run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, types: testaction.Types()}, os.Args[1:]))
+		},
 	})
 }
 

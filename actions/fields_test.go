@@ -1,0 +1,121 @@
+package actions
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestFieldsJSONRoundTripKeepsOrderAndKinds(t *testing.T) {
+	d := &Delivery{ID: "dlv_1", Type: "http", Address: "t.http.h", Fields: Fields{
+		{Name: "method", Value: Value{Text: Literal("PUT")}},
+		{Name: "url", Value: Value{Text: Text{{Lit: "https://x.example/?k="}, {Env: "KEY"}}}},
+		{Name: "headers", Value: Value{Map: []Header{{Name: "A", Value: Literal("1")}, {Name: "B", Value: Text{{Env: "B"}}}}}},
+		{Name: "to", Value: Value{List: []Text{Literal("a@example.com"), {{Env: "TO"}}}}},
+		{Name: "body", Value: Value{Text: Literal(`{"name":"x"}`)}},
+	}}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Names of variables are stored, in the order the fields came.
+	if !strings.Contains(string(b), `"fields":{"method":[{"lit":"PUT"}],"url":`) || !strings.Contains(string(b), `{"env":"KEY"}`) {
+		t.Fatalf("stored as %s", b)
+	}
+	var back Delivery
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&back, d) {
+		t.Fatalf("round trip:\n got %#v\nwant %#v", back, *d)
+	}
+}
+
+// Deliveries stored before Fields existed held their content under a key
+// named after the type, with a few plain strings and a timeout in
+// nanoseconds. A queued one must still run after an upgrade.
+func TestDeliveryReadsTheShapeStoredBeforeFields(t *testing.T) {
+	tests := []struct {
+		stored string
+		want   Fields
+	}{
+		{`{"id":"dlv_1","type":"http","http":{"method":"POST","url":[{"lit":"https://x.example/h"}],
+			"headers":[{"name":"X-Key","value":[{"env":"K"}]}],"body":[{"lit":"{}"}],
+			"content_type":"application/json","timeout":10000000000,"signing_secret":[{"env":"WH"}]}}`,
+			Fields{
+				{Name: "method", Value: Value{Text: Literal("POST")}},
+				{Name: "url", Value: Value{Text: Literal("https://x.example/h")}},
+				{Name: "headers", Value: Value{Map: []Header{{Name: "X-Key", Value: Text{{Env: "K"}}}}}},
+				{Name: "body", Value: Value{Text: Literal("{}")}},
+				{Name: "content_type", Value: Value{Text: Literal("application/json")}},
+				{Name: "timeout", Value: Value{Text: Literal("10s")}},
+				{Name: "signing_secret", Value: Value{Text: Text{{Env: "WH"}}}},
+			}},
+		{`{"id":"dlv_2","type":"sms","sms":{"to":[{"lit":"+15550100"}],"body":[{"lit":"hi"}],"status_callback":"https://cb.example/"}}`,
+			Fields{
+				{Name: "to", Value: Value{Text: Literal("+15550100")}},
+				{Name: "body", Value: Value{Text: Literal("hi")}},
+				{Name: "status_callback", Value: Value{Text: Literal("https://cb.example/")}},
+			}},
+		{`{"id":"dlv_3","type":"email","email":{"to":[[{"lit":"a@example.com"}],[{"env":"TO"}]],"subject":[{"lit":"S"}],"body":[{"lit":"B"}]}}`,
+			Fields{
+				{Name: "to", Value: Value{List: []Text{Literal("a@example.com"), {{Env: "TO"}}}}},
+				{Name: "subject", Value: Value{Text: Literal("S")}},
+				{Name: "body", Value: Value{Text: Literal("B")}},
+			}},
+	}
+	for _, tt := range tests {
+		var d Delivery
+		if err := json.Unmarshal([]byte(tt.stored), &d); err != nil {
+			t.Fatalf("%s: %v", tt.stored, err)
+		}
+		if !reflect.DeepEqual(d.Fields, tt.want) {
+			t.Errorf("%s:\n got %#v\nwant %#v", d.Type, d.Fields, tt.want)
+		}
+	}
+}
+
+func TestFieldsSetAndShown(t *testing.T) {
+	var f Fields
+	f.Set("to", Value{List: []Text{Literal("a@example.com"), {{Env: "TO"}}}})
+	f.Set("subject", Value{Text: Literal("old")})
+	f.Set("subject", Value{Text: Literal("new")})
+	f.Set("cc", Value{})
+	if len(f) != 2 || f.Text("subject").Redacted() != "new" {
+		t.Fatalf("fields %#v", f)
+	}
+	d := Delivery{Fields: f}
+	shown := d.Rendered()
+	if !reflect.DeepEqual(shown["to"], []string{"a@example.com", Redaction}) || shown["subject"] != "new" {
+		t.Errorf("rendered %v", shown)
+	}
+	f.Set("subject", Value{})
+	if len(f) != 1 || f.Text("subject") != nil {
+		t.Errorf("a zero value did not remove the field: %#v", f)
+	}
+}
+
+func TestNewTypesRefusesClashes(t *testing.T) {
+	newExec := func(Runtime) (Executor, error) { return nil, nil }
+	a := &Type{Name: "a", New: newExec, Provider: &Provider{Block: "p"}}
+	for _, tt := range []struct {
+		types []*Type
+		want  string
+	}{
+		{[]*Type{a, {Name: "a", New: newExec}}, `action type "a" is declared twice`},
+		{[]*Type{a, {Name: "b", New: newExec, Provider: &Provider{Block: "p"}}}, `both use the provider block "p"`},
+		{[]*Type{{Name: "Bad-Name", New: newExec}}, `action type name "Bad-Name"`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "enabled", Kind: Template}}}}, `attribute "enabled" is invalid or declared twice`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "x"}}}}, `attribute "x" has no kind`},
+		{[]*Type{{Name: "c"}}, `has no New`},
+	} {
+		if _, err := NewTypes(tt.types...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewTypes: %v, want %q", err, tt.want)
+		}
+	}
+	ts, err := NewTypes(&Type{Name: "z", New: newExec}, a)
+	if err != nil || !reflect.DeepEqual(ts.Names(), []string{"a", "z"}) || ts.ByProvider("p") != a || ts.Lookup("z") == nil {
+		t.Fatalf("NewTypes: %v %v", ts, err)
+	}
+}
