@@ -139,34 +139,6 @@ func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) ([]byte, int,
 		fmt.Sprintf("Send a CloudEvent as application/cloudevents+json or application/json, or in binary mode with ce-* headers; got %q.", ct)
 }
 
-func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byte, int, string, string) {
-	if mediaType != "" && mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json") {
-		return nil, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Event data must be JSON; got %q.", ct)
-	}
-	ev := map[string]any{}
-	for name, values := range h {
-		lower := strings.ToLower(name)
-		if !strings.HasPrefix(lower, "ce-") || len(values) == 0 {
-			continue
-		}
-		ev[strings.TrimPrefix(lower, "ce-")] = values[0]
-	}
-	if len(body) > 0 {
-		if !json.Valid(body) {
-			return nil, http.StatusBadRequest, "invalid_json", "The body of a binary-mode event must be JSON data."
-		}
-		ev["data"] = json.RawMessage(body)
-	}
-	if ct != "" {
-		ev["datacontenttype"] = ct
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return nil, http.StatusBadRequest, "invalid_cloudevent", err.Error()
-	}
-	return b, 0, "", ""
-}
-
 // EventView is the answer to GET /v1/events/{id}. Its fields are in
 // alphabetical order because this answer was once a map, which encodes its
 // keys sorted: output such as `hookline events show --format json` stays as

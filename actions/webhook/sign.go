@@ -1,26 +1,22 @@
 package webhook
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/hookline/hookline/actions"
 )
 
-// Standard Webhooks header names (https://www.standardwebhooks.com).
-const (
-	headerID        = "webhook-id"
-	headerTimestamp = "webhook-timestamp"
-	headerSignature = "webhook-signature"
-	secretPrefix    = "whsec_"
-)
+// secretPrefix is the Standard Webhooks secret prefix
+// (https://www.standardwebhooks.com), stripped before base64 decoding.
+const secretPrefix = "whsec_"
 
-// sign adds the Standard Webhooks headers for body. The id is the delivery
+// sign sets the Standard Webhooks headers for body. The id is the delivery
 // id, so a receiver can deduplicate the queue's retries by it.
 func (e *Executor) sign(d *actions.Delivery, secret actions.Text, h http.Header, body []byte, r *resolver) error {
 	s, err := r.resolve("signing_secret", secret)
@@ -28,31 +24,38 @@ func (e *Executor) sign(d *actions.Delivery, secret actions.Text, h http.Header,
 		return err
 	}
 	encoded := strings.TrimPrefix(s, secretPrefix)
+	// The encoded key is as secret as the whole value and may appear on its
+	// own, so both are scrubbed from whatever the attempt reports.
 	r.Add(s, encoded)
-	key, err := base64.StdEncoding.DecodeString(encoded)
+	wh, err := standardwebhooks.NewWebhook(s)
 	if err != nil {
-		// base64's own error reports only an offset, never the input.
-		return errors.New("signing_secret is invalid: want whsec_ followed by standard base64 (" + err.Error() + ")")
+		// The library wraps base64's error, which reports only an offset;
+		// it is unwrapped rather than quoted so that nothing else the
+		// library might add ends up in the outcome.
+		var corrupt base64.CorruptInputError
+		if errors.As(err, &corrupt) {
+			return errors.New("signing_secret is invalid: want whsec_ followed by standard base64 (" + corrupt.Error() + ")")
+		}
+		return errors.New("signing_secret is invalid: want whsec_ followed by standard base64")
 	}
-	if len(key) == 0 {
+	// The library would sign with an empty key, which anyone can forge.
+	// base64 skips CR and LF, so valid input decodes to no bytes exactly
+	// when nothing else is left.
+	if strings.Trim(encoded, "\r\n") == "" {
 		return errors.New("signing_secret is invalid: the key is empty")
 	}
 	if d.ID == "" {
 		return errors.New("cannot sign: the delivery has no id")
 	}
-	ts := strconv.FormatInt(e.cfg.Now().Unix(), 10)
-
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(d.ID))
-	mac.Write([]byte{'.'})
-	mac.Write([]byte(ts))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	sig := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	now := e.cfg.Now()
+	sig, err := wh.Sign(d.ID, now, body)
+	if err != nil {
+		return errors.New("cannot sign: " + err.Error())
+	}
 
 	// Set, not Add: the signature must be ours even if the rule set these.
-	h.Set(headerID, d.ID)
-	h.Set(headerTimestamp, ts)
-	h.Set(headerSignature, "v1,"+sig)
+	h.Set(standardwebhooks.HeaderWebhookID, d.ID)
+	h.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	return nil
 }

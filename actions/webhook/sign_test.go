@@ -1,7 +1,9 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -56,6 +58,70 @@ func TestSignatureVerifiesWithOfficialLibrary(t *testing.T) {
 	}
 }
 
+// TestSignatureRejectsTampering checks that what the library verifies is
+// this request and nothing else: a signature over something other than the
+// sent id, timestamp and body, or with a constant key, would still pass the
+// untampered check but not these.
+func TestSignatureRejectsTampering(t *testing.T) {
+	t.Parallel()
+	wh, err := standardwebhooks.NewWebhook(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now() // Verify checks the timestamp against the real clock.
+	srv, seen := receiver(t, nil)
+	e := newExecutor(t, Config{Now: func() time.Time { return now }})
+	d := delivery(actions.Literal(srv.URL))
+	edit(d, func(h *httpAction) {
+		h.signingSecret = actions.Literal(testSecret)
+		// The rule's own values must be replaced, not sent alongside ours.
+		h.headers = []actions.Header{
+			{Name: "webhook-id", Value: actions.Literal("forged")},
+			{Name: "Webhook-Timestamp", Value: actions.Literal("1")},
+			{Name: "webhook-signature", Value: actions.Literal("v1,Zm9yZ2Vk")},
+		}
+	})
+	if out := execute(t, e, d); out.Status != actions.Delivered {
+		t.Fatalf("%+v", out)
+	}
+	r := <-seen
+	for _, name := range []string{"webhook-id", "webhook-timestamp", "webhook-signature"} {
+		if got := r.Header.Values(name); len(got) != 1 {
+			t.Errorf("%s = %q, want exactly one value", name, got)
+		}
+	}
+	if err := wh.Verify(r.Body, r.Header); err != nil {
+		t.Fatalf("untampered request: %v", err)
+	}
+
+	flipped := bytes.Clone(r.Body)
+	flipped[len(flipped)-2] ^= 1
+	otherKey, _ := standardwebhooks.NewWebhook("whsec_" + base64.StdEncoding.EncodeToString([]byte("another key")))
+	with := func(name, value string) http.Header {
+		h := r.Header.Clone()
+		h.Set(name, value)
+		return h
+	}
+	tests := []struct {
+		name   string
+		wh     *standardwebhooks.Webhook
+		body   []byte
+		header http.Header
+	}{
+		{"flipped body byte", wh, flipped, r.Header},
+		{"appended body", wh, append(bytes.Clone(r.Body), ' '), r.Header},
+		{"empty body", wh, nil, r.Header},
+		{"other webhook-id", wh, r.Body, with("webhook-id", d.ID+"x")},
+		{"other timestamp", wh, r.Body, with("webhook-timestamp", strconv.FormatInt(now.Unix()-1, 10))},
+		{"other secret", otherKey, r.Body, r.Header},
+	}
+	for _, tt := range tests {
+		if err := tt.wh.Verify(tt.body, tt.header); !errors.Is(err, standardwebhooks.ErrNoMatchingSignature) {
+			t.Errorf("%s: Verify = %v, want %v", tt.name, err, standardwebhooks.ErrNoMatchingSignature)
+		}
+	}
+}
+
 func TestSignatureKnownVector(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1700000000, 0)
@@ -87,6 +153,8 @@ func TestInvalidSigningSecret(t *testing.T) {
 	tests := []struct{ name, secret, want string }{
 		{"bad base64", "whsec_not*base64!!s3cr3t", "signing_secret is invalid: want whsec_ followed by standard base64"},
 		{"empty key", "whsec_", "signing_secret is invalid: the key is empty"},
+		// base64 skips line breaks, so this decodes to no key without error.
+		{"only a line break", "whsec_\r\n", "signing_secret is invalid: the key is empty"},
 	}
 	for _, tt := range tests {
 		e := newExecutor(t, Config{Env: envMap(map[string]string{"S": tt.secret})})
@@ -96,7 +164,7 @@ func TestInvalidSigningSecret(t *testing.T) {
 		if out.Status != actions.Permanent || !strings.Contains(out.Error, tt.want) {
 			t.Errorf("%s: outcome %v %q, want permanent %q", tt.name, out.Status, out.Error, tt.want)
 		}
-		if tt.secret != "whsec_" && strings.Contains(out.Error, "s3cr3t") {
+		if strings.Contains(tt.secret, "s3cr3t") && strings.Contains(out.Error, "s3cr3t") {
 			t.Errorf("%s: error reveals the secret: %q", tt.name, out.Error)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime/debug"
 	"sort"
+	"strings"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/actions/builtin"
@@ -103,7 +104,8 @@ func newFlags(e *env, name, args string) *flag.FlagSet {
 
 // parseFlags parses and returns -1 to continue, or the exit status.
 // Flags may come before or after positional arguments, as users expect
-// from `hookline validate examples --format json`.
+// from `hookline validate examples --format json`; after `--` everything
+// is positional, so a path that looks like a flag can still be named.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, int) {
 	var positional []string
 	for {
@@ -113,6 +115,11 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, int) {
 			}
 			return nil, exitUsage
 		}
+		// Parse drops the `--` it stops at, so fs.Args() alone cannot
+		// tell the rest of the command line from the tail after it.
+		if stoppedAtTerminator(fs, args) {
+			return append(positional, fs.Args()...), -1
+		}
 		args = fs.Args()
 		if len(args) == 0 {
 			return positional, -1
@@ -120,6 +127,34 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, int) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// stoppedAtTerminator reports whether fs.Parse(args), which succeeded,
+// stopped at a `--`. A `--` can also be the value of the flag before it
+// (`--format --`), so the arguments are walked as Parse walks them.
+func stoppedAtTerminator(fs *flag.FlagSet, args []string) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return true
+		}
+		if len(a) < 2 || a[0] != '-' {
+			return false // a positional argument
+		}
+		name := strings.TrimPrefix(a[1:], "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) {
+			i++ // the next argument is this flag's value
+		}
+	}
+	return false
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func runVersion(e *env, args []string) int {

@@ -42,7 +42,7 @@ func runServe(e *env, args []string) int {
 	fs.Var(&cidrs, "allow-cidr", "let http actions reach this private range (repeatable), e.g. 10.1.0.0/16")
 	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
 	fs.DurationVar(&opts.AttemptTimeout, "attempt-timeout", 5*time.Minute,
-		"longest one delivery attempt may take; on a shared database, the attempts of a server that died run again elsewhere this long plus 15 s to 40 s after they started (River checks every 30 s)")
+		"longest one delivery attempt may take. With --database-url, an attempt whose node died becomes due again once it has been running this long, plus this long again bounded to 5s-30s (kept for recording an attempt), plus 10s: 5m40s at the default, 17s at 2s. River's rescuer, which looks every 30s, then a 1s retry backoff and River's scheduler (every 5s) add up to about 36s before another node runs it. On SQLite such attempts run again when the server restarts")
 	maxBody := fs.Int64("max-body", 1<<20, "largest accepted event, in bytes")
 	fs.StringVar(&opts.Watch, "watch", "fsnotify", "how rule changes are noticed: fsnotify, poll or off")
 	fs.DurationVar(&opts.PollInterval, "poll-interval", 2*time.Second, "with --watch=poll, how often the files are checked")

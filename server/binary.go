@@ -1,0 +1,125 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// The CloudEvents Go SDK (github.com/cloudevents/sdk-go/v2) is not used for
+// binary mode: it does not percent-decode header values either
+// (cloudevents/sdk-go#1331), so it would bring a large dependency tree and
+// still leave this decoding to us.
+
+// binaryToStructured converts a binary-mode event (attributes in ce-*
+// headers, data in the body) to structured-mode JSON.
+func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byte, int, string, string) {
+	if mediaType != "" && mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json") {
+		return nil, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Event data must be JSON; got %q.", ct)
+	}
+	ev := map[string]any{}
+	// Headers are a map, so with several bad ones the first by name is
+	// reported, to give the same answer for the same request.
+	var badName string
+	var badErr error
+	for name, values := range h {
+		lower := strings.ToLower(name)
+		if !strings.HasPrefix(lower, "ce-") || len(values) == 0 {
+			continue
+		}
+		v, err := decodeAttribute(values[0])
+		if err != nil {
+			if badErr == nil || lower < badName {
+				badName, badErr = lower, err
+			}
+			continue
+		}
+		ev[strings.TrimPrefix(lower, "ce-")] = v
+	}
+	if badErr != nil {
+		return nil, http.StatusBadRequest, "invalid_cloudevent", fmt.Sprintf(
+			"Header %s: %v. In binary mode, ce-* header values are percent-encoded UTF-8 (CloudEvents HTTP protocol binding, section 3.1.3.2); send a literal %% as %%25.",
+			badName, badErr)
+	}
+	if len(body) > 0 {
+		if !json.Valid(body) {
+			return nil, http.StatusBadRequest, "invalid_json", "The body of a binary-mode event must be JSON data."
+		}
+		ev["data"] = json.RawMessage(body)
+	}
+	if ct != "" {
+		ev["datacontenttype"] = ct
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, http.StatusBadRequest, "invalid_cloudevent", err.Error()
+	}
+	return b, 0, "", ""
+}
+
+// decodeAttribute turns a ce-* header value into the attribute's string as
+// the HTTP protocol binding (section 3.1.3.2) says: double-quoted strings
+// are unquoted first, for senders of older spec versions, then one round of
+// percent-decoding is done, and the result must be UTF-8. Without the UTF-8
+// check, json.Marshal would silently replace bad bytes with U+FFFD.
+func decodeAttribute(v string) (string, error) {
+	if !strings.ContainsAny(v, `%"`) {
+		if !utf8.ValidString(v) {
+			return "", errors.New("the value is not UTF-8")
+		}
+		return v, nil // the common case: nothing to decode, nothing to copy
+	}
+	v, err := unquote(v)
+	if err != nil {
+		return "", err
+	}
+	// PathUnescape, unlike QueryUnescape, leaves '+' alone, and it rejects
+	// a '%' not followed by two hex digits instead of passing it through.
+	s, err := url.PathUnescape(v)
+	if err != nil {
+		var esc url.EscapeError
+		if errors.As(err, &esc) {
+			return "", fmt.Errorf("%q is not a percent-encoded byte (%%XX with two hex digits)", string(esc))
+		}
+		return "", err
+	}
+	if !utf8.ValidString(s) {
+		return "", errors.New("the value is not UTF-8 after percent-decoding")
+	}
+	return s, nil
+}
+
+// unquote removes the double-quoted strings of RFC 7230 section 3.2.6 from
+// v, resolving their backslash escapes (quoted-pair); text outside quotes is
+// kept as it is.
+func unquote(v string) (string, error) {
+	if !strings.Contains(v, `"`) {
+		return v, nil
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == '\\' && quoted:
+			i++
+			if i == len(v) {
+				return "", errors.New("a double-quoted string ends in a lone backslash")
+			}
+			b.WriteByte(v[i])
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if quoted {
+		return "", errors.New("a double-quoted string is not closed")
+	}
+	return b.String(), nil
+}
