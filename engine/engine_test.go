@@ -376,3 +376,31 @@ trigger "t" {
 		t.Errorf("whole: %q", got)
 	}
 }
+
+// TestCompileRefusesAnInconsistentSet: Compile checks what matching relies
+// on instead of failing per event, and Load reports that as an error
+// diagnostic, which a reload treats like rules that failed to load.
+func TestCompileRefusesAnInconsistentSet(t *testing.T) {
+	t.Parallel()
+	set, _, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(`
+trigger "t" {
+  on   = ["participant.replied", "participant.confirmed"]
+  when = "participant.name != ''"
+  action "http" "h" { url = "https://example.com" }
+}`)}}, "", rules.Options{Types: builtin.Types()})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if _, err := Compile(set); err != nil {
+		t.Fatalf("a loaded set: %v", err)
+	}
+	delete(set.Triggers[0].Programs, "participant.confirmed")
+	_, err := Compile(set)
+	if err == nil || !strings.Contains(err.Error(), "trigger t: its filter was not compiled for event type participant.confirmed") {
+		t.Fatalf("Compile: %v", err)
+	}
+	_, c, diags := compileLoaded(set, nil)
+	if c != nil || !diags.HasErrors() || diags[0].Summary != "Rules could not be compiled" {
+		t.Fatalf("compileLoaded: %v %v", c, diags)
+	}
+}
