@@ -39,8 +39,8 @@ func testAcceptAndDeliver(t *testing.T, db testDB) {
 		t.Errorf("receiver got %q with X-Order %q", req.Body, req.Header.Get("X-Order"))
 	}
 	det := waitStatus(t, s, ref.ID, StatusDelivered)
-	if det.Delivery.Attempts != 1 || det.NextAttemptAt != nil || det.LastError != "" || det.EventID != rc.EventID || det.Trigger != "order" {
-		t.Errorf("summary %+v", det.Delivery)
+	if det.Summary.Attempts != 1 || det.NextAttemptAt != nil || det.LastError != "" || det.EventID != rc.EventID || det.Trigger != "order" {
+		t.Errorf("summary %+v", det.Summary)
 	}
 	if len(det.Attempts) != 1 {
 		t.Fatalf("attempts %v", outcomes(det.Attempts))
@@ -93,8 +93,8 @@ func testRetriesUntilDelivered(t *testing.T, db testDB) {
 	if det.Attempts[0].Error == "" || det.Attempts[0].Response == "" {
 		t.Errorf("failed attempt has no error or response: %+v", det.Attempts[0])
 	}
-	if det.Delivery.Attempts != 3 || det.LastError != "" {
-		t.Errorf("summary %+v", det.Delivery)
+	if det.Summary.Attempts != 3 || det.LastError != "" {
+		t.Errorf("summary %+v", det.Summary)
 	}
 	// Every retry sends the same delivery: the receiver can deduplicate on
 	// webhook-id.
@@ -125,7 +125,7 @@ func testDeadLetterThenRetryByHand(t *testing.T, db testDB) {
 		t.Fatalf("attempts %v", got)
 	}
 	if det.LastError == "" || det.NextAttemptAt != nil {
-		t.Errorf("dead letter %+v", det.Delivery)
+		t.Errorf("dead letter %+v", det.Summary)
 	}
 	next(t, seen)
 
@@ -174,7 +174,7 @@ func testRetryAfterDelaysNextAttempt(t *testing.T, db testDB) {
 	id := rc.Deliveries[0].ID
 	det := waitStatus(t, s, id, StatusRetrying)
 	if det.NextAttemptAt == nil || len(det.Attempts) != 1 {
-		t.Fatalf("after a 429: %+v, attempts %v", det.Delivery, outcomes(det.Attempts))
+		t.Fatalf("after a 429: %+v, attempts %v", det.Summary, outcomes(det.Attempts))
 	}
 	nextAt := *det.NextAttemptAt
 	if wait := nextAt.Sub(det.Attempts[0].StartedAt); wait < time.Second {

@@ -165,7 +165,7 @@ func next(t testing.TB, seen <-chan request) request {
 }
 
 // waitStatus polls until delivery id has status want and returns it.
-func waitStatus(t testing.TB, s *Store, id string, want Status) *DeliveryDetail {
+func waitStatus(t testing.TB, s *Store, id string, want Status) *Detail {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -178,14 +178,14 @@ func waitStatus(t testing.TB, s *Store, id string, want Status) *DeliveryDetail 
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("delivery %s: status %s after %s, want %s (attempts %d, last error %q)",
-				id, d.Status, waitTimeout, want, d.Delivery.Attempts, d.LastError)
+				id, d.Status, waitTimeout, want, d.Summary.Attempts, d.LastError)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 // waitAttempts polls until delivery id has n attempts recorded.
-func waitAttempts(t testing.TB, s *Store, id string, n int) *DeliveryDetail {
+func waitAttempts(t testing.TB, s *Store, id string, n int) *Detail {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {

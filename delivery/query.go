@@ -34,8 +34,8 @@ func (s Status) valid() bool {
 	return false
 }
 
-// Delivery is a delivery's summary.
-type Delivery struct {
+// Summary is a stored delivery without its content: its row in a list.
+type Summary struct {
 	ID, EventID, Address, Trigger, Type, Name string
 	Status                                    Status
 	Attempts                                  int
@@ -57,9 +57,9 @@ type Attempt struct {
 	ProviderID string
 }
 
-// DeliveryDetail is a delivery with its content, policy and attempts.
-type DeliveryDetail struct {
-	Delivery
+// Detail is a delivery with its content, policy and attempts.
+type Detail struct {
+	Summary
 	Content  *actions.Delivery // as stored (secrets are references only)
 	Retry    RetryPolicy       // as resolved when accepted
 	Attempts []Attempt         // oldest first
@@ -84,7 +84,7 @@ type Event struct {
 	ID, Source, CEID, Type string
 	ReceivedAt             time.Time
 	Raw                    json.RawMessage
-	Deliveries             []Delivery
+	Deliveries             []Summary
 }
 
 const summaryColumns = `id, event_id, address, trigger_name, type, name, status, attempts,
@@ -92,14 +92,14 @@ const summaryColumns = `id, event_id, address, trigger_name, type, name, status,
 
 type scanner interface{ Scan(...any) error }
 
-func scanSummary(r scanner, extra ...any) (Delivery, error) {
-	var d Delivery
+func scanSummary(r scanner, extra ...any) (Summary, error) {
+	var d Summary
 	var created, updated int64
 	var next sql.NullInt64
 	err := r.Scan(append([]any{&d.ID, &d.EventID, &d.Address, &d.Trigger, &d.Type, &d.Name, &d.Status,
 		&d.Attempts, &created, &updated, &next, &d.LastError}, extra...)...)
 	if err != nil {
-		return Delivery{}, err
+		return Summary{}, err
 	}
 	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
 	if next.Valid {
@@ -112,7 +112,7 @@ func scanSummary(r scanner, extra ...any) (Delivery, error) {
 // Deliveries lists deliveries matching f, newest first, and returns the
 // cursor of the next page ("" after the last one). Pages are cut on
 // (CreatedAt, ID), so deliveries accepted while paging cannot shift them.
-func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Delivery, string, error) {
+func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -128,7 +128,7 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Delivery, string, e
 		return nil, "", fmt.Errorf("delivery: list: %w", err)
 	}
 	defer rows.Close()
-	out := []Delivery{}
+	out := []Summary{}
 	for rows.Next() {
 		d, err := scanSummary(rows)
 		if err != nil {
@@ -201,15 +201,15 @@ func decodeCursor(c string) (int64, string, error) {
 }
 
 // Delivery returns one delivery with its content and attempts.
-func (s *Store) Delivery(ctx context.Context, id string) (*DeliveryDetail, error) {
+func (s *Store) Delivery(ctx context.Context, id string) (*Detail, error) {
 	tx, err := s.rdb.BeginTx(ctx, snapshot()) // one snapshot for both queries
 	if err != nil {
 		return nil, fmt.Errorf("delivery: get %s: %w", id, err)
 	}
 	defer tx.Rollback()
-	var det DeliveryDetail
+	var det Detail
 	var content, sched string
-	det.Delivery, err = scanSummary(tx.QueryRowContext(ctx, s.sql(`SELECT `+summaryColumns+`, content, retry_schedule, max_attempts
+	det.Summary, err = scanSummary(tx.QueryRowContext(ctx, s.sql(`SELECT `+summaryColumns+`, content, retry_schedule, max_attempts
 		FROM hookline_delivery WHERE id = ?`), id), &content, &sched, &det.Retry.MaxAttempts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
@@ -271,7 +271,7 @@ func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
 		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
 	}
 	defer rows.Close()
-	ev.Deliveries = []Delivery{}
+	ev.Deliveries = []Summary{}
 	for rows.Next() {
 		d, err := scanSummary(rows)
 		if err != nil {

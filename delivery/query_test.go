@@ -78,7 +78,7 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 	waitCounts(t, s, map[Status]int{StatusDelivered: 17, StatusFailed: 15})
 
 	// Every page in order, none missing, none twice.
-	var got []Delivery
+	var got []Summary
 	f := Filter{Limit: 7}
 	for pages := 0; ; pages++ {
 		page, cursor, err := s.Deliveries(ctx, f)
@@ -114,7 +114,7 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 		t.Errorf("first row created %s, want the newest", got[0].CreatedAt)
 	}
 
-	list := func(f Filter) []Delivery {
+	list := func(f Filter) []Summary {
 		t.Helper()
 		out, cursor, err := s.Deliveries(ctx, f)
 		if err != nil || cursor != "" {

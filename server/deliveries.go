@@ -28,7 +28,7 @@ type DeliveryView struct {
 	LastError     string     `json:"last_error,omitempty"`
 }
 
-func view(d delivery.Delivery) DeliveryView {
+func view(d delivery.Summary) DeliveryView {
 	return DeliveryView{
 		ID: d.ID, EventID: d.EventID, Address: d.Address, Trigger: d.Trigger, Type: d.Type,
 		Status: string(d.Status), Attempts: d.Attempts, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
@@ -36,7 +36,7 @@ func view(d delivery.Delivery) DeliveryView {
 	}
 }
 
-func deliveryViews(ds []delivery.Delivery) []DeliveryView {
+func deliveryViews(ds []delivery.Summary) []DeliveryView {
 	out := make([]DeliveryView, len(ds))
 	for i, d := range ds {
 		out[i] = view(d)
@@ -139,7 +139,7 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
 			DurationMS: float64(a.Duration.Microseconds()) / 1000, Error: a.Error, Response: a.Response, ProviderID: a.ProviderID,
 		}
 	}
-	out := DeliveryDetail{DeliveryView: view(d.Delivery), Rendered: d.Content.Rendered(), AttemptLog: attempts}
+	out := DeliveryDetail{DeliveryView: view(d.Summary), Rendered: d.Content.Rendered(), AttemptLog: attempts}
 	out.Retry = map[string]any{"max_attempts": d.Retry.MaxAttempts}
 	if d.Retry.Schedule != nil {
 		sched := make([]string, len(d.Retry.Schedule))
