@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -74,7 +73,7 @@ func startChild(role string, env ...string) (*child, error) {
 		cmd.Args = append(cmd.Args, "-test.run=^$")
 	}
 	cmd.Env = append(append(os.Environ(), roleEnv+"="+role), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
