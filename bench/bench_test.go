@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
@@ -85,6 +87,30 @@ func TestHarness(t *testing.T) {
 			t.Errorf("no chaos: %d kills, %d injected failures", rep.Kills, rep.Injected)
 		}
 	})
+}
+
+// TestRiverReference runs the River no-op child on each store the server
+// supports: it opens them through delivery.OpenDatabase and must complete
+// every job it inserted. PostgreSQL needs HOOKLINE_TEST_DATABASE_URL.
+func TestRiverReference(t *testing.T) {
+	const jobs = 200
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			dir, dsn := t.TempDir(), ""
+			if kind == "postgres" {
+				dir, dsn = "", pgtest.URL(t) // skips without PostgreSQL
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			rr, err := measureRiver(ctx, dir, dsn, jobs, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rr.Jobs != jobs || rr.PerSec <= 0 {
+				t.Errorf("result %+v, want %d jobs at a positive rate", rr, jobs)
+			}
+		})
+	}
 }
 
 func check(t *testing.T, rep *Report) {

@@ -3,32 +3,22 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
-	"modernc.org/sqlite" // the "sqlite" database/sql driver, as the server uses
 
-	"github.com/hookline/hookline/internal/stmtcache"
+	"github.com/hookline/hookline/delivery"
 )
 
 // The harness runs its two reference measurements in child processes of
@@ -83,7 +73,7 @@ func startChild(role string, env ...string) (*child, error) {
 		cmd.Args = append(cmd.Args, "-test.run=^$")
 	}
 	cmd.Env = append(append(os.Environ(), roleEnv+"="+role), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -181,10 +171,10 @@ type noopWorker struct {
 
 func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
 
-// These mirror delivery's River settings (store.go: fetchCooldown,
-// fetchPollInterval; sqlite.go: the pragmas and the single writer
-// connection, with a statement cache). They are copied, not imported, because delivery keeps them
-// unexported; keep them in step.
+// These mirror delivery's River client settings (store.go: queueName,
+// fetchCooldown, fetchPollInterval). They are copied, not imported,
+// because delivery keeps them unexported; keep them in step. The database
+// itself is opened by delivery.OpenDatabase.
 const (
 	riverFetchCooldown     = 5 * time.Millisecond
 	riverFetchPollInterval = 50 * time.Millisecond
@@ -195,7 +185,7 @@ const (
 // client with the server's settings and times how long it takes to
 // complete them all: the most the queue can do on this store, before any
 // work of ours. The store is SQLite in BENCH_RIVER_DIR, or the PostgreSQL
-// database (schema) of BENCH_RIVER_DSN opened as delivery/postgres.go does.
+// database (schema) of BENCH_RIVER_DSN, opened as the server opens it.
 func riverNoop() error {
 	exitOnStdinEOF()
 	jobs, _ := strconv.Atoi(os.Getenv("BENCH_RIVER_JOBS"))
@@ -207,50 +197,15 @@ func riverNoop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	var (
-		driver riverdriver.Driver[*sql.Tx]
-		read   *sql.DB
-	)
-	if dsn != "" {
-		pcfg, err := pgxpool.ParseConfig(dsn)
-		if err != nil {
-			return err
-		}
-		db := stdlib.OpenDB(*pcfg.ConnConfig)
-		defer db.Close()
-		db.SetMaxOpenConns(16) // delivery's pgDefaultConns
-		db.SetMaxIdleConns(16)
-		pcfg.MaxConns, pcfg.MinConns = 1, 0
-		listen, err := pgxpool.NewWithConfig(ctx, pcfg)
-		if err != nil {
-			return err
-		}
-		defer listen.Close()
-		driver, read = riverdatabasesql.NewWithPgxListener(db, listen), db
-	} else {
-		uri := "file:" + (&url.URL{Path: filepath.Join(dir, "river.db")}).EscapedPath()
-		common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-		// The statement cache too: the server runs River with it.
-		wc, err := sqlite.NewConnector(uri + "?_pragma=journal_mode(WAL)&" + common + "&_txlock=immediate")
-		if err != nil {
-			return err
-		}
-		write := sql.OpenDB(stmtcache.New(wc, 0))
-		defer write.Close()
-		write.SetMaxOpenConns(1)
-		// Opening the writer first creates the file in WAL mode.
-		if err := write.PingContext(ctx); err != nil {
-			return err
-		}
-		r, err := sql.Open("sqlite", uri+"?"+common+"&_pragma=query_only(1)")
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		driver, read = riversqlite.New(write), r
+	// Opened by the server's own code: the same pragmas, pools and
+	// statement cache on SQLite, the same pools and listener on PostgreSQL.
+	db, err := delivery.OpenDatabase(ctx, delivery.Config{DataDir: dir, DatabaseURL: dsn})
+	if err != nil {
+		return err
 	}
+	defer db.Close()
 
-	migrator, err := rivermigrate.New(driver, nil)
+	migrator, err := rivermigrate.New(db.River, nil)
 	if err != nil {
 		return err
 	}
@@ -259,7 +214,7 @@ func riverNoop() error {
 	}
 	ws := river.NewWorkers()
 	river.AddWorker(ws, noopWorker{})
-	client, err := river.NewClient(driver, &river.Config{
+	client, err := river.NewClient(db.River, &river.Config{
 		Queues:            map[string]river.QueueConfig{riverQueue: {MaxWorkers: workers}},
 		Workers:           ws,
 		FetchCooldown:     riverFetchCooldown,
@@ -291,7 +246,7 @@ func riverNoop() error {
 			return fmt.Errorf("%d of %d jobs completed before the time limit", done, jobs)
 		}
 		time.Sleep(10 * time.Millisecond)
-		if err := read.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE state = 'completed'").Scan(&done); err != nil {
+		if err := db.Read.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE state = 'completed'").Scan(&done); err != nil {
 			return err
 		}
 	}

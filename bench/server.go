@@ -122,13 +122,7 @@ func (n *node) start(ctx context.Context, timeout time.Duration) error {
 	cmd := exec.Command(n.bin, n.args...)
 	cmd.Env = n.env
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Its own process group, so a Ctrl-C in the terminal reaches the
-		// harness only, which then stops the servers in order.
-		Setpgid: true,
-		// And if the harness itself is killed, the server goes too.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("node %d: start %s: %w", n.id, n.bin, err)

@@ -71,14 +71,14 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		return Receipt{}, errors.New("delivery: event holds invalid UTF-8 or a NUL character")
 	}
 	c := s.commits
-	c.pending.Add(1) // from here a filling batch may wait for us
+	c.untaken.Add(1) // from here a filling batch may wait for us
 	now := s.cfg.Now()
 	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), done: make(chan struct{})}
 	r.fresh = Receipt{EventID: newID("evt_", now), Deliveries: make([]Ref, len(ev.Deliveries))}
 	for i, nd := range ev.Deliveries {
 		row, err := newDeliveryRow(nd, now)
 		if err != nil {
-			c.pending.Add(-1)
+			c.untaken.Add(-1)
 			return Receipt{}, fmt.Errorf("delivery: action %d: %w", i, err)
 		}
 		r.rows[i] = row

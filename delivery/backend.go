@@ -53,3 +53,31 @@ func openBackend(ctx context.Context, cfg Config) (*backend, error) {
 	}
 	return nil, errors.New("delivery: no data directory or database URL")
 }
+
+// Database is the store's database without the store, opened exactly as
+// Open opens it (on SQLite the same pragmas, single writer, read pool and
+// statement cache, and the data directory's lock; on PostgreSQL the same
+// pools and notification listener) but not migrated. It exists so the
+// bench harness can measure River alone on the server's own settings
+// without keeping a copy of them in step.
+type Database struct {
+	// River is River's driver over the connections that carry every write.
+	River riverdriver.Driver[*sql.Tx]
+	// Read is the pool for queries outside a write transaction: on SQLite
+	// read-only connections, which WAL lets run beside the single writer.
+	Read  *sql.DB
+	close func() error
+}
+
+// OpenDatabase opens the database cfg names (DatabaseURL, else DataDir);
+// only those two fields matter.
+func OpenDatabase(ctx context.Context, cfg Config) (*Database, error) {
+	be, err := openBackend(ctx, cfg.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	return &Database{River: be.driver, Read: be.read, close: be.close}, nil
+}
+
+// Close closes the database and, on SQLite, unlocks the data directory.
+func (d *Database) Close() error { return d.close() }

@@ -58,9 +58,10 @@ type committer struct {
 	s     *Store
 	limit int // events per batch
 	closingQueue[*acceptReq]
-	// pending counts Accept calls between entering Accept and being taken
-	// off the queue: callers a filling batch can expect shortly.
-	pending atomic.Int64
+	// untaken counts Accept calls that have entered Accept and are not yet
+	// taken for a transaction (nor given up): callers a filling batch can
+	// expect shortly.
+	untaken atomic.Int64
 	// active counts transactions being written, a lone caller's included.
 	active atomic.Int32
 
@@ -86,23 +87,23 @@ func newCommitter(s *Store, loops, limit int) *committer {
 // stored".
 func (c *committer) submit(ctx context.Context, r *acceptReq) error {
 	if err := ctx.Err(); err != nil { // or the select below might queue it anyway
-		c.pending.Add(-1)
+		c.untaken.Add(-1)
 		return err
 	}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
-		c.pending.Add(-1)
+		c.untaken.Add(-1)
 		return errClosed
 	}
-	if c.pending.Load() == 1 && len(c.queue) == 0 && c.active.CompareAndSwap(0, 1) {
+	if c.untaken.Load() == 1 && len(c.queue) == 0 && c.active.CompareAndSwap(0, 1) {
 		// Alone, with no batch being written: commit in this goroutine.
 		// Handing a lone event to a committer costs two goroutine
 		// wake-ups, which on an idle machine add 10 % to a SQLite
 		// transaction. While it runs, later callers queue for a batch.
 		defer c.mu.RUnlock() // Close waits for this write
 		defer c.active.Add(-1)
-		c.pending.Add(-1)
+		c.untaken.Add(-1)
 		r.state.Store(reqTaken)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
 		defer cancel()
@@ -112,7 +113,7 @@ func (c *committer) submit(ctx context.Context, r *acceptReq) error {
 	case c.queue <- r:
 	case <-ctx.Done():
 		c.mu.RUnlock()
-		c.pending.Add(-1)
+		c.untaken.Add(-1)
 		return ctx.Err()
 	}
 	c.mu.RUnlock()
@@ -143,7 +144,7 @@ func (c *committer) run() {
 // fill adds queued requests to batch until it is full, or nothing is
 // queued and no caller is on its way, or maxLinger has passed.
 func (c *committer) fill(batch []*acceptReq, linger *time.Timer) []*acceptReq {
-	c.pending.Add(-1)
+	c.untaken.Add(-1)
 	lingering := false
 	defer linger.Stop()
 	for len(batch) < c.limit {
@@ -152,12 +153,12 @@ func (c *committer) fill(batch []*acceptReq, linger *time.Timer) []*acceptReq {
 			if !ok {
 				return batch
 			}
-			c.pending.Add(-1)
+			c.untaken.Add(-1)
 			batch = append(batch, r)
 			continue
 		default:
 		}
-		if c.pending.Load() <= 0 {
+		if c.untaken.Load() <= 0 {
 			return batch
 		}
 		if !lingering {
@@ -169,7 +170,7 @@ func (c *committer) fill(batch []*acceptReq, linger *time.Timer) []*acceptReq {
 			if !ok {
 				return batch
 			}
-			c.pending.Add(-1)
+			c.untaken.Add(-1)
 			batch = append(batch, r)
 		case <-linger.C:
 			return batch

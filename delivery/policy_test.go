@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 func TestRetryPolicy(t *testing.T) {
@@ -58,16 +60,51 @@ func TestRetryPolicy(t *testing.T) {
 
 func TestNewID(t *testing.T) {
 	t.Parallel()
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	a, b := newID("dlv_", t0), newID("dlv_", t0.Add(time.Millisecond))
-	if len(a) != 30 || !strings.HasPrefix(a, "dlv_") || strings.Trim(a[4:], crockford) != "" {
+	// The ULID alphabet: no I, L, O or U.
+	const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	// 1767225600123 ms, worked out by hand (not by ulid) as 01KDVDNA3V: a
+	// wrong bit order or time unit shows here.
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 123e6, time.UTC)
+	a := newID("dlv_", t0)
+	if len(a) != 30 || !strings.HasPrefix(a, "dlv_01KDVDNA3V") || strings.Trim(a[4:], crockford) != "" {
 		t.Fatalf("id %q", a)
 	}
-	if a >= b {
-		t.Errorf("%s sorts after the later %s", a, b)
+	if id, err := ulid.ParseStrict(a[4:]); err != nil || !id.Timestamp().Equal(t0) {
+		t.Errorf("ulid.ParseStrict(%q) = %v (time %s), %v; want time %s", a[4:], id, id.Timestamp(), err, t0)
 	}
-	if c, d := newID("x", t0), newID("x", t0); c == d {
+
+	// Later times sort later, across a carry in every part of the time.
+	times := []time.Time{t0}
+	for _, d := range []time.Duration{time.Millisecond, 31 * time.Millisecond, time.Second, time.Hour, 24 * 365 * time.Hour} {
+		times = append(times, times[len(times)-1].Add(d))
+	}
+	var ids []string
+	for _, tm := range times {
+		ids = append(ids, newID("dlv_", tm))
+	}
+	if !slices.IsSorted(ids) {
+		t.Errorf("IDs of increasing times do not sort: %q", ids)
+	}
+
+	// Within one millisecond the 80 random bits (the last 16 characters)
+	// tell IDs apart; each character of them changes across 64 IDs unless
+	// its bits are not random (chance 32^-63).
+	same := make([]string, 64)
+	for i := range same {
+		same[i] = newID("x", t0)
+	}
+	slices.Sort(same)
+	if len(slices.Compact(slices.Clone(same))) != len(same) {
 		t.Error("two IDs in the same millisecond are equal")
+	}
+	for pos := len("x") + 10; pos < len(same[0]); pos++ {
+		varies := false
+		for _, id := range same[1:] {
+			varies = varies || id[pos] != same[0][pos]
+		}
+		if !varies {
+			t.Errorf("random character %d is %c in all %d IDs", pos-len("x")-10, same[0][pos], len(same))
+		}
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/hookline/hookline/actions"
 )
 
-// pending is what a worker reads before an attempt.
-type pending struct {
+// deliveryState is what a worker reads of a delivery before an attempt.
+type deliveryState struct {
 	eventID        string
 	content        actions.Delivery
 	status         Status
@@ -26,7 +26,7 @@ type pending struct {
 
 func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	id := job.Args.DeliveryID
-	p, err := s.loadPending(ctx, id)
+	p, err := s.loadDeliveryState(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return river.JobCancel(fmt.Errorf("delivery %s: %w", id, err))
 	}
@@ -77,8 +77,8 @@ func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Deli
 	return out, next, err
 }
 
-func (s *Store) loadPending(ctx context.Context, id string) (*pending, error) {
-	var p pending
+func (s *Store) loadDeliveryState(ctx context.Context, id string) (*deliveryState, error) {
+	var p deliveryState
 	var content string
 	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested
 		FROM hookline_delivery WHERE id = ?`), id).
