@@ -27,7 +27,7 @@ type Config struct {
 	DatabaseURL    string
 	NoMigrate      bool                        // Open checks the schema is current instead of migrating it (see Migrate)
 	Logger         *slog.Logger                // nil: discard. Secrets and bodies are never logged.
-	Executors      map[string]actions.Executor // by Delivery.Type: "http", "sms", "email"
+	Executors      map[string]actions.Executor // by Delivery.Type, one per action type
 	Workers        int                         // concurrent attempts; default 20
 	Now            func() time.Time            // default time.Now
 	Rand           func() float64              // jitter source in [0,1), safe for concurrent use; default math/rand/v2
