@@ -167,25 +167,22 @@ func next(t testing.TB, seen <-chan request) request {
 // waitStatus polls until delivery id has status want and returns it.
 func waitStatus(t testing.TB, s *Store, id string, want Status) *Detail {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		d, err := s.Delivery(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Status == want {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery %s: status %s after %s, want %s (attempts %d, last error %q)",
-				id, d.Status, waitTimeout, want, d.Summary.Attempts, d.LastError)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return waitDelivery(t, s, id, func(d *Detail) (bool, string) {
+		return d.Status == want, fmt.Sprintf("status %s, want %s (attempts %d, last error %q)", d.Status, want, d.Summary.Attempts, d.LastError)
+	})
 }
 
 // waitAttempts polls until delivery id has n attempts recorded.
 func waitAttempts(t testing.TB, s *Store, id string, n int) *Detail {
+	t.Helper()
+	return waitDelivery(t, s, id, func(d *Detail) (bool, string) {
+		return len(d.Attempts) >= n, fmt.Sprintf("%d attempts, want %d", len(d.Attempts), n)
+	})
+}
+
+// waitDelivery polls delivery id until done says so, or fails with what
+// done last said.
+func waitDelivery(t testing.TB, s *Store, id string, done func(*Detail) (bool, string)) *Detail {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
@@ -193,11 +190,12 @@ func waitAttempts(t testing.TB, s *Store, id string, n int) *Detail {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(d.Attempts) >= n {
+		ok, state := done(d)
+		if ok {
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("delivery %s: %d attempts after %s, want %d", id, len(d.Attempts), waitTimeout, n)
+			t.Fatalf("delivery %s after %s: %s", id, waitTimeout, state)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

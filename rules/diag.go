@@ -43,6 +43,17 @@ func didYouMean(given string, candidates []string) string {
 	return ""
 }
 
+// firstOf reports whether name is new among the blocks seen so far, and
+// reports a duplicate (at, pointing back at the first) when it is not.
+func (c *checker) firstOf(seen map[string]hcl.Range, what, name string, at, decl hcl.Range) bool {
+	if prev, ok := seen[name]; ok {
+		c.diags = append(c.diags, duplicateDiag(what, name, at, prev))
+		return false
+	}
+	seen[name] = decl
+	return true
+}
+
 func duplicateDiag(what, name string, here, prev hcl.Range) *hcl.Diagnostic {
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,

@@ -318,18 +318,11 @@ func (l *loader) finish() *Set {
 			set.Providers[block] = p
 		}
 	}
-	seen := map[string]*Trigger{}
+	seen := map[string]hcl.Range{}
 	for _, b := range l.triggers {
-		t := c.decodeTrigger(b)
-		if t == nil {
-			continue
+		if t := c.decodeTrigger(b); t != nil && c.firstOf(seen, "trigger", t.Name, b.LabelRanges[0], t.DeclRange) {
+			set.Triggers = append(set.Triggers, t)
 		}
-		if prev, ok := seen[t.Name]; ok {
-			c.diags = append(c.diags, duplicateDiag("trigger", t.Name, b.LabelRanges[0], prev.DeclRange))
-			continue
-		}
-		seen[t.Name] = t
-		set.Triggers = append(set.Triggers, t)
 	}
 	sort.Slice(set.Triggers, func(i, j int) bool { return set.Triggers[i].Name < set.Triggers[j].Name })
 	for _, t := range set.Triggers {
@@ -338,18 +331,11 @@ func (l *loader) finish() *Set {
 		}
 	}
 	c.checkProviders()
-	seenTests := map[string]*Test{}
+	seenTests := map[string]hcl.Range{}
 	for _, pt := range l.tests {
-		t := c.decodeTest(pt.block, l.fsys, pt.fsysName)
-		if t == nil {
-			continue
+		if t := c.decodeTest(pt.block, l.fsys, pt.fsysName); t != nil && c.firstOf(seenTests, "test", t.Name, pt.block.LabelRanges[0], t.DeclRange) {
+			set.Tests = append(set.Tests, t)
 		}
-		if prev, ok := seenTests[t.Name]; ok {
-			c.diags = append(c.diags, duplicateDiag("test", t.Name, pt.block.LabelRanges[0], prev.DeclRange))
-			continue
-		}
-		seenTests[t.Name] = t
-		set.Tests = append(set.Tests, t)
 	}
 	c.checkEnv(l.opts)
 	set.cel = c.cel

@@ -107,18 +107,11 @@ func (c *checker) decodeTrigger(b *hcl.Block) *Trigger {
 		actionBlocks = append(actionBlocks, blk)
 	}
 	t.Retry = retry
-	seen := map[string]*Action{}
+	seen := map[string]hcl.Range{}
 	for _, ab := range actionBlocks {
-		act := c.decodeAction(t, ab, types)
-		if act == nil {
-			continue
+		if act := c.decodeAction(t, ab, types); act != nil && c.firstOf(seen, "action", act.Address, ab.LabelRanges[1], act.DeclRange) {
+			t.Actions = append(t.Actions, act)
 		}
-		if prev, ok := seen[act.Address]; ok {
-			c.diags = append(c.diags, duplicateDiag("action", act.Address, ab.LabelRanges[1], prev.DeclRange))
-			continue
-		}
-		seen[act.Address] = act
-		t.Actions = append(t.Actions, act)
 	}
 	if len(actionBlocks) == 0 && !diags.HasErrors() && !c.broken[b.DefRange.Filename] {
 		c.diags = append(c.diags, &hcl.Diagnostic{

@@ -11,6 +11,16 @@ import (
 	"github.com/hookline/hookline/internal/testaction"
 )
 
+const pageRule = `
+trigger "t" {
+  on = ["participant.confirmed"]
+  action "page" "oncall" {
+    to      = "team:front-desk"
+    message = "${participant.name} confirmed ${appointment.title}"
+    tags    = ["confirmed"]
+  }
+}`
+
 // TestActionTypeFromItsPackageOnly runs the test-only "page" action type
 // through the whole server: loading with its provider block, rendering,
 // the store, its executor against a real HTTP peer, and the API. Nothing
@@ -19,15 +29,7 @@ func TestActionTypeFromItsPackageOnly(t *testing.T) { eachStore(t, testActionTyp
 
 func testActionTypeFromItsPackageOnly(t *testing.T, store func(*Options)) {
 	rc := newReceiver(t)
-	dir := writeRules(t, `
-trigger "t" {
-  on = ["participant.confirmed"]
-  action "page" "oncall" {
-    to      = "team:front-desk"
-    message = "${participant.name} confirmed ${appointment.title}"
-    tags    = ["confirmed"]
-  }
-}
+	dir := writeRules(t, pageRule+`
 pager {
   endpoint = "`+rc.URL+`/pages"
   token    = env("PAGER_TOKEN")
@@ -68,14 +70,7 @@ pager {
 // TestUnknownActionTypeRefusesToStart: the same rules without the type
 // registered are invalid, with the diagnostic naming the types there are.
 func TestUnknownActionTypeRefusesToStart(t *testing.T) {
-	dir := writeRules(t, `
-trigger "t" {
-  on = ["participant.confirmed"]
-  action "page" "oncall" {
-    to      = "team:front-desk"
-    message = "hi"
-  }
-}`)
+	dir := writeRules(t, pageRule)
 	_, err := New(context.Background(), Options{RulesDir: dir, DataDir: filepath.Join(t.TempDir(), "data")})
 	var re *RulesError
 	if !errors.As(err, &re) || !strings.Contains(re.Diags.Error(), `There is no action type "page"; use one of email, http, sms`) {
