@@ -17,17 +17,15 @@ func runEval(e *env, args []string) int {
 	fs := newFlags(e, "eval", "--event FILE [DIR]")
 	eventFile := fs.String("event", "", "the CloudEvent to evaluate, as a JSON file (- for standard input)")
 	format := fs.String("format", "text", "output format: text or json")
-	pos, code := parseFlags(fs, args)
-	if code >= 0 {
+	dir, code := parseDir(e, fs, args)
+	switch {
+	case code >= 0:
 		return code
-	}
-	dir, ok := dirArg(e, "eval", pos)
-	if !ok || *eventFile == "" || (*format != "text" && *format != "json") {
-		if *eventFile == "" {
-			fmt.Fprintln(e.stderr, "hookline eval: --event FILE is required")
-		} else if ok {
-			fmt.Fprintf(e.stderr, "hookline eval: unknown --format %q (use text or json)\n", *format)
-		}
+	case *eventFile == "":
+		fmt.Fprintln(e.stderr, "hookline eval: --event FILE is required")
+		return exitUsage
+	case *format != "text" && *format != "json":
+		fmt.Fprintf(e.stderr, "hookline eval: unknown --format %q (use text or json)\n", *format)
 		return exitUsage
 	}
 	var body []byte

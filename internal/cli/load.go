@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 
 	"github.com/hookline/hookline/engine"
@@ -26,14 +27,18 @@ func loadRules(e *env, dir string) (*engine.Compiled, bool) {
 	return nil, false
 }
 
-// dirArg returns the single optional directory argument.
-func dirArg(e *env, cmd string, pos []string) (string, bool) {
-	switch len(pos) {
-	case 0:
-		return ".", true
-	case 1:
-		return pos[0], true
+// parseDir parses a command's flags and its one optional rules directory
+// (default "."). code is -1 to go on, else the exit status.
+func parseDir(e *env, fs *flag.FlagSet, args []string) (dir string, code int) {
+	pos, code := parseFlags(fs, args)
+	switch {
+	case code >= 0:
+		return "", code
+	case len(pos) == 0:
+		return ".", -1
+	case len(pos) == 1:
+		return pos[0], -1
 	}
-	fmt.Fprintf(e.stderr, "hookline %s: give at most one rules directory\n", cmd)
-	return "", false
+	fmt.Fprintf(e.stderr, "hookline %s: give at most one rules directory\n", fs.Name())
+	return "", exitUsage
 }

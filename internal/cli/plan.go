@@ -24,13 +24,9 @@ func runPlan(e *env, args []string) int {
 	baseRef := fs.String("base-ref", "", "compare with the rules at this git revision, e.g. origin/main")
 	format := fs.String("format", "text", "output format: text, json or markdown")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing changes, 2 when something does, 1 on error")
-	pos, code := parseFlags(fs, args)
+	dir, code := parseDir(e, fs, args)
 	if code >= 0 {
 		return code
-	}
-	dir, ok := dirArg(e, "plan", pos)
-	if !ok {
-		return exitUsage
 	}
 	if (*base == "") == (*baseRef == "") {
 		fmt.Fprintln(e.stderr, "hookline plan: give exactly one of --base DIR or --base-ref GITREF")
@@ -50,8 +46,8 @@ func runPlan(e *env, args []string) int {
 		before = c.Set()
 	} else {
 		baseName = *baseRef
-		before, ok = loadGitRules(e, dir, *baseRef)
-		if !ok {
+		var ok bool
+		if before, ok = loadGitRules(e, dir, *baseRef); !ok {
 			return exitFailure
 		}
 	}

@@ -49,13 +49,9 @@ func runServe(e *env, args []string) int {
 	fs.BoolVar(&opts.Auth.Insecure, "insecure", false, "allow listening beyond loopback without authentication")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	pos, code := parseFlags(fs, args)
+	dir, code := parseDir(e, fs, args)
 	if code >= 0 {
 		return code
-	}
-	dir, ok := dirArg(e, "serve", pos)
-	if !ok {
-		return exitUsage
 	}
 	if err := store.resolve(fs); err != nil {
 		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)

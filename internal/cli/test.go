@@ -14,13 +14,9 @@ import (
 func runTest(e *env, args []string) int {
 	fs := newFlags(e, "test", "[DIR]")
 	format := fs.String("format", "text", "output format: text, json or junit")
-	pos, code := parseFlags(fs, args)
+	dir, code := parseDir(e, fs, args)
 	if code >= 0 {
 		return code
-	}
-	dir, ok := dirArg(e, "test", pos)
-	if !ok {
-		return exitUsage
 	}
 	if *format != "text" && *format != "json" && *format != "junit" {
 		fmt.Fprintf(e.stderr, "hookline test: unknown --format %q (use text, json or junit)\n", *format)

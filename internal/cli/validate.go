@@ -11,21 +11,13 @@ import (
 func runValidate(e *env, args []string) int {
 	fs := newFlags(e, "validate", "[DIR]")
 	format := fs.String("format", "text", "output format: text, json or github")
-	pos, code := parseFlags(fs, args)
+	dir, code := parseDir(e, fs, args)
 	if code >= 0 {
 		return code
 	}
 	if !slices.Contains(diagFormats, *format) {
 		fmt.Fprintf(e.stderr, "hookline validate: unknown --format %q (use text, json or github)\n", *format)
 		return exitUsage
-	}
-	if len(pos) > 1 {
-		fmt.Fprintln(e.stderr, "hookline validate: give at most one rules directory")
-		return exitUsage
-	}
-	dir := "."
-	if len(pos) == 1 {
-		dir = pos[0]
 	}
 	set, _, diags := engine.LoadDir(dir, rules.Options{Types: e.types})
 	w := &diagWriter{format: *format}
