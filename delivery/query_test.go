@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -221,4 +222,72 @@ func testRetryMatchingRequeuesDeadLetters(t *testing.T, db testDB) {
 	if _, err := s.RetryMatching(ctx, Filter{Status: "nope"}); !errors.Is(err, ErrInvalidFilter) {
 		t.Errorf("bad filter: %v", err)
 	}
+}
+
+func TestUndeliveredCounts(t *testing.T) { eachDB(t, testUndeliveredCounts) }
+
+// testUndeliveredCounts puts deliveries in every status, and moves some
+// between them, checking UndeliveredCounts against Counts (which reads
+// every row) whenever nothing is in motion.
+func testUndeliveredCounts(t *testing.T, db testDB) {
+	var fixed atomic.Bool
+	ok, _ := receiver(t, nil)
+	bad, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if !fixed.Load() {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	})
+	busy, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	release := make(chan struct{})
+	held, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	// Before held's server is closed, which waits for its handlers.
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	s := openStore(t, db, nil)
+	ctx := context.Background()
+	check := func(want map[Status]int) {
+		t.Helper()
+		got, err := s.UndeliveredCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("UndeliveredCounts = %v, want %v", got, want)
+		}
+		all, err := s.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delete(all, StatusDelivered)
+		if !maps.Equal(got, all) {
+			t.Errorf("UndeliveredCounts = %v, Counts without delivered = %v", got, all)
+		}
+	}
+	check(map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusFailed: 0})
+
+	var dead []string
+	for i := range 3 {
+		dead = append(dead, accept(t, s, newEvent(fmt.Sprint("bad", i), NewDelivery{Delivery: httpAction(bad.URL, `{}`)})).Deliveries[0].ID)
+	}
+	for i := range 2 {
+		accept(t, s, newEvent(fmt.Sprint("ok", i), NewDelivery{Delivery: httpAction(ok.URL, `{}`)}))
+	}
+	accept(t, s, newEvent("busy", NewDelivery{Delivery: httpAction(busy.URL, `{}`), Retry: RetryPolicy{Schedule: []time.Duration{time.Hour}}}))
+	slow := httpAction(held.URL, `{}`)
+	slow.HTTP.Timeout = time.Hour // pending for as long as the test holds the answer back
+	accept(t, s, newEvent("held", NewDelivery{Delivery: slow}))
+	check(map[Status]int{StatusPending: 7, StatusRetrying: 0, StatusFailed: 0})
+
+	start(t, s)
+	waitCounts(t, s, map[Status]int{StatusPending: 1, StatusRetrying: 1, StatusDelivered: 2, StatusFailed: 3})
+	check(map[Status]int{StatusPending: 1, StatusRetrying: 1, StatusFailed: 3})
+
+	// A dead letter retried by hand leaves failed; the held attempt ends.
+	fixed.Store(true)
+	if err := s.Retry(ctx, dead[0]); err != nil {
+		t.Fatal(err)
+	}
+	unblock()
+	waitCounts(t, s, map[Status]int{StatusPending: 0, StatusRetrying: 1, StatusDelivered: 4, StatusFailed: 2})
+	check(map[Status]int{StatusPending: 0, StatusRetrying: 1, StatusFailed: 2})
 }
