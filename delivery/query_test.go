@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/actions"
 )
 
 // clock is a settable Config.Now.
@@ -226,24 +228,39 @@ func testRetryMatchingRequeuesDeadLetters(t *testing.T, db testDB) {
 
 func TestUndeliveredCounts(t *testing.T) { eachDB(t, testUndeliveredCounts) }
 
+// byName answers each attempt by the action's name, so that the test
+// decides which status every delivery reaches.
+type byName struct {
+	fixed   atomic.Bool   // "bad" delivers from now on
+	release chan struct{} // "held" answers once closed
+}
+
+func (e *byName) Execute(ctx context.Context, d *actions.Delivery) actions.Outcome {
+	switch d.Name {
+	case "bad":
+		if !e.fixed.Load() {
+			return actions.Outcome{Status: actions.Permanent, Error: "refused"}
+		}
+	case "busy":
+		return actions.Outcome{Status: actions.Retry, Error: "busy"}
+	case "held":
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+			return actions.Outcome{Status: actions.Retry, Error: ctx.Err().Error()}
+		}
+	}
+	return actions.Outcome{Status: actions.Delivered}
+}
+
 // testUndeliveredCounts puts deliveries in every status, and moves some
 // between them, checking UndeliveredCounts against Counts (which reads
 // every row) whenever nothing is in motion.
 func testUndeliveredCounts(t *testing.T, db testDB) {
-	var fixed atomic.Bool
-	ok, _ := receiver(t, nil)
-	bad, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
-		if !fixed.Load() {
-			w.WriteHeader(http.StatusBadRequest)
-		}
-	})
-	busy, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
-	release := make(chan struct{})
-	held, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { <-release })
-	// Before held's server is closed, which waits for its handlers.
-	unblock := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(unblock)
-	s := openStore(t, db, nil)
+	exec := &byName{release: make(chan struct{})}
+	s := openStore(t, db, func(c *Config) { c.Executors = map[string]actions.Executor{"http": exec} })
+	unblock := sync.OnceFunc(func() { close(exec.release) })
+	t.Cleanup(unblock) // runs before the store's Close, which waits for attempts
 	ctx := context.Background()
 	check := func(want map[Status]int) {
 		t.Helper()
@@ -265,17 +282,20 @@ func testUndeliveredCounts(t *testing.T, db testDB) {
 	}
 	check(map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusFailed: 0})
 
+	named := func(ceID, name string) NewEvent {
+		d := httpAction("http://127.0.0.1:9/unused", `{}`)
+		d.Name = name
+		return newEvent(ceID, NewDelivery{Delivery: d, Retry: RetryPolicy{Schedule: []time.Duration{time.Hour}}})
+	}
 	var dead []string
 	for i := range 3 {
-		dead = append(dead, accept(t, s, newEvent(fmt.Sprint("bad", i), NewDelivery{Delivery: httpAction(bad.URL, `{}`)})).Deliveries[0].ID)
+		dead = append(dead, accept(t, s, named(fmt.Sprint("bad", i), "bad")).Deliveries[0].ID)
 	}
 	for i := range 2 {
-		accept(t, s, newEvent(fmt.Sprint("ok", i), NewDelivery{Delivery: httpAction(ok.URL, `{}`)}))
+		accept(t, s, named(fmt.Sprint("ok", i), "ok"))
 	}
-	accept(t, s, newEvent("busy", NewDelivery{Delivery: httpAction(busy.URL, `{}`), Retry: RetryPolicy{Schedule: []time.Duration{time.Hour}}}))
-	slow := httpAction(held.URL, `{}`)
-	slow.HTTP.Timeout = time.Hour // pending for as long as the test holds the answer back
-	accept(t, s, newEvent("held", NewDelivery{Delivery: slow}))
+	accept(t, s, named("busy", "busy"))
+	accept(t, s, named("held", "held")) // pending while its attempt is held
 	check(map[Status]int{StatusPending: 7, StatusRetrying: 0, StatusFailed: 0})
 
 	start(t, s)
@@ -283,7 +303,7 @@ func testUndeliveredCounts(t *testing.T, db testDB) {
 	check(map[Status]int{StatusPending: 1, StatusRetrying: 1, StatusFailed: 3})
 
 	// A dead letter retried by hand leaves failed; the held attempt ends.
-	fixed.Store(true)
+	exec.fixed.Store(true)
 	if err := s.Retry(ctx, dead[0]); err != nil {
 		t.Fatal(err)
 	}
