@@ -308,6 +308,31 @@ func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 	return out, nil
 }
 
+// undeliveredCounts counts each status but delivered in its own range of
+// the status index (status, created_at, id), which holds the status, so
+// no table row is read. The statuses are literals rather than parameters:
+// PostgreSQL may settle on a generic plan for a repeated prepared
+// statement, and for "status = $1" that plan expects a quarter of the
+// table and scans all of it.
+var undeliveredCounts = fmt.Sprintf(`SELECT
+	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
+	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
+	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s')`,
+	StatusPending, StatusRetrying, StatusFailed)
+
+// UndeliveredCounts is Counts without StatusDelivered: how many deliveries
+// are pending, retrying and failed, each present (zero included), read in
+// one query at one moment. Its cost follows those deliveries alone, while
+// Counts reads every row, and delivered ones make up most of a store that
+// has run for a while.
+func (s *Store) UndeliveredCounts(ctx context.Context) (map[Status]int, error) {
+	var pending, retrying, failed int
+	if err := s.rdb.QueryRowContext(ctx, undeliveredCounts).Scan(&pending, &retrying, &failed); err != nil {
+		return nil, fmt.Errorf("delivery: undelivered counts: %w", err)
+	}
+	return map[Status]int{StatusPending: pending, StatusRetrying: retrying, StatusFailed: failed}, nil
+}
+
 // snapshot makes a transaction's queries read one moment. PostgreSQL's
 // default, READ COMMITTED, takes a snapshot per statement, which let a
 // delivery's status and its attempt log disagree when an attempt was

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/actions"
 )
 
 // clock is a settable Config.Now.
@@ -221,4 +224,90 @@ func testRetryMatchingRequeuesDeadLetters(t *testing.T, db testDB) {
 	if _, err := s.RetryMatching(ctx, Filter{Status: "nope"}); !errors.Is(err, ErrInvalidFilter) {
 		t.Errorf("bad filter: %v", err)
 	}
+}
+
+func TestUndeliveredCounts(t *testing.T) { eachDB(t, testUndeliveredCounts) }
+
+// byName answers each attempt by the action's name, so that the test
+// decides which status every delivery reaches.
+type byName struct {
+	fixed   atomic.Bool   // "bad" delivers from now on
+	release chan struct{} // "held" answers once closed
+}
+
+func (e *byName) Execute(ctx context.Context, d *actions.Delivery) actions.Outcome {
+	switch d.Name {
+	case "bad":
+		if !e.fixed.Load() {
+			return actions.Outcome{Status: actions.Permanent, Error: "refused"}
+		}
+	case "busy":
+		return actions.Outcome{Status: actions.Retry, Error: "busy"}
+	case "held":
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+			return actions.Outcome{Status: actions.Retry, Error: ctx.Err().Error()}
+		}
+	}
+	return actions.Outcome{Status: actions.Delivered}
+}
+
+// testUndeliveredCounts puts deliveries in every status, and moves some
+// between them, checking UndeliveredCounts against Counts (which reads
+// every row) whenever nothing is in motion.
+func testUndeliveredCounts(t *testing.T, db testDB) {
+	exec := &byName{release: make(chan struct{})}
+	s := openStore(t, db, func(c *Config) { c.Executors = map[string]actions.Executor{"http": exec} })
+	unblock := sync.OnceFunc(func() { close(exec.release) })
+	t.Cleanup(unblock) // runs before the store's Close, which waits for attempts
+	ctx := context.Background()
+	check := func(want map[Status]int) {
+		t.Helper()
+		got, err := s.UndeliveredCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("UndeliveredCounts = %v, want %v", got, want)
+		}
+		all, err := s.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delete(all, StatusDelivered)
+		if !maps.Equal(got, all) {
+			t.Errorf("UndeliveredCounts = %v, Counts without delivered = %v", got, all)
+		}
+	}
+	check(map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusFailed: 0})
+
+	named := func(ceID, name string) NewEvent {
+		d := httpAction("http://127.0.0.1:9/unused", `{}`)
+		d.Name = name
+		return newEvent(ceID, NewDelivery{Delivery: d, Retry: RetryPolicy{Schedule: []time.Duration{time.Hour}}})
+	}
+	var dead []string
+	for i := range 3 {
+		dead = append(dead, accept(t, s, named(fmt.Sprint("bad", i), "bad")).Deliveries[0].ID)
+	}
+	for i := range 2 {
+		accept(t, s, named(fmt.Sprint("ok", i), "ok"))
+	}
+	accept(t, s, named("busy", "busy"))
+	accept(t, s, named("held", "held")) // pending while its attempt is held
+	check(map[Status]int{StatusPending: 7, StatusRetrying: 0, StatusFailed: 0})
+
+	start(t, s)
+	waitCounts(t, s, map[Status]int{StatusPending: 1, StatusRetrying: 1, StatusDelivered: 2, StatusFailed: 3})
+	check(map[Status]int{StatusPending: 1, StatusRetrying: 1, StatusFailed: 3})
+
+	// A dead letter retried by hand leaves failed; the held attempt ends.
+	exec.fixed.Store(true)
+	if err := s.Retry(ctx, dead[0]); err != nil {
+		t.Fatal(err)
+	}
+	unblock()
+	waitCounts(t, s, map[Status]int{StatusPending: 0, StatusRetrying: 1, StatusDelivered: 4, StatusFailed: 2})
+	check(map[Status]int{StatusPending: 0, StatusRetrying: 1, StatusFailed: 2})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,28 +75,92 @@ func newMetrics() *metrics {
 	return m
 }
 
-// watchStore adds gauges read from the store at scrape time, so they are
-// right even after a restart.
-func (m *metrics) watchStore(store *delivery.Store) {
-	for _, st := range []delivery.Status{delivery.StatusPending, delivery.StatusRetrying, delivery.StatusFailed} {
-		name := map[delivery.Status]string{
-			delivery.StatusPending:  "hookline_deliveries_pending",
-			delivery.StatusRetrying: "hookline_deliveries_retrying",
-			delivery.StatusFailed:   "hookline_deliveries_dead",
-		}[st]
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: name,
-			Help: "Deliveries with status " + string(st) + " (dead: failed for good, retried only by hand).",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			counts, err := store.Counts(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(counts[st])
-		}))
+// watchStore adds the gauges read from the store at scrape time, so they
+// are right even after a restart; one count serves the scrapes of ttl
+// (storeGaugesTTL; benchmarks pass 0 to time the query every scrape).
+func (m *metrics) watchStore(store *delivery.Store, ttl time.Duration) {
+	m.reg.MustRegister(newStoreGauges(store.UndeliveredCounts, time.Now, ttl))
+}
+
+// storeGaugesTTL is how long one count of the store serves scrapes. /metrics
+// is open to anyone who can reach the server, so this bounds the queries it
+// makes whatever the number of scrapers or their rate; the gauges lag by at
+// most this, well under any scrape interval.
+const storeGaugesTTL = 2 * time.Second
+
+// storeGauge is one gauge of storeGauges: deliveries with a status.
+type storeGauge struct {
+	status delivery.Status
+	desc   *prometheus.Desc
+}
+
+// storeGauges collects the store-backed gauges from one store query
+// (UndeliveredCounts), reused for ttl. Concurrent scrapes wait for the
+// query in flight and share its answer instead of each making their own.
+type storeGauges struct {
+	count  func(context.Context) (map[delivery.Status]int, error)
+	now    func() time.Time
+	ttl    time.Duration
+	gauges []storeGauge
+
+	mu     sync.Mutex
+	at     time.Time // when counts and err were read; zero before the first scrape
+	counts map[delivery.Status]int
+	err    error
+}
+
+func newStoreGauges(count func(context.Context) (map[delivery.Status]int, error), now func() time.Time, ttl time.Duration) *storeGauges {
+	g := &storeGauges{count: count, now: now, ttl: ttl}
+	for _, st := range []struct {
+		name   string
+		status delivery.Status
+	}{
+		{"hookline_deliveries_pending", delivery.StatusPending},
+		{"hookline_deliveries_retrying", delivery.StatusRetrying},
+		{"hookline_deliveries_dead", delivery.StatusFailed},
+	} {
+		// Dashboards and alerts know these names and help texts from the
+		// three GaugeFuncs this collector replaced: keep them as they are.
+		g.gauges = append(g.gauges, storeGauge{st.status, prometheus.NewDesc(st.name,
+			"Deliveries with status "+string(st.status)+" (dead: failed for good, retried only by hand).", nil, nil)})
 	}
+	return g
+}
+
+func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, sg := range g.gauges {
+		ch <- sg.desc
+	}
+}
+
+// Collect reports -1 for every gauge when the store cannot be read, as the
+// gauges it replaced did: failing the scrape would hide every other metric
+// exactly when they matter.
+func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
+	counts, err := g.read()
+	for _, sg := range g.gauges {
+		v := -1.0
+		if err == nil {
+			v = float64(counts[sg.status])
+		}
+		ch <- prometheus.MustNewConstMetric(sg.desc, prometheus.GaugeValue, v)
+	}
+}
+
+// read returns the last count if it is younger than ttl, else counts
+// again. A failure is kept for ttl too, so a database in trouble gets no
+// more queries from scrapes than a healthy one.
+func (g *storeGauges) read() (map[delivery.Status]int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.at.IsZero() && g.now().Sub(g.at) < g.ttl {
+		return g.counts, g.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	g.counts, g.err = g.count(ctx)
+	g.at = g.now()
+	return g.counts, g.err
 }
 
 // watchFirstAttempts adds gauges of the in-memory queue of first attempts:

@@ -170,7 +170,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("opening the store %s: %w", opts.storeName(), err)
 	}
 	s.store = store
-	m.watchStore(store)
+	m.watchStore(store, storeGaugesTTL)
 	m.watchFirstAttempts(store)
 	s.mux = s.routes()
 	return s, nil
