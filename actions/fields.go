@@ -215,7 +215,11 @@ func decodeValue(raw json.RawMessage) (Value, error) {
 			return Value{}, err
 		}
 	}
-	_, isMap := keys["name"]
+	// A header is {name, value}; a text part {lit} or {env}.
+	_, hasName := keys["name"]
+	_, hasLit := keys["lit"]
+	_, hasEnv := keys["env"]
+	isMap := hasName && !hasLit && !hasEnv
 	var v Value
 	var err error
 	switch {

@@ -109,6 +109,13 @@ func TestNewTypesRefusesClashes(t *testing.T) {
 		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "enabled", Kind: Template}}}}, `attribute "enabled" is invalid or declared twice`},
 		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "x"}}}}, `attribute "x" has no kind`},
 		{[]*Type{{Name: "c"}}, `has no New`},
+		{[]*Type{{Name: "c", New: newExec, Provider: &Provider{Block: "Twilio!"}}}, `provider block name "Twilio!"`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "m", Kind: Choice}}}}, `a Choice needs Choices`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "m", Kind: Choice, Choices: []string{"a"}, Default: "b"}}}}, `default "b" is not one of its Choices`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "n", Kind: Number, Max: 5, Default: "9"}}}}, `default "9" is not a whole number from 0 to 5`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "d", Kind: Duration, Default: "soon"}}}}, `default "soon" is not a positive duration`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "b", Kind: TemplateList, EventDefault: true}}}}, `only a Template can default to the event`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "b", Kind: Template, Default: "x"}}}}, `only static kinds have a Default`},
 	} {
 		if _, err := NewTypes(tt.types...); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewTypes: %v, want %q", err, tt.want)

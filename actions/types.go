@@ -1,11 +1,13 @@
 package actions
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Type is everything Hookline knows about one action type, declared once by
@@ -97,8 +99,9 @@ type Provider struct {
 	// Block is the block's name; it must not clash with another type's.
 	Block string
 	Attrs []Attr
-	// Check looks at which attributes are set and returns a sentence about
-	// a combination that is not allowed, or "".
+	// Check looks at which attributes the block sets to a non-empty value
+	// (defaults do not count) and returns a sentence about a combination
+	// that is not allowed, or "".
 	Check func(has func(name string) bool) string
 	// Example is a one-line start of the block, for the message that an
 	// action has no provider block to send with.
@@ -155,6 +158,9 @@ func NewTypes(types ...*Type) (*Types, error) {
 			return nil, fmt.Errorf("action type %q: %w", t.Name, err)
 		}
 		if p := t.Provider; p != nil {
+			if !typeName.MatchString(p.Block) {
+				return nil, fmt.Errorf("action type %q: provider block name %q: use lower-case letters, digits and _", t.Name, p.Block)
+			}
 			if prev, dup := ts.providers[p.Block]; dup {
 				return nil, fmt.Errorf("action types %q and %q both use the provider block %q", prev.Name, t.Name, p.Block)
 			}
@@ -188,6 +194,35 @@ func checkAttrs(attrs []Attr) error {
 		seen[a.Name] = true
 		if a.Kind < Template || a.Kind > Number {
 			return fmt.Errorf("attribute %q has no kind", a.Name)
+		}
+		if err := checkDefault(a); err != nil {
+			return fmt.Errorf("attribute %q: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkDefault refuses a declaration that load would only find out about
+// from a user's rule file.
+func checkDefault(a Attr) error {
+	switch {
+	case a.Kind == Choice && len(a.Choices) == 0:
+		return errors.New("a Choice needs Choices")
+	case a.EventDefault && a.Kind != Template:
+		return errors.New("only a Template can default to the event")
+	case a.Default != "" && !a.Kind.Static():
+		return errors.New("only static kinds have a Default")
+	case a.Default == "":
+		return nil
+	case a.Kind == Choice && !slices.Contains(a.Choices, a.Default):
+		return fmt.Errorf("default %q is not one of its Choices", a.Default)
+	case a.Kind == Number:
+		if n, err := strconv.Atoi(a.Default); err != nil || n < a.Min || n > a.Max {
+			return fmt.Errorf("default %q is not a whole number from %d to %d", a.Default, a.Min, a.Max)
+		}
+	case a.Kind == Duration:
+		if d, err := time.ParseDuration(a.Default); err != nil || d <= 0 {
+			return fmt.Errorf("default %q is not a positive duration", a.Default)
 		}
 	}
 	return nil

@@ -189,3 +189,38 @@ func testRetryAfterDelaysNextAttempt(t *testing.T, db testDB) {
 		t.Errorf("second attempt started %s before next_attempt_at", nextAt.Sub(started))
 	}
 }
+
+// TestRunsContentStoredBeforeFields: a delivery queued by a version that
+// stored its content under a key named after its type ("http": {...})
+// is still attempted as it was rendered, after an upgrade.
+func TestRunsContentStoredBeforeFields(t *testing.T) { eachDB(t, testRunsContentStoredBeforeFields) }
+
+func testRunsContentStoredBeforeFields(t *testing.T, db testDB) {
+	var calls atomic.Int32
+	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	s := openStore(t, db, nil)
+	start(t, s)
+	rc := accept(t, s, newEvent("e1", NewDelivery{
+		Delivery: httpAction(srv.URL+"/new", `{"new":true}`),
+		Retry:    RetryPolicy{Schedule: []time.Duration{time.Second}},
+	}))
+	id := rc.Deliveries[0].ID
+	if first := next(t, seen); first.Path != "/new" {
+		t.Fatalf("first attempt went to %s", first.Path)
+	}
+	legacy := `{"id":"` + id + `","event_id":"ce-1","address":"order.http.notify","trigger":"order","type":"http","name":"notify","attempt":0,` +
+		`"http":{"method":"PUT","url":[{"lit":"` + srv.URL + `/old"}],"headers":[{"name":"X-Legacy","value":[{"lit":"yes"}]}],` +
+		`"body":[{"lit":"{\"legacy\":true}"}],"content_type":"application/json","timeout":5000000000}}`
+	if _, err := s.db.ExecContext(context.Background(), s.sql(`UPDATE hookline_delivery SET content = ? WHERE id = ?`), legacy, id); err != nil {
+		t.Fatal(err)
+	}
+	second := next(t, seen)
+	if second.Method != http.MethodPut || second.Path != "/old" || second.Header.Get("X-Legacy") != "yes" || second.Body != `{"legacy":true}` {
+		t.Errorf("the retry of the stored content sent %s %s %q with X-Legacy %q", second.Method, second.Path, second.Body, second.Header.Get("X-Legacy"))
+	}
+	waitStatus(t, s, id, StatusDelivered)
+}

@@ -99,8 +99,9 @@ func start(t testing.TB, s *Store) {
 
 // request is what a test receiver saw.
 type request struct {
-	Header http.Header
-	Body   string
+	Method, Path string
+	Header       http.Header
+	Body         string
 }
 
 // receiver records every request on the returned channel and answers with
@@ -111,7 +112,7 @@ func receiver(t testing.TB, h http.HandlerFunc) (*httptest.Server, <-chan reques
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		seen <- request{r.Header.Clone(), string(body)}
+		seen <- request{r.Method, r.URL.Path, r.Header.Clone(), string(body)}
 		if h == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return

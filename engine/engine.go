@@ -119,12 +119,10 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 	comp := c.byType[ev.Type]
 	if len(triggers) > 0 && (comp == nil || comp.et != ev.schema) {
 		// Fast templates and guards read the decoded event by its schema
-		// entry: one from another rule set could be read wrongly.
-		err := fmt.Errorf("the event was decoded against another rule set than the one matching it")
-		for _, t := range triggers {
-			res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
-		}
-		return res
+		// entry: one from another rule set could be read wrongly. Only a
+		// caller's bug gets here, and carrying on would store the event
+		// with none of its deliveries.
+		panic("engine: Match was given an event decoded against another rule set")
 	}
 	guards := guardFields{ev: ev, comp: comp}
 	scope := eventScope{e: e, set: set, ev: ev, comp: comp}

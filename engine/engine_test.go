@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -286,13 +287,15 @@ trigger "t" {
 }`
 	a, b := loadRules(t, src), loadRules(t, src)
 	ev := decodeFile(t, e, a, "participant-replied-yes.json")
-	res := e.Match(context.Background(), b, ev, MatchOptions{})
-	if len(res.Fired) != 0 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "another rule set") {
-		t.Fatalf("an event decoded against another set was matched: %+v", res)
-	}
 	if res := e.Match(context.Background(), a, ev, MatchOptions{}); len(res.Fired) != 1 {
 		t.Fatalf("its own set: %+v", res)
 	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "another rule set") {
+			t.Fatalf("an event decoded against another set was matched: %v", r)
+		}
+	}()
+	e.Match(context.Background(), b, ev, MatchOptions{})
 }
 
 func TestDecodeErrors(t *testing.T) {

@@ -11,6 +11,7 @@ package rules
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -100,12 +101,8 @@ func Load(fsys fs.FS, root string, opts Options) (*Set, hcl.Diagnostics) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
-	if opts.Types == nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Internal error",
-			Detail:   "rules.Load was called without action types (Options.Types).",
-		}}
+	if err := checkTypes(opts.Types); err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error() + "."}}
 	}
 	names, err := ruleFiles(fsys)
 	if err != nil {
@@ -192,6 +189,20 @@ func displayName(root, name string) string {
 		return filepath.FromSlash(name)
 	}
 	return filepath.Join(root, filepath.FromSlash(path.Clean(name)))
+}
+
+// checkTypes refuses action types whose provider block would take the name
+// of a block rule files already have.
+func checkTypes(types *actions.Types) error {
+	if types == nil {
+		return errors.New("rules.Load was called without action types (Options.Types)")
+	}
+	for _, b := range fileSchema(&actions.Types{}).Blocks {
+		if t := types.ByProvider(b.Type); t != nil {
+			return fmt.Errorf("the action type %q names its provider block %q, which rule files use for something else", t.Name, b.Type)
+		}
+	}
+	return nil
 }
 
 // fileSchema is what a rule file may contain at the top level: the

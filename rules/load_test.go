@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/actions/builtin"
 	"github.com/rogpeppe/go-internal/txtar"
 )
@@ -221,5 +222,21 @@ func TestREADMEExampleIsValid(t *testing.T) {
 	}
 	if len(set.Triggers) != 2 || set.Providers["twilio"] == nil || set.Providers["smtp"] == nil {
 		t.Fatalf("loaded %d triggers", len(set.Triggers))
+	}
+}
+
+func TestProviderBlockMayNotTakeARuleFileBlockName(t *testing.T) {
+	clash := &actions.Type{
+		Name:     "clash",
+		Provider: &actions.Provider{Block: "test"},
+		New:      func(actions.Runtime) (actions.Executor, error) { return nil, nil },
+	}
+	types, err := actions.NewTypes(append(builtin.List(), clash)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(`test "t" {}`)}}, "", Options{Types: types})
+	if set != nil || !diags.HasErrors() || !strings.Contains(diags[0].Detail, `names its provider block "test"`) {
+		t.Fatalf("Load: %v %v", set, diags)
 	}
 }

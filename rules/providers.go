@@ -51,7 +51,12 @@ func (c *checker) decodeProvider(b *hcl.Block, t *actions.Type) *Provider {
 		}
 	}
 	if spec.Check != nil {
-		has := func(name string) bool { _, ok := content.Attributes[name]; return ok }
+		// Written in the block, with a value: `username = ""` is no
+		// username, and a default is not the author's choice.
+		has := func(name string) bool {
+			_, written := content.Attributes[name]
+			return written && !p.Values[name].IsZero()
+		}
 		if msg := spec.Check(has); msg != "" {
 			c.diags = append(c.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,

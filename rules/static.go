@@ -48,6 +48,9 @@ func (c *checker) decodeStatic(a *hcl.Attribute, present bool, at *actions.Attr)
 		// Stored in Go's form, so that "90s" and "1m30s" plan as the same.
 		return d.String(), true
 	case actions.Choice:
+		if s == "" && at.Default != "" {
+			return at.Default, true // "" has always meant "the default"
+		}
 		for _, ch := range at.Choices {
 			if s == ch || at.FoldCase && strings.EqualFold(s, ch) {
 				return ch, true

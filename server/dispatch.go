@@ -10,7 +10,7 @@ import (
 
 // dispatcher is the one executor the delivery store knows. It forwards
 // each attempt to the executor of its type from the current rule set's
-// providers, so a reload that changes the twilio or smtp block takes effect
+// provider blocks, so a reload that changes a provider block takes effect
 // without restarting the store, and it counts every attempt for /metrics.
 type dispatcher struct {
 	current atomic.Pointer[map[string]actions.Executor]
@@ -27,7 +27,7 @@ func (d *dispatcher) Execute(ctx context.Context, del *actions.Delivery) actions
 	} else {
 		// The rules that rendered this delivery had the provider block that
 		// the current ones lack; the operator must restore it, then retry.
-		out = actions.Outcome{Status: actions.Permanent, Error: "no " + del.Type + " provider is configured in the current rules (its provider block, such as twilio or smtp, was removed)"}
+		out = actions.Outcome{Status: actions.Permanent, Error: "the current rules cannot send " + del.Type + " actions: the provider block they need was removed"}
 	}
 	d.metrics.attempt(del.Type, out, time.Since(start))
 	return out

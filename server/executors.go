@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/hookline/hookline/actions"
@@ -25,6 +26,9 @@ func executors(set *rules.Set, opts Options) (map[string]actions.Executor, error
 	for _, name := range set.Types.Names() {
 		t := set.Types.Lookup(name)
 		rt := actions.Runtime{Env: env, Allow: opts.AllowCIDRs}
+		// Settings read with env() may be secrets, and New's errors are
+		// logged and shown by /v1/rules: they leave here redacted.
+		red := &actions.Redactor{}
 		if t.Provider != nil {
 			p := set.Providers[t.Provider.Block]
 			if p == nil {
@@ -32,6 +36,7 @@ func executors(set *rules.Set, opts Options) (map[string]actions.Executor, error
 			}
 			rt.Settings = actions.Settings{}
 			for attr, text := range p.Values {
+				red.AddText(text, env)
 				v, err := text.Resolve(env)
 				if err != nil {
 					return nil, fmt.Errorf("%s block, %s: %w", p.Block, attr, err)
@@ -41,7 +46,7 @@ func executors(set *rules.Set, opts Options) (map[string]actions.Executor, error
 		}
 		e, err := t.New(rt)
 		if err != nil {
-			return nil, err
+			return nil, errors.New(red.Redact(err.Error()))
 		}
 		out[name] = e
 	}

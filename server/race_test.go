@@ -16,12 +16,13 @@ import (
 	"github.com/hookline/hookline/rules"
 )
 
-// TestEventsOfEveryTypeRightAfterReload posts events of every type in the
-// catalogue concurrently, right after each of several reloads, with rules
-// that use guards, fast templates, HCL-only templates, CEL with loops and
-// date helpers. The compiled set is built before the swap and only read by
-// requests, so under -race nothing may be written to shared state here.
-func TestEventsOfEveryTypeRightAfterReload(t *testing.T) {
+// TestEventsOfEveryTypeDuringReloads posts events of every type in the
+// catalogue concurrently while the rules are reloaded again and again, with
+// rules that use guards, fast templates, HCL-only templates, CEL with loops
+// and date helpers. The compiled set is built before the swap and only read
+// by requests, so under -race nothing may be written to shared state here,
+// and every event must be matched whole by one version of the rules.
+func TestEventsOfEveryTypeDuringReloads(t *testing.T) {
 	catalogue, diags := rules.Load(fstest.MapFS{}, "", rules.Options{Types: builtin.Types()})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
@@ -92,32 +93,49 @@ smtp {
 		}
 		return nil
 	}
-	seq := 0
-	for round := 1; round <= 3; round++ {
-		if err := os.WriteFile(path, []byte(rulesFor(round)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if res := h.srv.Reload("test"); !res.Changed || res.Err != nil {
-			t.Fatalf("reload %d: %+v", round, res)
-		}
-		var wg sync.WaitGroup
-		errs := make(chan error, len(types)*4)
-		for _, typ := range types {
-			for range 4 {
-				seq++
-				wg.Add(1)
-				go func(typ string, n int) {
-					defer wg.Done()
-					if err := post(typ, n); err != nil {
-						errs <- err
-					}
-				}(typ, seq)
+	// Reload without pause while the events below are posted.
+	stop := make(chan struct{})
+	reloads := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { reloads <- n }()
+		for round := 1; ; round++ {
+			select {
+			case <-stop:
+				return
+			default:
 			}
+			if err := os.WriteFile(path, []byte(rulesFor(round)), 0o644); err != nil {
+				t.Error(err)
+				return
+			}
+			if res := h.srv.Reload("test"); !res.Changed || res.Err != nil {
+				t.Errorf("reload %d: %+v", round, res)
+				return
+			}
+			n++
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Errorf("round %d: %v", round, err)
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(types)*12)
+	for n := range 12 {
+		for _, typ := range types {
+			wg.Add(1)
+			go func(typ string, n int) {
+				defer wg.Done()
+				if err := post(typ, n); err != nil {
+					errs <- err
+				}
+			}(typ, n)
 		}
+	}
+	wg.Wait()
+	close(stop)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := <-reloads; n < 2 {
+		t.Errorf("only %d reloads happened while events were posted", n)
 	}
 }

@@ -25,7 +25,9 @@ func Type() *actions.Type {
 			Block: "smtp",
 			Attrs: []actions.Attr{
 				{Name: "host", Kind: actions.Template, Required: true},
-				{Name: "port", Kind: actions.Number, Min: 1, Max: 65535, Default: "587", Hint: ", such as 587"},
+				// No default: the executor picks the usual port of the tls
+				// mode (465, 587 or 25).
+				{Name: "port", Kind: actions.Number, Min: 1, Max: 65535, Hint: ", such as 587"},
 				{Name: "username", Kind: actions.Template},
 				{Name: "password", Kind: actions.Template},
 				{Name: "from", Kind: actions.Template, Required: true, Check: checkAddress},

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -47,7 +48,14 @@ func Type() *actions.Type {
 			Example: `pager { endpoint = "https://pager.example.com" ... }`,
 		},
 		New: func(rt actions.Runtime) (actions.Executor, error) {
-			return &Executor{endpoint: rt.Settings["endpoint"], token: rt.Settings["token"], env: rt.Env}, nil
+			// Every outbound connection goes through the SSRF guard, with
+			// the server's allow list, as the real types' do.
+			guard := &actions.Guard{Allow: rt.Allow}
+			client := &http.Client{
+				Transport:     &http.Transport{DialContext: guard.DialContext(&net.Dialer{Timeout: 5 * time.Second})},
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			}
+			return &Executor{endpoint: rt.Settings["endpoint"], token: rt.Settings["token"], env: rt.Env, client: client}, nil
 		},
 	}
 }
@@ -72,6 +80,7 @@ type Page struct {
 type Executor struct {
 	endpoint, token string
 	env             actions.EnvFunc
+	client          *http.Client
 }
 
 // Execute sends one page.
@@ -103,7 +112,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	if e.token != "" {
 		req.Header.Set("Authorization", "Bearer "+e.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		return actions.Outcome{Status: actions.Retry, Error: red.Redact(err.Error()), Duration: time.Since(start)}
 	}
