@@ -142,7 +142,7 @@ func isConst(a *rules.Action, name string) bool {
 // write into another's.
 func preRender(set *rules.Set, a *rules.Action, spec *actions.Attr) *actions.Value {
 	r := renderer{set: set, consts: a.Consts}
-	v := r.value(compiledAttr{spec: spec, attr: a.Attrs[spec.Name]})
+	v := r.value(&compiledAttr{spec: spec, attr: a.Attrs[spec.Name]})
 	if r.err != nil {
 		return nil
 	}
