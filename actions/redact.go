@@ -2,6 +2,8 @@ package actions
 
 import (
 	"cmp"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -20,9 +22,11 @@ const Redaction = "(sensitive)"
 // Redactor hides secret values in what an attempt reports: Outcome.Error,
 // Outcome.Response and log lines. Peers echo what they were sent, and seldom
 // verbatim: a receiver dumps its request as JSON, Twilio quotes the form it
-// got, an SMTP server lower-cases the address it refuses. So every value is
-// also hidden in the encodings it is likely to come back in, and matching
-// ignores case.
+// got, an SMTP server lower-cases the address it refuses, a debugging
+// endpoint shows headers base64- or hex-encoded or inside an HTML page. So
+// every value is also hidden in the encodings it is likely to come back in
+// (see appendForms), HTML character references are decoded while matching,
+// and matching ignores case.
 //
 // The zero value hides nothing and is ready to use. A Redactor belongs to one
 // attempt and is not safe for concurrent use.
@@ -56,6 +60,17 @@ func (r *Redactor) Add(values ...string) {
 	}
 }
 
+// AddBasicAuth registers the password of an HTTP Basic or SMTP credential
+// and the user:password pair, whose base64 is what the Authorization header
+// carries: base64 of the pair does not contain base64 of the password alone,
+// because the user name shifts its alignment.
+func (r *Redactor) AddBasicAuth(user, password string) {
+	if user == "" && password == "" {
+		return
+	}
+	r.Add(password, user+":"+password)
+}
+
 // AddText registers the value of every env() reference in t. Literal parts
 // are not secret and stay readable; a variable that is not set has no value
 // to hide, and resolving t reports it.
@@ -73,9 +88,10 @@ func (r *Redactor) AddText(t Text, env EnvFunc) {
 	}
 }
 
-// Longest is the length in bytes of the longest form Redact looks for. A
-// reader that keeps only the start of a stream reads this much further, so
-// that a secret straddling the cut is still whole when it is hidden.
+// Longest is the length in bytes of the longest form Redact looks for,
+// written with HTML character references. A reader that keeps only the start
+// of a stream reads this much further, so that a secret straddling the cut
+// is still whole when it is hidden.
 func (r *Redactor) Longest() int {
 	r.build()
 	return r.longest
@@ -135,17 +151,19 @@ func (r *Redactor) build() {
 		return
 	}
 	r.built = true
-	forms := make([]string, 0, 6*len(r.secrets))
+	forms := make([]string, 0, 16*len(r.secrets))
 	for _, s := range r.secrets {
 		forms = appendForms(forms, s)
 	}
 	r.longest = 0
-	r.leads = slices.Grow(r.leads[:0], 2*len(forms))
+	r.leads = slices.Grow(r.leads[:0], 3*len(forms))
 	for _, f := range forms {
 		if f == "" {
 			continue
 		}
-		r.longest = max(r.longest, len(f))
+		r.longest = max(r.longest, len(f), referencesLen(f))
+		// Any form may start with a character reference.
+		r.leads = append(r.leads, lead{'&', f})
 		c, size := utf8.DecodeRuneInString(f)
 		if c == utf8.RuneError && size == 1 {
 			r.leads = append(r.leads, lead{f[0], f})
@@ -184,7 +202,9 @@ type lead struct {
 // surrounding space, URL-escaped (query and path), inside a JSON string as
 // Go writes it (with or without \b and \f, which Go wrote as \u0008 and
 // \u000c before 1.22) and as Python and other ASCII-only encoders write it,
-// inside a Go-quoted string, and, for a phone number, without its +.
+// inside a Go-quoted string, for a phone number without its +, and encoded
+// (see appendEncoded). HTML character references need no forms of their
+// own: hasPrefixFold decodes them.
 func appendForms(forms []string, v string) []string {
 	for _, s := range []string{v, strings.TrimSpace(v)} {
 		// The escapers return s itself when there is nothing to escape.
@@ -197,8 +217,59 @@ func appendForms(forms []string, v string) []string {
 			q := strconv.Quote(s)
 			forms = append(forms, string(j[1:len(j)-1]), q[1:len(q)-1], jsonEscape(s, false), jsonEscape(s, true))
 		}
+		forms = appendEncoded(forms, s)
 	}
 	return forms
+}
+
+// minEncoded is the length below which an encoded form is not looked for:
+// a few base64 or hex characters occur by chance in any answer, and hiding
+// them would mangle it while protecting a secret too short to matter.
+const minEncoded = 8
+
+// appendEncoded appends s in hex (matching ignores case, so upper-case hex
+// is covered) and in base64, standard and URL-safe, padded and not.
+//
+// Base64 works on groups of three bytes, so a secret inside a larger
+// encoded blob (a JSON body, a user:password pair) is encoded differently
+// depending on its offset modulo 3, and the characters at its edges mix its
+// bits with its neighbours'. For each of the three alignments the characters
+// that depend on the secret alone are a fixed string, which is looked for
+// too: inside a blob, the secret is hidden except for at most two characters
+// at each end, which carry a few bits of its first and last bytes mixed with
+// other data.
+func appendEncoded(forms []string, s string) []string {
+	add := func(f string) {
+		if len(f) >= minEncoded {
+			forms = append(forms, f)
+		}
+	}
+	add(hex.EncodeToString([]byte(s)))
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		add(enc.EncodeToString([]byte(s)))
+		raw := enc.WithPadding(base64.NoPadding)
+		add(raw.EncodeToString([]byte(s)))
+		for k := range 3 {
+			b := make([]byte, k+len(s))
+			copy(b[k:], s)
+			e := raw.EncodeToString(b)
+			// Characters [ceil(8k/6), floor(8(k+n)/6)) hold bits of s only.
+			if lo, hi := (8*k+5)/6, 8*len(b)/6; lo < hi {
+				add(e[lo:hi])
+			}
+		}
+	}
+	return forms
+}
+
+// referencesLen bounds the length of f with every character written as an
+// HTML character reference (&#NN;, &#xHH; or a named one).
+func referencesLen(f string) int {
+	n := 0
+	for _, c := range f {
+		n += max(6, len(strconv.Itoa(int(c)))+3, len(strconv.FormatInt(int64(c), 16))+4)
+	}
+	return n
 }
 
 // needsQuoting reports whether any JSON or Go quoting would change s.
@@ -247,7 +318,10 @@ func jsonEscape(v string, ascii bool) string {
 // hasPrefixFold reports whether s starts with f under Unicode simple case
 // folding, as regexp's (?i) and strings.EqualFold match, and how many bytes
 // of s that prefix takes: a folded character need not be as long as f's
-// (K and the Kelvin sign). Bytes that are not UTF-8 match only themselves.
+// (K and the Kelvin sign), and an HTML character reference in s ("&lt;",
+// "&#60;", "&#x3c;") matches the character it stands for, so a secret
+// echoed inside an HTML page is found however its escaper wrote it. Bytes
+// that are not UTF-8 match only themselves.
 func hasPrefixFold(s, f string) (int, bool) {
 	i := 0
 	for j := 0; j < len(f); {
@@ -255,6 +329,23 @@ func hasPrefixFold(s, f string) (int, bool) {
 			return 0, false
 		}
 		a, b := s[i], f[j]
+		if a == '&' {
+			if c, n := reference(s[i:]); n > 0 {
+				fc, nf := utf8.DecodeRuneInString(f[j:])
+				if !(fc == utf8.RuneError && nf == 1) && equalFoldRune(c, fc) {
+					if b != '&' {
+						i += n
+						j += nf
+						continue
+					}
+					// f has a literal & here, which s may hold as "&amp;"
+					// or as "&" followed by the rest of f: try both.
+					if m, ok := hasPrefixFold(s[i+n:], f[j+nf:]); ok {
+						return i + n + m, true
+					}
+				}
+			}
+		}
 		if a < utf8.RuneSelf && b < utf8.RuneSelf {
 			if a != b && lowerASCII(a) != lowerASCII(b) {
 				return 0, false
@@ -277,6 +368,54 @@ func hasPrefixFold(s, f string) (int, bool) {
 	}
 	return i, true
 }
+
+// reference decodes the HTML character reference at the start of s: a
+// decimal or hexadecimal one, or a named one for the characters HTML
+// escapers write by name (< > & " '). It returns the character and the
+// length of the reference, or a length of 0.
+func reference(s string) (rune, int) {
+	if len(s) < 4 || s[0] != '&' {
+		return 0, 0
+	}
+	if s[1] != '#' {
+		for _, e := range namedReferences {
+			if len(s) >= len(e.name) && strings.EqualFold(s[:len(e.name)], e.name) {
+				return e.c, len(e.name)
+			}
+		}
+		return 0, 0
+	}
+	i, base := 2, rune(10)
+	if s[2] == 'x' || s[2] == 'X' {
+		i, base = 3, 16
+	}
+	start := i
+	var c rune
+	for ; i < len(s) && i-start < 10; i++ {
+		d := rune(-1)
+		switch x := s[i]; {
+		case '0' <= x && x <= '9':
+			d = rune(x - '0')
+		case base == 16 && 'a' <= lowerASCII(x) && lowerASCII(x) <= 'f':
+			d = rune(lowerASCII(x)-'a') + 10
+		}
+		if d < 0 {
+			break
+		}
+		if c = c*base + d; c > unicode.MaxRune {
+			return 0, 0
+		}
+	}
+	if i == start || i >= len(s) || s[i] != ';' {
+		return 0, 0
+	}
+	return c, i + 1
+}
+
+var namedReferences = [...]struct {
+	name string
+	c    rune
+}{{"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&apos;", '\''}}
 
 func lowerASCII(c byte) byte {
 	if 'A' <= c && c <= 'Z' {

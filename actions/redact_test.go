@@ -2,6 +2,9 @@ package actions
 
 import (
 	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"html"
 	"strings"
 	"testing"
 )
@@ -97,8 +100,8 @@ func TestRedactorAddText(t *testing.T) {
 	if got := r.Redact("literal alpha-secret"); got != "literal (sensitive)" {
 		t.Errorf("Redact = %q", got)
 	}
-	if n := r.Longest(); n != len("alpha-secret") {
-		t.Errorf("Longest = %d, want %d", n, len("alpha-secret"))
+	if n, want := r.Longest(), NewRedactor("alpha-secret").Longest(); n != want {
+		t.Errorf("Longest = %d, want %d, as for alpha-secret alone", n, want)
 	}
 }
 
@@ -118,4 +121,106 @@ func BenchmarkRedact(b *testing.B) {
 	for b.Loop() {
 		r.Redact(s)
 	}
+}
+
+// TestRedactorEncodings checks the encodings a peer may echo a secret in
+// besides the textual escapes: base64 (standard and URL-safe, padded or
+// not, alone or inside a larger encoded blob), hex and HTML character
+// references.
+func TestRedactorEncodings(t *testing.T) {
+	t.Parallel()
+	const secret = `s3cr?t>&"'~~~ü-value` // ?, > and ~ make std and URL base64 differ
+	b64 := func(enc *base64.Encoding, s string) string { return enc.EncodeToString([]byte(s)) }
+	raw := func(enc *base64.Encoding) *base64.Encoding { return enc.WithPadding(base64.NoPadding) }
+	blob := func(enc *base64.Encoding, prefix string) string {
+		return b64(enc, prefix+secret+`","other":"data"}`)
+	}
+	for _, tc := range []struct {
+		name, echo string
+	}{
+		{"base64 std", b64(base64.StdEncoding, secret)},
+		{"base64 std unpadded", b64(raw(base64.StdEncoding), secret)},
+		{"base64 url", b64(base64.URLEncoding, secret)},
+		{"base64 url unpadded", b64(raw(base64.URLEncoding), secret)},
+		{"hex lower", hex.EncodeToString([]byte(secret))},
+		{"hex upper", strings.ToUpper(hex.EncodeToString([]byte(secret)))},
+		{"HTML, specials named", html.EscapeString(secret)},
+		{"HTML, Python's escaper", strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#x27;").Replace(secret)},
+		{"HTML, every character decimal", decimalRefs(secret)},
+		{"HTML, every character hex", hexRefs(secret, "&#x%X;")},
+		{"HTML, every character hex lower-case", hexRefs(secret, "&#x%x;")},
+	} {
+		got := NewRedactor(secret).Redact("peer said: " + tc.echo + " (end)")
+		if got != "peer said: (sensitive) (end)" {
+			t.Errorf("%s: Redact(%q) = %q", tc.name, tc.echo, got)
+		}
+	}
+	// Inside a larger blob, each of the three alignments: only characters
+	// that mix the secret's bits with its neighbours' may stay.
+	for _, prefix := range []string{`{"k":"`, `{"ke":"`, `{"key":"`} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			in := blob(enc, prefix)
+			got := NewRedactor(secret).Redact(in)
+			if !strings.Contains(got, Redaction) {
+				t.Errorf("blob with prefix %q: Redact(%q) = %q, nothing hidden", prefix, in, got)
+				continue
+			}
+			if left := len(got) - len(Redaction) - (len(in) - len(b64(raw(enc), secret))); left > 4 {
+				t.Errorf("blob with prefix %q: %d characters of the secret's encoding left: %q", prefix, left, got)
+			}
+		}
+	}
+
+	// A Basic credential: the password's base64 shifts with the user name.
+	r := &Redactor{}
+	r.AddBasicAuth("AC0123", "tok-5ecret")
+	basic := b64(base64.StdEncoding, "AC0123:tok-5ecret")
+	if got := r.Redact("Authorization: Basic " + basic); got != "Authorization: Basic (sensitive)" {
+		t.Errorf("Redact(Basic) = %q", got)
+	}
+	if got := r.Redact("user AC0123"); got != "user AC0123" {
+		t.Errorf("the user name alone was hidden: %q", got)
+	}
+
+	// Short encoded forms would hide unrelated text; the secret itself is
+	// still hidden.
+	short := NewRedactor("pin")
+	if got := short.Redact("x 70696e cGlu pin"); got != "x 70696e cGlu (sensitive)" {
+		t.Errorf("short secret: %q", got)
+	}
+	// A literal & in a secret matches both as it is and as &amp;.
+	amp := NewRedactor("a&amp;b")
+	for _, in := range []string{"a&amp;b", "a&amp;amp;b", "a&#38;amp;b"} {
+		if got := amp.Redact("x " + in + " y"); got != "x (sensitive) y" {
+			t.Errorf("Redact(%q) = %q", in, got)
+		}
+	}
+	// References that are not whole stay as they are.
+	if got := NewRedactor("<tag>").Redact("&lt tag &#60 &#x; &#99999999999; &#x3c;tag&#x3E;"); got != "&lt tag &#60 &#x; &#99999999999; (sensitive)" {
+		t.Errorf("malformed references: %q", got)
+	}
+}
+
+func TestRedactorLongestCoversReferences(t *testing.T) {
+	t.Parallel()
+	r := NewRedactor("abc")
+	if n, want := r.Longest(), len(decimalRefs("abc")); n < want {
+		t.Errorf("Longest = %d, want at least %d (the secret as decimal references)", n, want)
+	}
+}
+
+func decimalRefs(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		fmt.Fprintf(&b, "&#%d;", c)
+	}
+	return b.String()
+}
+
+func hexRefs(s, format string) string {
+	var b strings.Builder
+	for _, c := range s {
+		fmt.Fprintf(&b, format, c)
+	}
+	return b.String()
 }

@@ -6,12 +6,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"html"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -837,5 +840,109 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		if _, err := email.New(ok); err != nil {
 			t.Errorf("New(%+v): %v", ok, err)
 		}
+	}
+}
+
+// encodings are the forms, besides textual escapes, in which a peer may
+// echo a value it was sent.
+func encodings(v string) [][2]string {
+	b := []byte(v)
+	var dec, hexRefs strings.Builder
+	for _, c := range v {
+		fmt.Fprintf(&dec, "&#%d;", c)
+		fmt.Fprintf(&hexRefs, "&#x%X;", c)
+	}
+	return [][2]string{
+		{"base64", base64.StdEncoding.EncodeToString(b)},
+		{"base64 unpadded", base64.RawStdEncoding.EncodeToString(b)},
+		{"base64url", base64.URLEncoding.EncodeToString(b)},
+		{"base64url unpadded", base64.RawURLEncoding.EncodeToString(b)},
+		{"hex", hex.EncodeToString(b)},
+		{"HEX", strings.ToUpper(hex.EncodeToString(b))},
+		{"HTML escaped", html.EscapeString(v)},
+		{"HTML decimal references", dec.String()},
+		{"HTML hex references", hexRefs.String()},
+	}
+}
+
+// echoed is an SMTP reply text showing each value in each encoding as
+// [name encoding=VALUE]. A raw NUL has no place in a reply line, so forms
+// that keep one are left out.
+func echoed(values ...[2]string) string {
+	var b strings.Builder
+	for _, v := range values {
+		for _, e := range encodings(v[1]) {
+			if !strings.Contains(e[1], "\x00") {
+				fmt.Fprintf(&b, "[%s %s=%s] ", v[0], e[0], e[1])
+			}
+		}
+	}
+	return b.String()
+}
+
+var echoedValue = regexp.MustCompile(`\[([^=\]]+)=([^\]]*)\]`)
+
+// TestEncodedSecretsNeverLeak has the server echo the password, the AUTH
+// PLAIN blob, a secret recipient and secrets of the message in each
+// encoding: the stored outcome must hide them all.
+func TestEncodedSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	const (
+		password = "Hunter2-Pa55word<&>"
+		toSecret = "Ops Team <oncall+Sekr1tTag@private.example.com>"
+		toAddr   = "oncall+Sekr1tTag@private.example.com"
+		subjSec  = `SubjectSecret-77 "quoted"`
+		bodySec  = "BodySecret-88-ünï"
+	)
+	plain := "\x00hook\x00" + password
+	tests := []struct {
+		name   string
+		b      *backend
+		values []string
+	}{
+		{"auth", &backend{User: "hook", AuthReply: func(user, pass string) error {
+			return &smtp.SMTPError{Code: 535, Message: echoed([2]string{"pass", pass}, [2]string{"plain", "\x00" + user + "\x00" + pass})}
+		}}, []string{password, plain}},
+		{"rcpt", &backend{User: "hook", Pass: password, RcptReply: func(to string) error {
+			return &smtp.SMTPError{Code: 550, Message: echoed([2]string{"to", to})}
+		}}, []string{toAddr}},
+		{"data", &backend{User: "hook", Pass: password, DataReply: func(data []byte) error {
+			if !bytes.Contains(data, []byte(bodySec[:12])) {
+				return &smtp.SMTPError{Code: 554, Message: "no body secret in the message"}
+			}
+			return &smtp.SMTPError{Code: 554, Message: echoed([2]string{"subject", subjSec}, [2]string{"body", bodySec})}
+		}}, []string{subjSec, bodySec}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startServer(t, tt.b, "none", nil)
+			e := newExec(t, srv.Host, srv.Port, func(c *email.Config) {
+				c.Username, c.Password = "hook", password
+				c.Env = envMap(map[string]string{"TO": toSecret, "SUBJ": subjSec, "BODY": bodySec})
+			})
+			out := e.Execute(context.Background(), delivery("d-encoded", &message{
+				To:      []actions.Text{env("TO")},
+				Subject: actions.Text{{Lit: "Alert "}, {Env: "SUBJ"}},
+				Body:    actions.Text{{Lit: "token: "}, {Env: "BODY"}},
+			}))
+			wantStatus(t, out, actions.Permanent)
+			shown := echoedValue.FindAllStringSubmatch(out.Error, -1)
+			if len(shown) < len(tt.values)*(len(encodings(""))-1) {
+				t.Fatalf("Error shows %d echoed values: %s", len(shown), out.Error)
+			}
+			for _, m := range shown {
+				if m[2] != actions.Redaction {
+					t.Errorf("not hidden: %s", m[0])
+				}
+			}
+			for _, v := range tt.values {
+				for _, enc := range encodings(v) {
+					if strings.Contains(out.Error+out.Response, enc[1]) {
+						t.Errorf("%s of %q is in the outcome", enc[0], v)
+					}
+				}
+			}
+		})
 	}
 }

@@ -63,13 +63,12 @@ func (e *Executor) failure(ctx context.Context, rt *attemptTransport, err error)
 		if twErr.MoreInfo != "" {
 			out.Error += " (" + twErr.MoreInfo + ")"
 		}
-		b, _ := json.Marshal(struct {
+		out.Response = compactJSON(struct {
 			Code     int    `json:"code"`
 			Message  string `json:"message"`
 			MoreInfo string `json:"more_info,omitempty"`
 			Status   int    `json:"status"`
 		}{twErr.Code, twErr.Message, twErr.MoreInfo, twErr.Status})
-		out.Response = string(b)
 		return out
 	}
 	// Not Twilio's JSON: a proxy's error page, or an endpoint that is not
@@ -103,6 +102,16 @@ func summary(m *openapi.ApiV2010Message) string {
 		NumSegments *string `json:"num_segments,omitempty"`
 		ErrorCode   *int    `json:"error_code,omitempty"`
 	}{m.Sid, m.Status, m.NumSegments, m.ErrorCode}
-	b, _ := json.Marshal(s)
-	return string(b)
+	return compactJSON(s)
+}
+
+// compactJSON encodes v on one line without escaping <, > and &: escaped,
+// an echoed secret written as "&lt;" would read "\u0026lt;", which the
+// redactor cannot tell from text.
+func compactJSON(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }

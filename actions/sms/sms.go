@@ -11,7 +11,6 @@ package sms
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,9 +63,10 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 // credentials: Twilio's replies echo the recipient and the body, and a
 // misbehaving endpoint may echo the whole request, headers included.
 func newRedactor(accountSID, authToken string) *actions.Redactor {
-	return actions.NewRedactor(authToken,
-		// The Authorization header.
-		base64.StdEncoding.EncodeToString([]byte(accountSID+":"+authToken)))
+	r := &actions.Redactor{}
+	// The Authorization header carries them as a Basic pair.
+	r.AddBasicAuth(accountSID, authToken)
+	return r
 }
 
 func permanent(format string, args ...any) actions.Outcome {

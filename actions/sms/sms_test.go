@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -829,5 +831,89 @@ func TestConcurrentAttempts(t *testing.T) {
 			}
 			sids[out.ProviderID] = true
 		}
+	}
+}
+
+// encodings are the forms, besides textual escapes, in which a peer may
+// echo a value it was sent.
+func encodings(v string) [][2]string {
+	b := []byte(v)
+	var dec, hexRefs strings.Builder
+	for _, c := range v {
+		fmt.Fprintf(&dec, "&#%d;", c)
+		fmt.Fprintf(&hexRefs, "&#x%X;", c)
+	}
+	return [][2]string{
+		{"base64", base64.StdEncoding.EncodeToString(b)},
+		{"base64 unpadded", base64.RawStdEncoding.EncodeToString(b)},
+		{"base64url", base64.URLEncoding.EncodeToString(b)},
+		{"base64url unpadded", base64.RawURLEncoding.EncodeToString(b)},
+		{"hex", hex.EncodeToString(b)},
+		{"HEX", strings.ToUpper(hex.EncodeToString(b))},
+		{"HTML escaped", html.EscapeString(v)},
+		{"HTML decimal references", dec.String()},
+		{"HTML hex references", hexRefs.String()},
+	}
+}
+
+// TestEncodedSecretsNeverLeak has the endpoint echo the recipient, the
+// secret in the body, the auth token and the Basic credential in each
+// encoding, as a Twilio error and as plain text: the stored outcome must
+// hide them all.
+func TestEncodedSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	const phone, code = "+15558675309", `Zq9-<öß>&"y"`
+	for _, format := range []string{"twilio", "text"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t, func(_ *fakeTwilio, w http.ResponseWriter, r *http.Request, form url.Values) {
+				user, pass, _ := r.BasicAuth()
+				var msg []string
+				for _, v := range [][2]string{
+					{"to", form.Get("To")}, {"code", strings.TrimPrefix(form.Get("Body"), "Your code is ")},
+					{"token", pass}, {"basic", user + ":" + pass},
+				} {
+					for _, e := range encodings(v[1]) {
+						msg = append(msg, v[0]+" as "+e[0]+" = "+e[1])
+					}
+				}
+				if format == "text" {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = io.WriteString(w, strings.Join(msg, "; "))
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]any{"code": 21211, "message": strings.Join(msg, "; "), "status": 400})
+			})
+			cfg := config(t, f.srv.URL)
+			cfg.Env = mapEnv(map[string]string{"ONCALL_PHONE": phone, "OTP": code})
+			e := newExecutor(t, cfg)
+
+			out := e.Execute(t.Context(), delivery(actions.Text{{Env: "ONCALL_PHONE"}}, actions.Text{{Lit: "Your code is "}, {Env: "OTP"}}, ""))
+
+			shown := out.Response
+			if format == "twilio" {
+				shown = out.Error
+			}
+			segments := strings.Split(shown, "; ")
+			if len(segments) != 4*len(encodings("")) {
+				t.Fatalf("outcome %+v: want every echoed value", out)
+			}
+			for _, s := range segments {
+				if _, v, _ := strings.Cut(s, " = "); v != actions.Redaction {
+					t.Errorf("not hidden: %s", s)
+				}
+			}
+			for _, v := range []string{phone, code, testToken, testSID + ":" + testToken} {
+				for _, enc := range encodings(v) {
+					// As Go's JSON encoder would escape it, too.
+					j, _ := json.Marshal(enc[1])
+					if strings.Contains(out.Response+out.Error, enc[1]) || strings.Contains(out.Response, strings.Trim(string(j), `"`)) {
+						t.Errorf("%s of %q is in the outcome", enc[0], v)
+					}
+				}
+			}
+		})
 	}
 }

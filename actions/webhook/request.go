@@ -59,6 +59,12 @@ func (e *Executor) build(ctx context.Context, d *actions.Delivery, h *httpAction
 	if req.URL.Host == "" {
 		return nil, errors.New("invalid url: no host")
 	}
+	if u := req.URL.User; u != nil && h.url.Sensitive() {
+		// net/http sends user info as a Basic Authorization header, and
+		// base64 of the pair does not contain base64 of its secret part.
+		p, _ := u.Password()
+		r.AddBasicAuth(u.Username(), p)
+	}
 
 	for _, hd := range h.headers {
 		if !validToken(hd.Name) {

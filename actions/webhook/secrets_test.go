@@ -1,7 +1,11 @@
 package webhook
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -99,4 +103,75 @@ func leaked(text string, secrets []string) string {
 		}
 	}
 	return ""
+}
+
+// encodings are the forms, besides textual escapes, in which a peer may
+// echo a value it was sent.
+func encodings(v string) [][2]string {
+	b := []byte(v)
+	var dec, hexRefs strings.Builder
+	for _, c := range v {
+		fmt.Fprintf(&dec, "&#%d;", c)
+		fmt.Fprintf(&hexRefs, "&#x%X;", c)
+	}
+	return [][2]string{
+		{"base64", base64.StdEncoding.EncodeToString(b)},
+		{"base64 unpadded", base64.RawStdEncoding.EncodeToString(b)},
+		{"base64url", base64.URLEncoding.EncodeToString(b)},
+		{"base64url unpadded", base64.RawURLEncoding.EncodeToString(b)},
+		{"hex", hex.EncodeToString(b)},
+		{"HEX", strings.ToUpper(hex.EncodeToString(b))},
+		{"HTML escaped", html.EscapeString(v)},
+		{"HTML decimal references", dec.String()},
+		{"HTML hex references", hexRefs.String()},
+	}
+}
+
+// TestEncodedSecretsNeverLeak has a receiver echo every secret it got, and
+// the Basic credential of the URL, in each encoding: the stored Response
+// must hide them all.
+func TestEncodedSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"API_KEY": `p@ss<w&rd>"q-77`,
+		"PAYLOAD": "body-5ecret-value",
+		"PASS":    "basic-pa55-word",
+	}
+	echo, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ S string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		user, pass, _ := r.BasicAuth()
+		w.WriteHeader(http.StatusBadRequest)
+		for _, v := range [][2]string{{"key", r.Header.Get("X-Api-Key")}, {"body", body.S}, {"pass", pass}, {"basic", user + ":" + pass}} {
+			for _, e := range encodings(v[1]) {
+				fmt.Fprintf(w, "%s as %s: %s\n", v[0], e[0], e[1])
+			}
+		}
+	})
+	e := newExecutor(t, Config{Env: envMap(env)})
+	d := delivery(actions.Text{{Lit: "http://hook:"}, {Env: "PASS"}, {Lit: "@" + strings.TrimPrefix(echo.URL, "http://") + "/"}})
+	edit(d, func(h *httpAction) {
+		h.headers = []actions.Header{{Name: "X-Api-Key", Value: actions.Text{{Env: "API_KEY"}}}}
+		h.body = actions.Text{{Lit: `{"s":"`}, {Env: "PAYLOAD"}, {Lit: `"}`}}
+	})
+	out := execute(t, e, d)
+	if out.Status != actions.Permanent || out.StatusCode != http.StatusBadRequest {
+		t.Fatalf("outcome %+v, want the receiver's 400", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.Response, "\n"), "\n")
+	if len(lines) != 4*len(encodings("")) {
+		t.Fatalf("Response has %d lines:\n%s", len(lines), out.Response)
+	}
+	for _, l := range lines {
+		if _, shown, _ := strings.Cut(l, ": "); shown != actions.Redaction {
+			t.Errorf("not hidden: %s", l)
+		}
+	}
+	for _, v := range []string{env["API_KEY"], env["PAYLOAD"], env["PASS"], "hook:" + env["PASS"]} {
+		for _, enc := range encodings(v) {
+			if strings.Contains(out.Response+out.Error, enc[1]) {
+				t.Errorf("%s of %q is in the outcome", enc[0], v)
+			}
+		}
+	}
 }
