@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,10 @@ type Config struct {
 
 	// Env resolves env() references in the delivery; nil means os.LookupEnv.
 	Env actions.EnvFunc
+	// Allow lists networks the SSRF guard lets through despite being
+	// private, loopback, etc. (see actions.Guard); the server's address is
+	// checked after DNS resolution, as an http action's is.
+	Allow []netip.Prefix
 	// Timeout bounds one attempt; zero means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -142,6 +148,9 @@ func New(cfg Config) (*Executor, error) {
 		idDomain: "hookline",
 		env:      cfg.Env,
 		timeout:  cfg.Timeout,
+		// The attempt's context bounds the dial; a dialer of its own would
+		// only add a second clock.
+		dial: (&actions.Guard{Allow: slices.Clone(cfg.Allow)}).DialContext(&net.Dialer{}),
 	}
 	if e.mode == "" {
 		e.mode = TLSStartTLS

@@ -17,7 +17,7 @@ func (e *Executor) send(parent context.Context, msg *gomail.Msg) actions.Outcome
 	ctx, cancel := context.WithTimeoutCause(parent, e.timeout, timedOut)
 	defer cancel()
 
-	conns := &connTracker{ctx: ctx, addr: e.addr}
+	conns := &connTracker{ctx: ctx, addr: e.addr, dialer: e.dial}
 	if e.mode == TLSImplicit {
 		conns.tlsConfig = e.tlsConfig
 	}
@@ -79,7 +79,8 @@ func (e *Executor) send(parent context.Context, msg *gomail.Msg) actions.Outcome
 type connTracker struct {
 	ctx       context.Context
 	addr      string
-	tlsConfig *tls.Config // non-nil: implicit TLS
+	dialer    func(ctx context.Context, network, addr string) (net.Conn, error) // guarded
+	tlsConfig *tls.Config                                                       // non-nil: implicit TLS
 
 	mu     sync.Mutex
 	conns  []net.Conn
@@ -89,8 +90,7 @@ type connTracker struct {
 // dial ignores go-mail's address; see Executor.send. dctx is go-mail's, a
 // child of the attempt's context with go-mail's own deadline.
 func (t *connTracker) dial(dctx context.Context, network, _ string) (net.Conn, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(dctx, network, t.addr)
+	raw, err := t.dialer(dctx, network, t.addr)
 	if err != nil {
 		return nil, err
 	}

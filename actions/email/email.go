@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/mail"
 	"time"
 
@@ -39,6 +40,9 @@ type Executor struct {
 	tlsConfig *tls.Config
 	env       actions.EnvFunc
 	timeout   time.Duration
+	// dial connects through the SSRF guard: the host comes from a rule
+	// file, like an http action's url.
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Execute makes one attempt at an email delivery. It returns when the server has

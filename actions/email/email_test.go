@@ -14,6 +14,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -78,6 +79,10 @@ func simple() *message {
 	}
 }
 
+// loopback lets the executor reach the test's servers, which the SSRF guard
+// refuses by default.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
 // newExec builds an Executor for srv; mutate adjusts the config.
 func newExec(t *testing.T, host string, port int, mutate func(*email.Config)) *email.Executor {
 	t.Helper()
@@ -88,6 +93,7 @@ func newExec(t *testing.T, host string, port int, mutate func(*email.Config)) *e
 		From:    "alerts@example.com",
 		Env:     envMap(nil),
 		Timeout: 10 * time.Second,
+		Allow:   loopback, // the test servers'
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -946,3 +952,37 @@ func TestEncodedSecretsNeverLeak(t *testing.T) {
 		})
 	}
 }
+
+// TestSSRFGuard dials the smtp block's host, which a rule file sets,
+// through the same guard as an http action's url: each refused class of
+// address fails for good with the http action's words, before anything is
+// sent, unless --allow-cidr (Config.Allow) lets it through.
+func TestSSRFGuard(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil, "none", nil)
+	for _, tc := range []struct{ host, want string }{
+		{"127.0.0.1", "refusing to connect to 127.0.0.1: loopback address (allow it with --allow-cidr)"},
+		{"localhost", "" /* 127.0.0.1 or ::1, whichever the resolver puts first */},
+		{"10.0.0.1", "refusing to connect to 10.0.0.1: private address (allow it with --allow-cidr)"},
+		{"169.254.169.254", "refusing to connect to 169.254.169.254: cloud metadata address (allow it with --allow-cidr)"},
+		{"169.254.1.1", "refusing to connect to 169.254.1.1: link-local address (allow it with --allow-cidr)"},
+		{"::ffff:127.0.0.1", "refusing to connect to 127.0.0.1: loopback address (allow it with --allow-cidr)"},
+		{"::ffff:10.0.0.1", "refusing to connect to 10.0.0.1: private address (allow it with --allow-cidr)"},
+		{"0.0.0.0", "refusing to connect to 0.0.0.0: unspecified address (allow it with --allow-cidr)"},
+	} {
+		e := newExec(t, tc.host, srv.Port, func(c *email.Config) { c.Allow = nil })
+		out := e.Execute(context.Background(), delivery("d-ssrf", simple()))
+		if out.Status != actions.Permanent || out.Error != tc.want && !(tc.want == "" && loopbackRefused.MatchString(out.Error)) {
+			t.Errorf("%s: outcome %v %q, want permanent %q", tc.host, out.Status, out.Error, tc.want)
+		}
+	}
+	if n := srv.B.sessionCount(); n != 0 {
+		t.Errorf("server was contacted %d times", n)
+	}
+	for _, host := range []string{"localhost", "::ffff:127.0.0.1"} {
+		e := newExec(t, host, srv.Port, nil) // Allow: 127.0.0.0/8
+		wantStatus(t, e.Execute(context.Background(), delivery("d-allowed", simple())), actions.Delivered)
+	}
+}
+
+var loopbackRefused = regexp.MustCompile(`^refusing to connect to (127\.0\.0\.1|::1): loopback address \(allow it with --allow-cidr\)$`)

@@ -15,6 +15,12 @@ import (
 
 // failure classifies an error from DialAndSendWithContext.
 func (e *Executor) failure(parent, ctx context.Context, err error) actions.Outcome {
+	var blocked *actions.BlockedError
+	if errors.As(err, &blocked) {
+		// The same words as an http action's: the host is refused on every
+		// retry until --allow-cidr changes.
+		return actions.Outcome{Status: actions.Permanent, Error: blocked.Error()}
+	}
 	out := actions.Outcome{Status: actions.Retry}
 	switch {
 	case parent.Err() != nil:

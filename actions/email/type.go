@@ -52,6 +52,7 @@ func Type() *actions.Type {
 				Password: s["password"],
 				From:     s["from"],
 				Env:      rt.Env,
+				Allow:    rt.Allow,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("smtp block: %w", err)

@@ -1,17 +1,21 @@
 package sms
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hookline/hookline/actions"
 )
 
-// DefaultTimeout bounds one attempt when Config.HTTPClient is nil. It is
+// DefaultTimeout bounds one attempt when Config.Timeout is zero. It is
 // twilio-go's own default, kept so that a hung endpoint cannot hold a worker
 // for ever even when the queue's context has no deadline.
 const DefaultTimeout = 10 * time.Second
@@ -33,12 +37,17 @@ type Config struct {
 
 	// Env resolves env() references in To and Body; nil means os.LookupEnv.
 	Env actions.EnvFunc
-	// HTTPClient supplies the Transport and Timeout to use. Its redirect
-	// policy and cookie jar are ignored: Twilio's API does not redirect, and
-	// following one would replay the POST with the credentials elsewhere.
-	// Nil means http.DefaultTransport and DefaultTimeout; a Timeout of zero
-	// leaves only the context passed to Execute to end an attempt.
-	HTTPClient *http.Client
+	// Allow lists networks the SSRF guard lets through despite being
+	// private, loopback, etc. (see actions.Guard). api_base_url comes from
+	// a rule file, so it is held to the same rules as an http action's url.
+	Allow []netip.Prefix
+	// Timeout bounds one attempt; zero means DefaultTimeout, and a negative
+	// value leaves only the context passed to Execute to end an attempt.
+	Timeout time.Duration
+	// WrapTransport, when set, wraps the executor's transport, which dials
+	// through the guard and never through a proxy; tests use it to watch
+	// requests. The wrapper must send through the RoundTripper it is given.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// Now is the clock that Retry-After durations are added to; nil means
 	// time.Now.
 	Now func() time.Time
@@ -109,15 +118,35 @@ func New(cfg Config) (*Executor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	guard := &actions.Guard{Allow: slices.Clone(cfg.Allow)}
+	pool := &http.Transport{
+		// No proxy: the guard vets the address it dials, and with a proxy
+		// that would be the proxy's. http.DefaultTransport, which twilio-go
+		// uses by default, reads HTTPS_PROXY and dials anything.
+		Proxy:               nil,
+		DialContext:         guard.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
+		ForceAttemptHTTP2:   true,
+		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 10 * time.Second,
+		// Every attempt goes to the same host; the default of 2 idle
+		// connections per host would churn sockets under load.
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
 	e := &Executor{
 		accountSID: cfg.AccountSID,
 		authToken:  cfg.AuthToken,
 		from:       cfg.From,
 		serviceSID: cfg.MessagingServiceSID,
 		env:        cfg.Env,
-		transport:  http.DefaultTransport,
-		timeout:    DefaultTimeout,
+		pool:       pool,
+		transport:  pool,
+		timeout:    cfg.Timeout,
 		now:        cfg.Now,
+	}
+	if cfg.WrapTransport != nil {
+		e.transport = cfg.WrapTransport(pool)
 	}
 	if cfg.APIBaseURL != "" {
 		e.base, _ = parseBaseURL(cfg.APIBaseURL) // checked by Validate
@@ -125,11 +154,8 @@ func New(cfg Config) (*Executor, error) {
 	if e.env == nil {
 		e.env = os.LookupEnv
 	}
-	if cfg.HTTPClient != nil {
-		e.timeout = cfg.HTTPClient.Timeout
-		if cfg.HTTPClient.Transport != nil {
-			e.transport = cfg.HTTPClient.Transport
-		}
+	if e.timeout == 0 {
+		e.timeout = DefaultTimeout
 	}
 	if e.now == nil {
 		e.now = time.Now

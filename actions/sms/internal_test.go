@@ -55,3 +55,19 @@ func TestRedactorCredentials(t *testing.T) {
 		t.Errorf("Redact = %q", got)
 	}
 }
+
+// TestNoProxy: a proxy from the environment would be dialled instead of
+// api_base_url, so the guard would vet the proxy's address, not Twilio's.
+func TestNoProxy(t *testing.T) {
+	t.Parallel()
+	e, err := New(Config{AccountSID: "AC1", AuthToken: "tok", From: "+15550199"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.pool.Proxy != nil {
+		t.Error("the transport uses a proxy")
+	}
+	if e.transport != http.RoundTripper(e.pool) {
+		t.Error("attempts do not go through the guarded transport")
+	}
+}

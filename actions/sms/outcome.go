@@ -16,6 +16,12 @@ import (
 
 // failure classifies an error from CreateMessage.
 func (e *Executor) failure(ctx context.Context, rt *attemptTransport, err error) actions.Outcome {
+	var blocked *actions.BlockedError
+	if errors.As(err, &blocked) {
+		// The same words as an http action's: api_base_url is refused on
+		// every retry until --allow-cidr changes.
+		return actions.Outcome{Status: actions.Permanent, Error: blocked.Error()}
+	}
 	out := actions.Outcome{StatusCode: rt.status}
 
 	var twErr *client.TwilioRestError

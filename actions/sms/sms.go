@@ -36,10 +36,15 @@ type Executor struct {
 	from, serviceSID      string
 	base                  *url.URL // nil: talk to api.twilio.com itself
 	env                   actions.EnvFunc
-	transport             http.RoundTripper
-	timeout               time.Duration
+	pool                  *http.Transport   // guarded, shared by every attempt
+	transport             http.RoundTripper // pool, or a test's wrapper of it
+	timeout               time.Duration     // <= 0: none
 	now                   func() time.Time
 }
+
+// CloseIdleConnections releases pooled connections, e.g. at shutdown. The
+// Executor stays usable.
+func (e *Executor) CloseIdleConnections() { e.pool.CloseIdleConnections() }
 
 // Execute makes one attempt at an sms delivery. It returns when Twilio has answered,
 // the connection has failed, or ctx is done, whichever comes first.

@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,19 +154,21 @@ func mapEnv(m map[string]string) actions.EnvFunc {
 	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
 }
 
-// config is a valid configuration against base, with a transport of its own
-// so that the test can close its idle connections.
+// loopback lets the executor reach the test's endpoints, which the SSRF
+// guard refuses by default.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// config is a valid configuration against base.
 func config(t *testing.T, base string) sms.Config {
 	t.Helper()
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
 	return sms.Config{
 		AccountSID: testSID,
 		AuthToken:  testToken,
 		From:       testFrom,
 		APIBaseURL: base,
 		Env:        mapEnv(nil),
-		HTTPClient: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		Allow:      loopback,
+		Timeout:    10 * time.Second,
 	}
 }
 
@@ -174,6 +178,7 @@ func newExecutor(t *testing.T, cfg sms.Config) *sms.Executor {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(e.CloseIdleConnections)
 	return e
 }
 
@@ -593,7 +598,9 @@ func TestCancel(t *testing.T) {
 			f := newFake(t, hang(arrived, tc.head))
 			cfg := config(t, f.srv.URL)
 			if tc.head {
-				cfg.HTTPClient.Transport = notifyTransport{base: cfg.HTTPClient.Transport, got: arrived}
+				cfg.WrapTransport = func(base http.RoundTripper) http.RoundTripper {
+					return notifyTransport{base: base, got: arrived}
+				}
 			}
 			e := newExecutor(t, cfg)
 
@@ -614,7 +621,7 @@ func TestCancel(t *testing.T) {
 		arrived := make(chan struct{}, 1)
 		f := newFake(t, hang(arrived, false))
 		cfg := config(t, f.srv.URL)
-		cfg.HTTPClient.Timeout = 50 * time.Millisecond
+		cfg.Timeout = 50 * time.Millisecond
 		e := newExecutor(t, cfg)
 
 		out := waitOutcome(t, executeAsync(t.Context(), e))
@@ -757,8 +764,11 @@ func TestReplyBodiesClosed(t *testing.T) {
 		twilioError(w, 400, 21211, "The 'To' number is not a valid phone number.")
 	})
 	cfg := config(t, f.srv.URL)
-	ct := &countingTransport{base: cfg.HTTPClient.Transport}
-	cfg.HTTPClient.Transport = ct
+	ct := &countingTransport{}
+	cfg.WrapTransport = func(base http.RoundTripper) http.RoundTripper {
+		ct.base = base
+		return ct
+	}
 	e := newExecutor(t, cfg)
 
 	for _, body := range []string{"bad", "ok", "bad"} {
@@ -917,3 +927,42 @@ func TestEncodedSecretsNeverLeak(t *testing.T) {
 		})
 	}
 }
+
+// TestSSRFGuard sends api_base_url, which a rule file sets, through the same
+// guard as an http action's url: each refused class of address fails for
+// good with the http action's words, before anything is sent, unless
+// --allow-cidr (Config.Allow) lets it through.
+func TestSSRFGuard(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	_, port, _ := net.SplitHostPort(f.srv.Listener.Addr().String())
+	for _, tc := range []struct{ base, want string }{
+		{f.srv.URL, "refusing to connect to 127.0.0.1: loopback address (allow it with --allow-cidr)"},
+		{"http://localhost:" + port, "" /* 127.0.0.1 or ::1, whichever the resolver puts first */},
+		{"http://10.0.0.1:" + port, "refusing to connect to 10.0.0.1: private address (allow it with --allow-cidr)"},
+		{"http://169.254.169.254", "refusing to connect to 169.254.169.254: cloud metadata address (allow it with --allow-cidr)"},
+		{"http://169.254.1.1", "refusing to connect to 169.254.1.1: link-local address (allow it with --allow-cidr)"},
+		{"http://[::ffff:127.0.0.1]:" + port, "refusing to connect to 127.0.0.1: loopback address (allow it with --allow-cidr)"},
+		{"http://[::ffff:10.0.0.1]:" + port, "refusing to connect to 10.0.0.1: private address (allow it with --allow-cidr)"},
+		{"http://0.0.0.0:" + port, "refusing to connect to 0.0.0.0: unspecified address (allow it with --allow-cidr)"},
+	} {
+		cfg := config(t, tc.base)
+		cfg.Allow = nil
+		e := newExecutor(t, cfg)
+		out := e.Execute(t.Context(), delivery(actions.Literal(testTo), actions.Literal("hi"), ""))
+		if out.Status != actions.Permanent || out.Error != tc.want && !(tc.want == "" && loopbackRefused.MatchString(out.Error)) {
+			t.Errorf("%s: outcome %v %q, want permanent %q", tc.base, out.Status, out.Error, tc.want)
+		}
+	}
+	if n := f.hits(); n != 0 {
+		t.Errorf("endpoint got %d requests", n)
+	}
+	for _, base := range []string{f.srv.URL, "http://localhost:" + port, "http://[::ffff:127.0.0.1]:" + port} {
+		e := newExecutor(t, config(t, base)) // Allow: 127.0.0.0/8
+		if out := e.Execute(t.Context(), delivery(actions.Literal(testTo), actions.Literal("hi"), "")); out.Status != actions.Delivered {
+			t.Errorf("%s with 127.0.0.0/8 allowed: outcome %+v", base, out)
+		}
+	}
+}
+
+var loopbackRefused = regexp.MustCompile(`^refusing to connect to (127\.0\.0\.1|::1): loopback address \(allow it with --allow-cidr\)$`)

@@ -45,6 +45,7 @@ func Type() *actions.Type {
 				MessagingServiceSID: s["messaging_service_sid"],
 				APIBaseURL:          s["api_base_url"],
 				Env:                 rt.Env,
+				Allow:               rt.Allow,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("twilio block: %w", err)

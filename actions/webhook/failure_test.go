@@ -188,3 +188,28 @@ func TestActionTimeout(t *testing.T) {
 		t.Fatal("the action timeout did not stop the attempt")
 	}
 }
+
+// TestSSRFGuardAddressClasses pins the words for each refused class of
+// address; sms (api_base_url) and email (the smtp host) test for the same.
+func TestSSRFGuardAddressClasses(t *testing.T) {
+	t.Parallel()
+	srv, seen := receiver(t, nil)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	e := New(Config{}) // no allowlist: production defaults
+	t.Cleanup(e.CloseIdleConnections)
+	for _, tc := range []struct{ url, want string }{
+		{srv.URL, "refusing to connect to 127.0.0.1: loopback address (allow it with --allow-cidr)"},
+		{"http://10.0.0.1:" + port, "refusing to connect to 10.0.0.1: private address (allow it with --allow-cidr)"},
+		{"http://169.254.169.254", "refusing to connect to 169.254.169.254: cloud metadata address (allow it with --allow-cidr)"},
+		{"http://169.254.1.1", "refusing to connect to 169.254.1.1: link-local address (allow it with --allow-cidr)"},
+		{"http://[::ffff:127.0.0.1]:" + port, "refusing to connect to 127.0.0.1: loopback address (allow it with --allow-cidr)"},
+		{"http://[::ffff:10.0.0.1]:" + port, "refusing to connect to 10.0.0.1: private address (allow it with --allow-cidr)"},
+		{"http://0.0.0.0:" + port, "refusing to connect to 0.0.0.0: unspecified address (allow it with --allow-cidr)"},
+	} {
+		out := execute(t, e, delivery(actions.Literal(tc.url)))
+		if out.Status != actions.Permanent || out.Error != tc.want {
+			t.Errorf("%s: outcome %v %q, want permanent %q", tc.url, out.Status, out.Error, tc.want)
+		}
+	}
+	noRequest(t, seen)
+}
