@@ -116,6 +116,8 @@ func TestNewTypesRefusesClashes(t *testing.T) {
 		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "d", Kind: Duration, Default: "soon"}}}}, `default "soon" is not a positive duration`},
 		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "b", Kind: TemplateList, EventDefault: true}}}}, `only a Template can default to the event`},
 		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "b", Kind: Template, Default: "x"}}}}, `only static kinds have a Default`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "h", Kind: Template, StaticKeys: true}}}}, `only a TemplateMap has keys to check`},
+		{[]*Type{{Name: "c", New: newExec, Attrs: []Attr{{Name: "h", Kind: TemplateList, CheckKey: func(string) string { return "" }}}}}, `only a TemplateMap has keys to check`},
 	} {
 		if _, err := NewTypes(tt.types...); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewTypes: %v, want %q", err, tt.want)

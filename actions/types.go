@@ -90,6 +90,13 @@ type Attr struct {
 	// EventDefault renders an unset attribute as the event itself, as JSON
 	// (the body of an http action).
 	EventDefault bool
+	// StaticKeys makes a TemplateMap's keys part of the rule: each must be
+	// written without event fields or env(), so that an event cannot pick
+	// them (HTTP header names, where it could pick Host).
+	StaticKeys bool
+	// CheckKey vets each key of a TemplateMap that is known at load, as
+	// Check does values, and returns a sentence saying what is wrong, or "".
+	CheckKey func(string) string
 }
 
 // Provider is a top-level block of a rule set, such as `twilio { ... }`,
@@ -210,6 +217,8 @@ func checkDefault(a Attr) error {
 		return errors.New("a Choice needs Choices")
 	case a.EventDefault && a.Kind != Template:
 		return errors.New("only a Template can default to the event")
+	case (a.StaticKeys || a.CheckKey != nil) && a.Kind != TemplateMap:
+		return errors.New("only a TemplateMap has keys to check")
 	case a.Default != "" && !a.Kind.Static():
 		return errors.New("only static kinds have a Default")
 	case a.Default == "":

@@ -86,6 +86,7 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 		}
 		c.collectEnv(a.Expr)
 		c.checkTemplate(a, at, types)
+		c.checkMapKeys(a, at, types)
 		act.Attrs[at.Name] = a
 	}
 	c.precompute(act)
@@ -309,4 +310,83 @@ func fieldSuggestion(detail string, et *EventType) string {
 	}
 	collectFieldNames(&Type{Kind: KindObject, Object: envelopeObject()}, &candidates, map[*Object]bool{})
 	return didYouMean(m[1], candidates)
+}
+
+// checkMapKeys enforces a TemplateMap's StaticKeys and CheckKey: each key
+// must be written in the rule, not read from the event or env() (an event
+// must not pick an HTTP header's name, such as Host), and each key known at
+// load is vetted like a value. Where an error was already reported (an
+// unknown variable), no second one is added.
+func (c *checker) checkMapKeys(a *hcl.Attribute, spec *actions.Attr, types []*EventType) {
+	if spec.Kind != actions.TemplateMap || (!spec.StaticKeys && spec.CheckKey == nil) || c.hasErrorIn(a.Expr.Range()) {
+		return
+	}
+	bad := func(r hcl.Range, summary, detail string) {
+		c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary + spec.Name, Detail: detail, Subject: r.Ptr()})
+	}
+	check := func(r hcl.Range, key string) {
+		if spec.CheckKey != nil {
+			if msg := spec.CheckKey(key); msg != "" {
+				bad(r, "Invalid name in ", msg)
+			}
+		}
+	}
+	pairs, diags := hcl.ExprMap(a.Expr)
+	if diags.HasErrors() {
+		// Not written as { ... } (merge(), a map field): its keys are the
+		// rule's when, with every event field unknown, they are known.
+		for _, et := range types {
+			v, d := a.Expr.Value(c.checkContext(et))
+			if d.HasErrors() {
+				return
+			}
+			keys, ok := knownKeys(v)
+			if !ok {
+				if spec.StaticKeys {
+					bad(a.Expr.Range(), "Invalid value for ", fmt.Sprintf(`The names in %s must be written in the rule, as in { "X-Appointment-Id" = appointment.id }: a name read from the event or env() could set one the sender owns, such as Host.`, spec.Name))
+				}
+				return
+			}
+			for _, k := range keys {
+				check(a.Expr.Range(), k)
+			}
+		}
+		return
+	}
+	for _, kv := range pairs {
+		if spec.StaticKeys && (len(kv.Key.Variables()) > 0 || readsEnv(kv.Key)) {
+			bad(kv.Key.Range(), "Invalid name in ", fmt.Sprintf(`The names in %s must be written in the rule, such as "X-Appointment-Id": a name read from the event or env() could set one the sender owns, such as Host. Put what the event provides on the right of =.`, spec.Name))
+			continue
+		}
+		v, d := kv.Key.Value(c.set.EvalContext())
+		if k, err := convert.Convert(v, cty.String); !d.HasErrors() && err == nil && k.IsKnown() && !k.IsNull() && !k.IsMarked() {
+			check(kv.Key.Range(), k.AsString())
+		}
+	}
+}
+
+// knownKeys returns the keys of a map or object value when they are known,
+// whatever its values are; a key from env() makes the value marked.
+func knownKeys(v cty.Value) ([]string, bool) {
+	ty := v.Type()
+	switch {
+	case v.IsMarked():
+		return nil, false
+	case ty.IsObjectType():
+		return sortedKeys(ty.AttributeTypes()), true
+	case ty.IsMapType() && v.IsKnown() && !v.IsNull():
+		return sortedKeys(v.AsValueMap()), true
+	}
+	return nil, false
+}
+
+// hasErrorIn reports whether an error was already reported inside r.
+func (c *checker) hasErrorIn(r hcl.Range) bool {
+	for _, d := range c.diags {
+		if d.Severity == hcl.DiagError && d.Subject != nil && d.Subject.Filename == r.Filename &&
+			r.Start.Byte <= d.Subject.Start.Byte && d.Subject.Start.Byte < r.End.Byte {
+			return true
+		}
+	}
+	return false
 }

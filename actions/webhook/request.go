@@ -67,8 +67,10 @@ func (e *Executor) build(ctx context.Context, d *actions.Delivery, h *httpAction
 	}
 
 	for _, hd := range h.headers {
-		if !validToken(hd.Name) {
-			return nil, fmt.Errorf("invalid header name %q", hd.Name)
+		// Validate refuses these in a rule, but a delivery stored before it
+		// did may hold them.
+		if err := headerNameError(hd.Name); err != nil {
+			return nil, err
 		}
 		v, err := r.resolve("header "+hd.Name, hd.Value)
 		if err != nil {
@@ -76,10 +78,6 @@ func (e *Executor) build(ctx context.Context, d *actions.Delivery, h *httpAction
 		}
 		if err := checkHeaderValue(hd.Name, v); err != nil {
 			return nil, err
-		}
-		if http.CanonicalHeaderKey(hd.Name) == "Host" {
-			req.Host = v // net/http ignores a Host entry in Header
-			continue
 		}
 		req.Header.Add(hd.Name, v)
 	}

@@ -36,9 +36,6 @@ func TestSignatureVerifiesWithOfficialLibrary(t *testing.T) {
 	})
 	d := delivery(actions.Literal(srv.URL))
 	edit(d, func(h *httpAction) { h.signingSecret = actions.Text{{Env: "WH_SECRET"}} })
-	edit(d, func(h *httpAction) {
-		h.headers = []actions.Header{{Name: "webhook-id", Value: actions.Literal("forged")}}
-	})
 	for attempt := 1; attempt <= 2; attempt++ {
 		d.Attempt = attempt
 		if out := execute(t, e, d); out.Status != actions.Delivered {
@@ -72,15 +69,8 @@ func TestSignatureRejectsTampering(t *testing.T) {
 	srv, seen := receiver(t, nil)
 	e := newExecutor(t, Config{Now: func() time.Time { return now }})
 	d := delivery(actions.Literal(srv.URL))
-	edit(d, func(h *httpAction) {
-		h.signingSecret = actions.Literal(testSecret)
-		// The rule's own values must be replaced, not sent alongside ours.
-		h.headers = []actions.Header{
-			{Name: "webhook-id", Value: actions.Literal("forged")},
-			{Name: "Webhook-Timestamp", Value: actions.Literal("1")},
-			{Name: "webhook-signature", Value: actions.Literal("v1,Zm9yZ2Vk")},
-		}
-	})
+	// A rule cannot set the signature headers (TestRuleCannotSetOwnedHeaders).
+	edit(d, func(h *httpAction) { h.signingSecret = actions.Literal(testSecret) })
 	if out := execute(t, e, d); out.Status != actions.Delivered {
 		t.Fatalf("%+v", out)
 	}

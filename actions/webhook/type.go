@@ -19,7 +19,7 @@ func Type() *actions.Type {
 		Attrs: []actions.Attr{
 			{Name: "method", Kind: actions.Choice, Default: http.MethodPost, Choices: methods, FoldCase: true},
 			{Name: "url", Kind: actions.Template, Required: true, Check: actions.CheckURL},
-			{Name: "headers", Kind: actions.TemplateMap, Check: actions.CheckHeaderValue},
+			{Name: "headers", Kind: actions.TemplateMap, Check: actions.CheckHeaderValue, StaticKeys: true, CheckKey: checkHeaderName},
 			{Name: "signing_secret", Kind: actions.Template, Check: checkSigningSecret},
 			{Name: "body", Kind: actions.Template, EventDefault: true},
 			{Name: "timeout", Kind: actions.Duration},

@@ -65,25 +65,21 @@ func TestDeliversRenderedRequest(t *testing.T) {
 	}
 }
 
-func TestContentTypeAndHost(t *testing.T) {
+func TestContentType(t *testing.T) {
 	t.Parallel()
 	srv, seen := receiver(t, nil)
 	e := newExecutor(t, Config{UserAgent: "custom/1"})
 	tests := []struct {
-		name     string
-		headers  []actions.Header
-		body     string
-		wantCT   string
-		wantHost string
+		name    string
+		headers []actions.Header
+		body    string
+		wantCT  string
 	}{
 		{name: "json by default", body: "hi", wantCT: "application/json"},
 		{name: "header wins", body: "a=b",
 			headers: []actions.Header{{Name: "content-type", Value: actions.Literal("application/x-www-form-urlencoded")}},
 			wantCT:  "application/x-www-form-urlencoded"},
 		{name: "no body, no type", body: "", wantCT: ""},
-		{name: "host override", body: "{}", wantCT: "application/json",
-			headers:  []actions.Header{{Name: "Host", Value: actions.Literal("receiver.example")}},
-			wantHost: "receiver.example"},
 	}
 	for _, tt := range tests {
 		d := delivery(actions.Literal(srv.URL))
@@ -99,8 +95,8 @@ func TestContentTypeAndHost(t *testing.T) {
 		if string(r.Body) != tt.body {
 			t.Errorf("%s: body = %q", tt.name, r.Body)
 		}
-		if tt.wantHost != "" && r.Host != tt.wantHost {
-			t.Errorf("%s: Host = %q, want %q", tt.name, r.Host, tt.wantHost)
+		if want := strings.TrimPrefix(srv.URL, "http://"); r.Host != want {
+			t.Errorf("%s: Host = %q, want %q, from the url", tt.name, r.Host, want)
 		}
 		if got := r.Header.Get("User-Agent"); got != "custom/1" {
 			t.Errorf("%s: User-Agent = %q", tt.name, got)
@@ -246,5 +242,41 @@ func TestRetryAfter(t *testing.T) {
 	out := execute(t, e, delivery(actions.Literal(srv.URL)))
 	if out.Status != actions.Retry || !out.RetryAfter.Equal(now.Add(30*time.Second)) {
 		t.Errorf("outcome %v, RetryAfter %v; want retry at %v", out.Status, out.RetryAfter, now.Add(30*time.Second))
+	}
+}
+
+// TestRuleCannotSetOwnedHeaders: the transport frames and routes a request
+// with Host, the length and the hop-by-hop headers, and signing owns the
+// Standard Webhooks ones. A delivery that sets one fails for good, before
+// anything is sent, whatever the case of the name.
+func TestRuleCannotSetOwnedHeaders(t *testing.T) {
+	t.Parallel()
+	srv, seen := receiver(t, nil)
+	e := newExecutor(t, Config{Env: envMap(map[string]string{"WH": testSecret})})
+	for _, name := range []string{
+		"Host", "host", "Content-Length", "transfer-encoding", "Connection", "Keep-Alive",
+		"Proxy-Connection", "TE", "Trailer", "Upgrade", "webhook-id", "Webhook-Timestamp", "WEBHOOK-SIGNATURE",
+	} {
+		for _, signed := range []bool{false, true} {
+			d := delivery(actions.Literal(srv.URL))
+			edit(d, func(h *httpAction) {
+				h.headers = []actions.Header{{Name: "X-Ok", Value: actions.Literal("1")}, {Name: name, Value: actions.Literal("v")}}
+				if signed {
+					h.signingSecret = actions.Text{{Env: "WH"}}
+				}
+			})
+			out := execute(t, e, d)
+			if want := "header " + name + " cannot be set by a rule: "; out.Status != actions.Permanent || !strings.HasPrefix(out.Error, want) {
+				t.Errorf("%s (signed %v): outcome %v %q, want permanent %q...", name, signed, out.Status, out.Error, want)
+			}
+		}
+	}
+	noRequest(t, seen)
+
+	for _, name := range []string{"Host", "X-Api-Key", "X Id:", "Webhook-Signature"} {
+		got := checkHeaderName(name)
+		if want := name == "X-Api-Key"; (got == "") != want {
+			t.Errorf("checkHeaderName(%q) = %q", name, got)
+		}
 	}
 }
