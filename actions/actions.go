@@ -110,10 +110,14 @@ type Outcome struct {
 const ResponseLimit = 4 << 10
 
 // Part is one piece of a Text: a literal, or a reference to a secret held in
-// the environment. Exactly one of the fields is set.
+// the environment. Exactly one of Lit and Env is set.
 type Part struct {
 	Lit string `json:"lit,omitempty"`
 	Env string `json:"env,omitempty"`
+	// Ev marks a literal rendered by an expression that reads the event:
+	// whoever sent the event chose its text. Deliveries stored before it
+	// existed read as false.
+	Ev bool `json:"ev,omitempty"`
 }
 
 // Text is a rendered string that may include secrets by reference. Storing a
@@ -132,6 +136,18 @@ func Literal(s string) Text {
 func (t Text) Sensitive() bool {
 	for _, p := range t {
 		if p.Env != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// FromEvent reports whether any literal part of t was rendered from the
+// event, so that an executor can hold its text to what one value from the
+// event may do (one e-mail address, not a list).
+func (t Text) FromEvent() bool {
+	for _, p := range t {
+		if p.Ev {
 			return true
 		}
 	}

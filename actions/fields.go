@@ -82,6 +82,27 @@ func (f Fields) Literal(name string) string {
 	return t.Redacted()
 }
 
+// MarkFromEvent flags every literal part of v as rendered from the event
+// (see Part.Ev). The engine calls it on a freshly rendered value of an
+// attribute whose expression reads event fields; parts that are env()
+// references stay as they are, since their text is the operator's.
+func (v *Value) MarkFromEvent() {
+	mark := func(t Text) {
+		for i := range t {
+			if t[i].Env == "" {
+				t[i].Ev = true
+			}
+		}
+	}
+	mark(v.Text)
+	for _, t := range v.List {
+		mark(t)
+	}
+	for _, h := range v.Map {
+		mark(h.Value)
+	}
+}
+
 // IsZero reports whether v holds nothing.
 func (v Value) IsZero() bool { return len(v.Text) == 0 && len(v.List) == 0 && len(v.Map) == 0 }
 

@@ -128,3 +128,38 @@ func TestNewTypesRefusesClashes(t *testing.T) {
 		t.Fatalf("NewTypes: %v %v", ts, err)
 	}
 }
+
+// TestMarkFromEvent: the engine marks what it rendered from the event; the
+// mark is stored with the delivery, and a delivery stored without it reads
+// as not from the event.
+func TestMarkFromEvent(t *testing.T) {
+	v := Value{
+		Text: Text{{Lit: "a "}, {Env: "K"}},
+		List: []Text{Literal("x@example.com"), {{Env: "TEAM"}}},
+		Map:  []Header{{Name: "X", Value: Literal("1")}},
+	}
+	v.MarkFromEvent()
+	want := Value{
+		Text: Text{{Lit: "a ", Ev: true}, {Env: "K"}},
+		List: []Text{{{Lit: "x@example.com", Ev: true}}, {{Env: "TEAM"}}},
+		Map:  []Header{{Name: "X", Value: Text{{Lit: "1", Ev: true}}}},
+	}
+	if !reflect.DeepEqual(v, want) {
+		t.Fatalf("marked %#v, want %#v", v, want)
+	}
+	if !v.Text.FromEvent() || !v.List[0].FromEvent() || v.List[1].FromEvent() || Literal("x").FromEvent() {
+		t.Error("FromEvent disagrees with the marks")
+	}
+	f := Fields{{Name: "to", Value: Value{List: v.List}}}
+	b, err := json.Marshal(f)
+	if err != nil || string(b) != `{"to":[[{"lit":"x@example.com","ev":true}],[{"env":"TEAM"}]]}` {
+		t.Fatalf("stored as %s (%v)", b, err)
+	}
+	var back Fields
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, f) {
+		t.Fatalf("round trip: %#v (%v)", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"to":[[{"lit":"a@example.com, b@example.com"}]]}`), &back); err != nil || back.List("to")[0].FromEvent() {
+		t.Errorf("a delivery stored without marks reads as from the event: %#v (%v)", back, err)
+	}
+}

@@ -89,7 +89,9 @@ func (e *Executor) compose(d *actions.Delivery, m *message, red *actions.Redacto
 
 // addresses resolves one entry of an address field. An entry may hold
 // several comma-separated addresses, so that one env() variable can name a
-// whole team.
+// whole team; but one rendered from the event must hold exactly one, or
+// whoever sends events could add recipients ("a@example.com,
+// victim@evil.com").
 func (e *Executor) addresses(field string, t actions.Text, red *actions.Redactor) ([]*mail.Address, error) {
 	s, err := t.Resolve(e.env)
 	if err != nil {
@@ -106,6 +108,14 @@ func (e *Executor) addresses(field string, t actions.Text, red *actions.Redactor
 	list, err := mail.ParseAddressList(s)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q is not a valid email address (%v); expected e.g. ops@example.com or \"Ops\" <ops@example.com>", field, t.Redacted(), err)
+	}
+	if len(list) != 1 && t.FromEvent() {
+		// The count, not the text: it may hold env() values.
+		what := "more than one address"
+		if len(list) == 0 {
+			what = "no address"
+		}
+		return nil, fmt.Errorf("%s: the address comes from the event and holds %s (%d found); only a rule's own text or an env() value may list several, separated by commas", field, what, len(list))
 	}
 	if t.Sensitive() {
 		// Servers echo the bare address, which need not appear verbatim in
