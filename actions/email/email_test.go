@@ -986,3 +986,62 @@ func TestSSRFGuard(t *testing.T) {
 }
 
 var loopbackRefused = regexp.MustCompile(`^refusing to connect to (127\.0\.0\.1|::1): loopback address \(allow it with --allow-cidr\)$`)
+
+// TestControlCharacters: subject, bodies and address names are refused,
+// before connecting, when they hold a control character or a
+// bidirectional control; a subject is one line, so a tab is refused there
+// too, while bodies keep newlines and tabs.
+func TestControlCharacters(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		m    func(*message)
+		want string
+	}{
+		{"ESC in the subject", func(m *message) { m.Subject = lit("Alert \x1b]0;owned\x07") }, "email subject contains U+001B (a control character)"},
+		{"tab in the subject", func(m *message) { m.Subject = lit("Alert\tnow") }, "email subject contains U+0009"},
+		{"override in the subject from env()", func(m *message) { m.Subject = actions.Text{{Lit: "Alert "}, {Env: "RLO"}} }, "email subject contains U+202E"},
+		{"NUL in the body", func(m *message) { m.Body = lit("a\x00b") }, "email body contains U+0000"},
+		{"BEL in the body", func(m *message) { m.Body = lit("ring\a") }, "email body contains U+0007"},
+		{"isolate in the html body", func(m *message) { m.HTMLBody = lit("<p>\u2066x\u2069</p>") }, "email html_body contains U+2066"},
+		{"override in a recipient's name", func(m *message) {
+			m.To = []actions.Text{{{Lit: "\"Ann \u202emoc.live@\" <ann@example.com>", Ev: true}}}
+		}, "email to[0] contains U+202E"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := startServer(t, nil, "none", nil)
+			e := newExec(t, srv.Host, srv.Port, func(c *email.Config) {
+				c.Env = envMap(map[string]string{"RLO": "x\u202ey"})
+			})
+			m := simple()
+			tt.m(m)
+			out := e.Execute(context.Background(), delivery("d-ctl", m))
+			wantStatus(t, out, actions.Permanent)
+			if !strings.HasPrefix(out.Error, tt.want) {
+				t.Errorf("error %q, want %q", out.Error, tt.want)
+			}
+			if n := srv.B.sessionCount(); n != 0 {
+				t.Errorf("server was contacted %d times", n)
+			}
+		})
+	}
+
+	srv := startServer(t, nil, "none", nil)
+	e := newExec(t, srv.Host, srv.Port, nil)
+	m := simple()
+	m.Body = lit("line 1\n\tline 2\nשלום\u200f")
+	wantStatus(t, e.Execute(context.Background(), delivery("d-ctl-ok", m)), actions.Delivered)
+	if got := parse(t, srv.B.messages()[0].Data).Parts["text/plain"]; got != "line 1\n\tline 2\nשלום\u200f\n" {
+		t.Errorf("body = %q", got)
+	}
+
+	// Literal text is checked when the rules are validated.
+	typ := email.Type()
+	for attr, s := range map[string]string{"subject": "a\tb", "body": "a\x1bb", "html_body": "\u202e", "to": "\"\u202eAnn\" <ann@example.com>"} {
+		if check := typ.Attr(attr).Check; check == nil || !strings.Contains(check(s), "contains U+") {
+			t.Errorf("validate %s: Check(%q) does not refuse it", attr, s)
+		}
+	}
+}

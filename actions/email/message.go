@@ -60,6 +60,14 @@ func (e *Executor) compose(d *actions.Delivery, m *message, red *actions.Redacto
 	if !utf8.ValidString(subject) || !utf8.ValidString(body) || !utf8.ValidString(html) {
 		return nil, "", permanent("email subject or body is not valid UTF-8"), false
 	}
+	for _, f := range []struct {
+		name, text string
+		multiline  bool
+	}{{"email subject", subject, false}, {"email body", body, true}, {"email html_body", html, true}} {
+		if err := actions.CheckText(f.name, f.text, f.multiline); err != nil {
+			return nil, "", permanent("%v", err), false
+		}
+	}
 
 	// go-mail's default User-Agent advertises the library and its version
 	// to every recipient; it says nothing useful about the message.
@@ -104,6 +112,11 @@ func (e *Executor) addresses(field string, t actions.Text, red *actions.Redactor
 	}
 	if strings.TrimSpace(s) == "" {
 		return nil, fmt.Errorf("%s %q is empty", field, t.Redacted())
+	}
+	// net/mail lets bidirectional controls through in names and local
+	// parts, where they can make one address read as another.
+	if err := actions.CheckText(field, s, false); err != nil {
+		return nil, err
 	}
 	list, err := mail.ParseAddressList(s)
 	if err != nil {

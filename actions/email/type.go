@@ -17,9 +17,9 @@ func Type() *actions.Type {
 			{Name: "cc", Kind: actions.TemplateList, Check: checkAddress},
 			{Name: "bcc", Kind: actions.TemplateList, Check: checkAddress},
 			{Name: "reply_to", Kind: actions.Template, Check: checkAddress},
-			{Name: "subject", Kind: actions.Template, Required: true, Check: actions.CheckHeaderValue},
-			{Name: "body", Kind: actions.Template, Required: true},
-			{Name: "html_body", Kind: actions.Template},
+			{Name: "subject", Kind: actions.Template, Required: true, Check: checkSubject},
+			{Name: "body", Kind: actions.Template, Required: true, Check: actions.CheckBody},
+			{Name: "html_body", Kind: actions.Template, Check: actions.CheckBody},
 		},
 		Provider: &actions.Provider{
 			Block: "smtp",
@@ -66,7 +66,15 @@ func checkAddress(s string) string {
 	if _, err := mail.ParseAddress(s); err != nil {
 		return fmt.Sprintf("%q is not a valid e-mail address (%v); write it as name@example.com or \"Name <name@example.com>\".", s, err)
 	}
-	return ""
+	return actions.CheckLine(s)
+}
+
+// checkSubject names a line break as the header injection it would be.
+func checkSubject(s string) string {
+	if msg := actions.CheckHeaderValue(s); msg != "" {
+		return msg
+	}
+	return actions.CheckLine(s)
 }
 
 // message is an email delivery's fields, as Type declares them.

@@ -105,6 +105,9 @@ func (e *Executor) execute(ctx context.Context, d *actions.Delivery, red *action
 	case n > MaxBodyChars:
 		return permanent("sms body is %d characters; Twilio accepts at most %d", n, MaxBodyChars)
 	}
+	if err := actions.CheckText("sms body", body, true); err != nil {
+		return permanent("%v", err)
+	}
 	if cb := m.statusCallback; cb != "" {
 		if u, err := url.Parse(cb); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return permanent("sms status_callback must be an absolute http or https URL")

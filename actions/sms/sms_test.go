@@ -966,3 +966,52 @@ func TestSSRFGuard(t *testing.T) {
 }
 
 var loopbackRefused = regexp.MustCompile(`^refusing to connect to (127\.0\.0\.1|::1): loopback address \(allow it with --allow-cidr\)$`)
+
+// TestControlCharacters: the body is refused, before anything is sent,
+// when it holds a control character or a bidirectional control, whether
+// the rule, the event or env() put it there; newlines and tabs stay.
+func TestControlCharacters(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, nil)
+	cfg := config(t, f.srv.URL)
+	cfg.Env = mapEnv(map[string]string{"SIG": "— the desk\x07"})
+	e := newExecutor(t, cfg)
+	for _, tc := range []struct {
+		name string
+		body actions.Text
+		want string
+	}{
+		{"NUL from the event", actions.Text{{Lit: "Ann can\x00celled", Ev: true}}, "sms body contains U+0000 (a control character)"},
+		{"ESC from the event", actions.Text{{Lit: "Ann \x1b[2Jcancelled", Ev: true}}, "sms body contains U+001B"},
+		{"right-to-left override", actions.Text{{Lit: "Ann \u202edellecnac", Ev: true}}, "sms body contains U+202E (a bidirectional control"},
+		{"isolate", actions.Text{{Lit: "Ann \u2067x\u2069", Ev: true}}, "sms body contains U+2067"},
+		{"BEL from env()", actions.Text{{Lit: "Ann cancelled "}, {Env: "SIG"}}, "sms body contains U+0007"},
+		{"C1 control in the rule", actions.Literal("a\u009bb"), "sms body contains U+009B"},
+	} {
+		out := e.Execute(t.Context(), delivery(actions.Literal(testTo), tc.body, ""))
+		if out.Status != actions.Permanent || !strings.HasPrefix(out.Error, tc.want) {
+			t.Errorf("%s: outcome %v %q, want permanent %q", tc.name, out.Status, out.Error, tc.want)
+		}
+		if strings.Contains(out.Error, "the desk") {
+			t.Errorf("%s: error shows the text: %q", tc.name, out.Error)
+		}
+	}
+	if n := f.hits(); n != 0 {
+		t.Fatalf("endpoint got %d requests", n)
+	}
+	const ok = "Ann cancelled\n\tDental Cleaning\r\nשלום\u200f"
+	if out := e.Execute(t.Context(), delivery(actions.Literal(testTo), actions.Literal(ok), "")); out.Status != actions.Delivered {
+		t.Fatalf("outcome %+v, want delivered", out)
+	}
+	if got := f.requests()[0].Get("Body"); got != ok {
+		t.Errorf("Body = %q, want %q unchanged", got, ok)
+	}
+	// Literal text is checked when the rules are validated.
+	check := sms.Type().Attr("body").Check
+	if msg := check("a\x1bb"); !strings.Contains(msg, "U+001B") {
+		t.Errorf("validate: Check = %q", msg)
+	}
+	if msg := check(ok); msg != "" {
+		t.Errorf("validate: Check(%q) = %q", ok, msg)
+	}
+}

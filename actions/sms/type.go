@@ -75,7 +75,7 @@ func checkBody(s string) string {
 	if n := utf8.RuneCountInString(s); n > MaxBodyChars {
 		return fmt.Sprintf("The message is %d characters long; Twilio accepts at most %d.", n, MaxBodyChars)
 	}
-	return ""
+	return actions.CheckBody(s)
 }
 
 // message is an sms delivery's fields, as Type declares them.
