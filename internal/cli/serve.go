@@ -39,7 +39,7 @@ func runServe(e *env, args []string) int {
 	fs.BoolVar(&opts.NoMigrate, "no-migrate", false, "do not create or update the store's tables: fail unless 'hookline migrate' has")
 	fs.BoolVar(&opts.Sandbox, "sandbox", false, "capture deliveries instead of sending them: nothing leaves the machine")
 	var cidrs cidrList
-	fs.Var(&cidrs, "allow-cidr", "let http actions reach this private range (repeatable), e.g. 10.1.0.0/16")
+	fs.Var(&cidrs, "allow-cidr", "let actions (http, the twilio api_base_url, the smtp host) reach this private or loopback range (repeatable), e.g. 10.1.0.0/16")
 	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
 	fs.DurationVar(&opts.AttemptTimeout, "attempt-timeout", 5*time.Minute,
 		"longest one delivery attempt may take. With --database-url, an attempt whose node died becomes due again once it has been running this long, plus this long again bounded to 5s-30s (kept for recording an attempt), plus 10s: 5m40s at the default, 17s at 2s. River's rescuer, which looks every 30s, then a 1s retry backoff and River's scheduler (every 5s) add up to about 36s before another node runs it. On SQLite such attempts run again when the server restarts")
