@@ -80,10 +80,12 @@ func (a *authenticator) checkListen(listen string, ln net.Listener) error {
 	return fmt.Errorf("refusing to listen on %s without authentication: set HOOKLINE_INGEST_TOKENS (or HOOKLINE_INGEST_SECRET) and HOOKLINE_ADMIN_TOKEN, listen on 127.0.0.1, or pass --insecure", addr)
 }
 
+// bearer returns the token of an Authorization header in the Bearer scheme.
+// RFC 9110 (section 11.1) makes the scheme case-insensitive, and clients do
+// send "bearer".
 func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
 	return strings.TrimSpace(tok), true

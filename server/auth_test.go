@@ -62,6 +62,9 @@ func TestAuthentication(t *testing.T) {
 		{"intake with a wrong token", "POST", "/v1/events", body, bearer("nope"), 401},
 		{"intake with the admin token", "POST", "/v1/events", body, bearer(admin), 403},
 		{"intake with an ingest token", "POST", "/v1/events", body, bearer(ingest), 202},
+		// RFC 9110 section 11.1: the scheme is case-insensitive.
+		{"intake with scheme bearer", "POST", "/v1/events", event("auth-3", "participant.confirmed", confirmedData), map[string]string{"Authorization": "bearer " + ingest}, 202},
+		{"intake with scheme BEARER", "POST", "/v1/events", event("auth-4", "participant.confirmed", confirmedData), map[string]string{"Authorization": "BEARER  " + ingest}, 202},
 		{"intake signed", "POST", "/v1/events", event("auth-2", "participant.confirmed", confirmedData), signed("msg_1", time.Now(), event("auth-2", "participant.confirmed", confirmedData)), 202},
 		{"intake signed 10 minutes ago", "POST", "/v1/events", body, signed("msg_2", time.Now().Add(-10*time.Minute), body), 401},
 		{"intake signed for another body", "POST", "/v1/events", body, signed("msg_3", time.Now(), []byte("other")), 401},
@@ -69,6 +72,8 @@ func TestAuthentication(t *testing.T) {
 		{"admin with an ingest token", "GET", "/v1/deliveries", nil, bearer(ingest), 403},
 		{"admin with a wrong token", "GET", "/v1/rules", nil, bearer("nope"), 401},
 		{"admin with the admin token", "GET", "/v1/deliveries", nil, bearer(admin), 200},
+		{"admin with scheme bEaReR", "GET", "/v1/deliveries", nil, map[string]string{"Authorization": "bEaReR " + admin}, 200},
+		{"admin with another scheme", "GET", "/v1/deliveries", nil, map[string]string{"Authorization": "Basic " + admin}, 401},
 		{"reload with the admin token", "POST", "/v1/reload", nil, bearer(admin), 200},
 		{"health needs nothing", "GET", "/healthz", nil, nil, 200},
 		{"metrics need nothing", "GET", "/readyz", nil, nil, 200},
