@@ -115,7 +115,8 @@ func (a *authenticator) denied(w http.ResponseWriter, r *http.Request, status in
 	writeError(w, status, code, msg)
 }
 
-// checkIngest authenticates an event post. body is needed for signatures.
+// checkIngest authenticates an event post. body is needed for signatures:
+// the bytes received, which are what a sender signs, whichever the mode.
 // It returns false after answering the request.
 func (a *authenticator) checkIngest(w http.ResponseWriter, r *http.Request, body []byte) bool {
 	if !a.ingestProtected() {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -192,5 +193,44 @@ trigger "boom" {
 		if !strings.Contains(m, w) {
 			t.Errorf("metrics lack %s", w)
 		}
+	}
+}
+
+// TestSignedBinaryMode signs a binary-mode event as its sender does, over
+// the bytes it sends: the data in the body, not a structured form of it.
+func TestSignedBinaryMode(t *testing.T) {
+	t.Parallel()
+	h := startServer(t, writeRules(t, rule("t", "https://example.com/x")), nil, func(o *Options) {
+		o.Sandbox = true
+		o.Auth = AuthOptions{IngestSecret: signingSecret}
+	})
+	wh, err := standardwebhooks.NewWebhook(signingSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(id string, signedBody []byte) (int, map[string]any) {
+		t.Helper()
+		now := time.Now()
+		sig, err := wh.Sign("msg_"+id, now, signedBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.do("POST", "/v1/events", "application/json", []byte(confirmedData), map[string]string{
+			"ce-specversion": "1.0", "ce-id": id, "ce-source": "test", "ce-type": "participant.confirmed",
+			"webhook-id": "msg_" + id, "webhook-timestamp": itoa(int(now.Unix())), "webhook-signature": sig,
+		})
+	}
+	if status, ans := post("bin-signed-1", []byte(confirmedData)); status != http.StatusAccepted {
+		t.Errorf("signed over the body sent: %d %v, want 202", status, ans)
+	}
+	// What the server used to verify: its own structured form of the event.
+	structured, status, _, _ := binaryToStructured(http.Header{
+		"Ce-Specversion": {"1.0"}, "Ce-Id": {"bin-signed-2"}, "Ce-Source": {"test"}, "Ce-Type": {"participant.confirmed"},
+	}, "application/json", "application/json", []byte(confirmedData))
+	if status != 0 {
+		t.Fatal(status)
+	}
+	if status, ans := post("bin-signed-2", structured); status != http.StatusUnauthorized {
+		t.Errorf("signed over a structured form: %d %v, want 401", status, ans)
 	}
 }

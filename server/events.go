@@ -32,8 +32,8 @@ type matchError struct {
 // postEvent accepts one CloudEvent. It answers 202 only after the event and
 // all its deliveries are committed in one transaction.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
-	body, status, code, msg := s.readEvent(w, r)
-	if status == 0 && !s.auth.checkIngest(w, r, body) {
+	raw, body, status, code, msg := s.readEvent(w, r)
+	if status == 0 && !s.auth.checkIngest(w, r, raw) {
 		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
 		return
 	}
@@ -113,29 +113,31 @@ func decodeStatus(err error) (int, string) {
 	return http.StatusBadRequest, "invalid_cloudevent"
 }
 
-// readEvent returns the event as structured-mode JSON, converting binary
-// mode (ce-* headers, data in the body) so the rest of Hookline sees one
-// form. A non-zero status is an error to answer with.
-func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) ([]byte, int, string, string) {
+// readEvent returns the body as received (raw: what a sender signs) and
+// the event as structured-mode JSON, converting binary mode (ce-* headers,
+// data in the body) so the rest of Hookline sees one form. A non-zero
+// status is an error to answer with.
+func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) (raw, structured []byte, status int, code, msg string) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	body, err := io.ReadAll(r.Body)
+	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("An event may be at most %d bytes.", s.opts.MaxBodyBytes)
+			return nil, nil, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("An event may be at most %d bytes.", s.opts.MaxBodyBytes)
 		}
-		return nil, http.StatusBadRequest, "unreadable_body", "The request body could not be read: " + err.Error()
+		return nil, nil, http.StatusBadRequest, "unreadable_body", "The request body could not be read: " + err.Error()
 	}
 	ct := r.Header.Get("Content-Type")
 	mediaType, _, _ := mime.ParseMediaType(ct)
 	if r.Header.Get("Ce-Specversion") != "" {
-		return binaryToStructured(r.Header, mediaType, ct, body)
+		structured, status, code, msg = binaryToStructured(r.Header, mediaType, ct, raw)
+		return raw, structured, status, code, msg
 	}
 	switch mediaType {
 	case "application/cloudevents+json", "application/json", "":
-		return body, 0, "", ""
+		return raw, raw, 0, "", ""
 	}
-	return nil, http.StatusUnsupportedMediaType, "unsupported_media_type",
+	return nil, nil, http.StatusUnsupportedMediaType, "unsupported_media_type",
 		fmt.Sprintf("Send a CloudEvent as application/cloudevents+json or application/json, or in binary mode with ce-* headers; got %q.", ct)
 }
 
