@@ -31,12 +31,28 @@ type matchError struct {
 
 // postEvent accepts one CloudEvent. It answers 202 only after the event and
 // all its deliveries are committed in one transaction.
+//
+// Credentials come first: a client without them gets 401 whatever it sent,
+// learns nothing about its request, and costs no body read unless a
+// signature needs one. Then the body (413), its media type and binary-mode
+// headers (415, 400), the event itself (400, 422), and the store.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
-	raw, body, status, code, msg := s.readEvent(w, r)
-	if status == 0 && !s.auth.checkIngest(w, r, raw) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	var raw []byte
+	var readErr error
+	read := false
+	readBody := func() ([]byte, error) {
+		if !read {
+			raw, readErr = io.ReadAll(r.Body)
+			read = true
+		}
+		return raw, readErr
+	}
+	if !s.auth.checkIngest(w, r, readBody) {
 		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
 		return
 	}
+	body, status, code, msg := s.readEvent(r, readBody)
 	if status != 0 {
 		s.metrics.rejected.WithLabelValues(code).Inc()
 		writeError(w, status, code, msg)
@@ -113,31 +129,28 @@ func decodeStatus(err error) (int, string) {
 	return http.StatusBadRequest, "invalid_cloudevent"
 }
 
-// readEvent returns the body as received (raw: what a sender signs) and
-// the event as structured-mode JSON, converting binary mode (ce-* headers,
-// data in the body) so the rest of Hookline sees one form. A non-zero
-// status is an error to answer with.
-func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) (raw, structured []byte, status int, code, msg string) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	raw, err := io.ReadAll(r.Body)
+// readEvent returns the event as structured-mode JSON, converting binary
+// mode (ce-* headers, data in the body) so the rest of Hookline sees one
+// form. A non-zero status is an error to answer with.
+func (s *Server) readEvent(r *http.Request, readBody func() ([]byte, error)) ([]byte, int, string, string) {
+	raw, err := readBody()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, nil, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("An event may be at most %d bytes.", s.opts.MaxBodyBytes)
+			return nil, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("An event may be at most %d bytes.", s.opts.MaxBodyBytes)
 		}
-		return nil, nil, http.StatusBadRequest, "unreadable_body", "The request body could not be read: " + err.Error()
+		return nil, http.StatusBadRequest, "unreadable_body", "The request body could not be read: " + err.Error()
 	}
 	ct := r.Header.Get("Content-Type")
 	mediaType, _, _ := mime.ParseMediaType(ct)
 	if r.Header.Get("Ce-Specversion") != "" {
-		structured, status, code, msg = binaryToStructured(r.Header, mediaType, ct, raw)
-		return raw, structured, status, code, msg
+		return binaryToStructured(r.Header, mediaType, ct, raw)
 	}
 	switch mediaType {
 	case "application/cloudevents+json", "application/json", "":
-		return raw, raw, 0, "", ""
+		return raw, 0, "", ""
 	}
-	return nil, nil, http.StatusUnsupportedMediaType, "unsupported_media_type",
+	return nil, http.StatusUnsupportedMediaType, "unsupported_media_type",
 		fmt.Sprintf("Send a CloudEvent as application/cloudevents+json or application/json, or in binary mode with ce-* headers; got %q.", ct)
 }
 
