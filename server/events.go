@@ -119,6 +119,8 @@ func decodeStatus(err error) (int, string) {
 		return http.StatusBadRequest, "invalid_event"
 	}
 	switch {
+	case de.Text:
+		return http.StatusBadRequest, "invalid_text"
 	case de.Syntax:
 		return http.StatusBadRequest, "invalid_json"
 	case de.UnknownType:
