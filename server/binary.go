@@ -56,6 +56,11 @@ func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byt
 		ev["data"] = json.RawMessage(body)
 	}
 	if ct != "" {
+		// It becomes an attribute, which json.Marshal would quietly alter.
+		if !utf8.ValidString(ct) {
+			return nil, http.StatusBadRequest, "invalid_text",
+				"Header Content-Type: the value is not UTF-8; in binary mode it is the event's datacontenttype, which no store can keep as it is."
+		}
 		ev["datacontenttype"] = ct
 	}
 	b, err := json.Marshal(ev)

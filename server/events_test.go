@@ -76,6 +76,8 @@ func testTextNoStoreCanKeep(t *testing.T, store func(*Options)) {
 			"invalid_text", []string{"Header ce-traceparent:", "NUL"}},
 		{"binary: surrogate in ce-source", []byte(confirmedData), binary(map[string]string{"ce-source": "a%ED%A0%80"}),
 			"invalid_text", []string{"Header ce-source:", "UTF-8"}},
+		{"binary: Content-Type, the datacontenttype, not UTF-8", []byte(confirmedData), binary(map[string]string{"Content-Type": "application/json; x=caf\xe9"}),
+			"invalid_text", []string{"Header Content-Type:", "UTF-8"}},
 		{"binary: escaped NUL in data", []byte(`{"appointment":{},"participant":{"name":"\u0000"}}`), binary(nil),
 			"invalid_text", []string{"data.participant.name:", "NUL"}},
 		{"binary: invalid UTF-8 in data", []byte("{\"appointment\":{},\"participant\":{\"name\":\"\xff\"}}"), binary(nil),
@@ -102,7 +104,7 @@ func testTextNoStoreCanKeep(t *testing.T, store func(*Options)) {
 		t.Errorf("rejected events were stored: %v", list)
 	}
 	m := scrape(t, h)
-	for _, w := range []string{`hookline_events_rejected_total{reason="invalid_text"} 18`, `hookline_events_rejected_total{reason="invalid_json"} 3`} {
+	for _, w := range []string{`hookline_events_rejected_total{reason="invalid_text"} 19`, `hookline_events_rejected_total{reason="invalid_json"} 3`} {
 		if !strings.Contains(m, w) {
 			t.Errorf("metrics lack %s", w)
 		}
