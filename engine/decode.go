@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -47,7 +51,11 @@ type DecodeError struct {
 	// UnknownType is set when the event's type is not in the catalogue, which
 	// servers answer differently (422) from malformed input (400).
 	UnknownType bool
-	Syntax      bool // the body is not JSON at all
+	Syntax      bool // the body is not JSON at all, or not strictly (see checkJSON)
+	// Text is set when a string holds a NUL, bytes that are not UTF-8 or
+	// an unpaired UTF-16 surrogate: text no store can keep (PostgreSQL's
+	// text type refuses them), so the event can never be accepted.
+	Text bool
 }
 
 func (e *DecodeError) Error() string {
@@ -69,6 +77,9 @@ func (e *Engine) Decode(schema *rules.Schema, body []byte) (*Event, error) {
 	root, err := p.ParseBytes(body)
 	if err != nil {
 		return nil, &DecodeError{Message: "invalid JSON: " + err.Error(), Syntax: true}
+	}
+	if derr := checkJSON(body); derr != nil {
+		return nil, derr
 	}
 	obj, err := root.Object()
 	if err != nil {
@@ -360,4 +371,307 @@ func jsonKind(v *fastjson.Value) string {
 
 func suggestType(name string, schema *rules.Schema) string {
 	return rules.Suggest(name, schema.EventNames())
+}
+
+// checkJSON finishes what fastjson leaves to its callers. fastjson takes
+// numbers such as 01, 1. and nan, control characters in strings and unknown
+// escapes, and it decodes "\u0000" to a NUL and keeps an unpaired surrogate
+// such as "\ud800" as its six characters. Raw is stored and forwarded as it
+// came, so every part of the document is checked, declared or not: strictly
+// JSON (RFC 8259), and text that is valid UTF-8 without NUL characters or
+// unpaired surrogates, which is what a store can keep. Its errors carry the
+// path of the value at fault, built on the way out as Decode's are.
+//
+// body has parsed, so its structure is sound and its nesting is at most
+// fastjson.MaxDepth deep, which bounds the recursion; the checks still stay
+// in bounds whatever they are given.
+func checkJSON(body []byte) *DecodeError {
+	c := jsonChecker{b: body}
+	c.ws()
+	if derr := c.value(); derr != nil {
+		return derr
+	}
+	if c.ws(); c.i != len(c.b) {
+		return c.syntax("unexpected data after the top-level value")
+	}
+	return nil
+}
+
+type jsonChecker struct {
+	b []byte
+	i int
+}
+
+func (c *jsonChecker) syntax(msg string) *DecodeError {
+	return &DecodeError{Message: "invalid JSON: " + msg, Syntax: true}
+}
+
+func (c *jsonChecker) ws() {
+	for c.i < len(c.b) {
+		switch c.b[c.i] {
+		case ' ', '\t', '\n', '\r':
+			c.i++
+		default:
+			return
+		}
+	}
+}
+
+func (c *jsonChecker) value() *DecodeError {
+	if c.i >= len(c.b) {
+		return c.syntax("unexpected end")
+	}
+	switch c.b[c.i] {
+	case '{':
+		c.i++
+		c.ws()
+		if c.i < len(c.b) && c.b[c.i] == '}' {
+			c.i++
+			return nil
+		}
+		for {
+			c.ws()
+			if c.i >= len(c.b) || c.b[c.i] != '"' {
+				return c.syntax("expected a key")
+			}
+			start := c.i
+			if derr := c.str(); derr != nil {
+				derr.Message = "a key " + derr.Message
+				return derr
+			}
+			key := c.b[start:c.i]
+			if c.ws(); c.i >= len(c.b) || c.b[c.i] != ':' {
+				return c.syntax("expected ':'")
+			}
+			c.i++
+			c.ws()
+			if derr := c.value(); derr != nil {
+				return derr.at(keyName(key))
+			}
+			c.ws()
+			if c.i < len(c.b) && c.b[c.i] == ',' {
+				c.i++
+				continue
+			}
+			if c.i < len(c.b) && c.b[c.i] == '}' {
+				c.i++
+				return nil
+			}
+			return c.syntax("expected ',' or '}'")
+		}
+	case '[':
+		c.i++
+		c.ws()
+		if c.i < len(c.b) && c.b[c.i] == ']' {
+			c.i++
+			return nil
+		}
+		for n := 0; ; n++ {
+			c.ws()
+			if derr := c.value(); derr != nil {
+				return derr.atIndex(n)
+			}
+			c.ws()
+			if c.i < len(c.b) && c.b[c.i] == ',' {
+				c.i++
+				continue
+			}
+			if c.i < len(c.b) && c.b[c.i] == ']' {
+				c.i++
+				return nil
+			}
+			return c.syntax("expected ',' or ']'")
+		}
+	case '"':
+		return c.str()
+	case 't':
+		return c.literal("true")
+	case 'f':
+		return c.literal("false")
+	case 'n':
+		return c.literal("null")
+	}
+	return c.number()
+}
+
+func (c *jsonChecker) literal(want string) *DecodeError {
+	if !bytes.HasPrefix(c.b[c.i:], []byte(want)) || !c.endOfValue(c.i+len(want)) {
+		return c.syntax(fmt.Sprintf("%s is not a JSON value", c.token()))
+	}
+	c.i += len(want)
+	return nil
+}
+
+// number follows RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (c *jsonChecker) number() *DecodeError {
+	b, i := c.b, c.i
+	digits := func() bool {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	ok := true
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else {
+		ok = digits()
+	}
+	if ok && i < len(b) && b[i] == '.' {
+		i++
+		ok = digits()
+	}
+	if ok && i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		ok = digits()
+	}
+	if !ok || !c.endOfValue(i) {
+		return c.syntax(fmt.Sprintf("%s is not a JSON number", c.token()))
+	}
+	c.i = i
+	return nil
+}
+
+// endOfValue says whether a scalar may end before b[i].
+func (c *jsonChecker) endOfValue(i int) bool {
+	if i >= len(c.b) {
+		return true
+	}
+	switch c.b[i] {
+	case ',', ']', '}', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+// token is the scalar at c.i, for an error message; at most 20 bytes, as
+// a Go string literal so that no byte of it can corrupt the answer.
+func (c *jsonChecker) token() string {
+	end := c.i
+	for end < len(c.b) && end-c.i < 20 && !c.endOfValue(end) {
+		end++
+	}
+	return strconv.Quote(string(c.b[c.i:end]))
+}
+
+// plainStringByte marks the bytes a string may hold without a closer look.
+var plainStringByte = func() (t [256]bool) {
+	for b := 0x20; b < 0x80; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// str checks the string starting at c.i (its opening quote) and moves past it.
+func (c *jsonChecker) str() *DecodeError {
+	b := c.b
+	i := c.i + 1
+	for {
+		for i < len(b) && plainStringByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return c.syntax("a string is not closed")
+		}
+		switch ch := b[i]; {
+		case ch == '"':
+			c.i = i + 1
+			return nil
+		case ch == '\\':
+			n, derr := c.escape(i)
+			if derr != nil {
+				return derr
+			}
+			i += n
+		case ch == 0:
+			return textError("holds a NUL character")
+		case ch < 0x20:
+			return c.syntax(fmt.Sprintf("holds the control character U+%04X, which must be escaped in a JSON string", ch))
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return textError("holds bytes that are not UTF-8")
+			}
+			i += size
+		}
+	}
+}
+
+// escape checks the escape sequence starting at b[i], a backslash, and
+// returns its length.
+func (c *jsonChecker) escape(i int) (int, *DecodeError) {
+	b := c.b
+	if i+1 >= len(b) {
+		return 0, c.syntax("a string is not closed")
+	}
+	switch b[i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2, nil
+	case 'u':
+	default:
+		return 0, c.syntax(fmt.Sprintf("%s is not a JSON escape", strconv.Quote(string(b[i:i+2]))))
+	}
+	r, ok := hex4(b[i+2:])
+	if !ok {
+		return 0, c.syntax(fmt.Sprintf("%s is not a JSON escape (\\u and four hex digits)", strconv.Quote(string(b[i:min(i+6, len(b))]))))
+	}
+	switch {
+	case r == 0:
+		return 0, textError(`holds a NUL character (\u0000)`)
+	case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low one must follow
+		if i+12 <= len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+			if lo, ok := hex4(b[i+8:]); ok && lo >= 0xdc00 && lo <= 0xdfff {
+				return 12, nil
+			}
+		}
+		fallthrough
+	case utf16.IsSurrogate(r):
+		return 0, textError(fmt.Sprintf(`holds an unpaired UTF-16 surrogate \u%s, which is not a character`, b[i+2:i+6]))
+	}
+	return 6, nil
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, ch := range b[:4] {
+		var d byte
+		switch {
+		case ch >= '0' && ch <= '9':
+			d = ch - '0'
+		case ch >= 'a' && ch <= 'f':
+			d = ch - 'a' + 10
+		case ch >= 'A' && ch <= 'F':
+			d = ch - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
+}
+
+func textError(msg string) *DecodeError {
+	return &DecodeError{Message: msg + "; no store can keep it, so the event cannot be accepted", Text: true}
+}
+
+// keyName is a checked key (with its quotes) as it appears in a path.
+func keyName(quoted []byte) string {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	return s
 }

@@ -80,10 +80,12 @@ func (a *authenticator) checkListen(listen string, ln net.Listener) error {
 	return fmt.Errorf("refusing to listen on %s without authentication: set HOOKLINE_INGEST_TOKENS (or HOOKLINE_INGEST_SECRET) and HOOKLINE_ADMIN_TOKEN, listen on 127.0.0.1, or pass --insecure", addr)
 }
 
+// bearer returns the token of an Authorization header in the Bearer scheme.
+// RFC 9110 (section 11.1) makes the scheme case-insensitive, and clients do
+// send "bearer".
 func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
 	return strings.TrimSpace(tok), true
@@ -113,9 +115,13 @@ func (a *authenticator) denied(w http.ResponseWriter, r *http.Request, status in
 	writeError(w, status, code, msg)
 }
 
-// checkIngest authenticates an event post. body is needed for signatures.
-// It returns false after answering the request.
-func (a *authenticator) checkIngest(w http.ResponseWriter, r *http.Request, body []byte) bool {
+// checkIngest authenticates an event post from its headers and, for a
+// signature, from body: the bytes received (what a sender signs, whichever
+// the mode), read at most once and bounded. A token needs no body, and
+// signature headers that are missing, malformed or stale are refused before
+// it is read, so an unauthenticated client makes the server read nothing it
+// can avoid. It returns false after answering the request.
+func (a *authenticator) checkIngest(w http.ResponseWriter, r *http.Request, body func() ([]byte, error)) bool {
 	if !a.ingestProtected() {
 		return true
 	}
@@ -131,8 +137,26 @@ func (a *authenticator) checkIngest(w http.ResponseWriter, r *http.Request, body
 		return false
 	}
 	if r.Header.Get("Webhook-Signature") != "" && a.wh != nil {
-		if err := a.wh.Verify(body, r.Header); err != nil {
-			a.denied(w, r, http.StatusUnauthorized, "bad_signature", "The webhook signature does not verify, or its timestamp is more than 5 minutes from now.")
+		const refused = "The webhook signature does not verify, or its timestamp is more than 5 minutes from now."
+		// Verifying no payload checks the headers and the timestamp; only a
+		// signature mismatch needs the real body to decide.
+		if err := a.wh.Verify(nil, r.Header); err != nil && !errors.Is(err, standardwebhooks.ErrNoMatchingSignature) {
+			a.denied(w, r, http.StatusUnauthorized, "bad_signature", refused)
+			return false
+		}
+		b, err := body()
+		if err != nil {
+			// Not 413: until the signature verifies, every refusal is a 401.
+			msg := "The body could not be read whole, so its webhook signature could not be verified."
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				msg = fmt.Sprintf("The body is over the %d-byte limit, so its webhook signature could not be verified.", tooBig.Limit)
+			}
+			a.denied(w, r, http.StatusUnauthorized, "bad_signature", msg)
+			return false
+		}
+		if err := a.wh.Verify(b, r.Header); err != nil {
+			a.denied(w, r, http.StatusUnauthorized, "bad_signature", refused)
 			return false
 		}
 		return true

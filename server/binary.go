@@ -41,6 +41,10 @@ func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byt
 		ev[strings.TrimPrefix(lower, "ce-")] = v
 	}
 	if badErr != nil {
+		if errors.As(badErr, new(textError)) {
+			return nil, http.StatusBadRequest, "invalid_text", fmt.Sprintf(
+				"Header %s: %v; no store can keep it, so the event cannot be accepted.", badName, badErr)
+		}
 		return nil, http.StatusBadRequest, "invalid_cloudevent", fmt.Sprintf(
 			"Header %s: %v. In binary mode, ce-* header values are percent-encoded UTF-8 (CloudEvents HTTP protocol binding, section 3.1.3.2); send a literal %% as %%25.",
 			badName, badErr)
@@ -52,6 +56,11 @@ func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byt
 		ev["data"] = json.RawMessage(body)
 	}
 	if ct != "" {
+		// It becomes an attribute, which json.Marshal would quietly alter.
+		if !utf8.ValidString(ct) {
+			return nil, http.StatusBadRequest, "invalid_text",
+				"Header Content-Type: the value is not UTF-8; in binary mode it is the event's datacontenttype, which no store can keep as it is."
+		}
 		ev["datacontenttype"] = ct
 	}
 	b, err := json.Marshal(ev)
@@ -61,15 +70,23 @@ func binaryToStructured(h http.Header, mediaType, ct string, body []byte) ([]byt
 	return b, 0, "", ""
 }
 
+// textError is a value that decodes but holds text no store can keep (see
+// engine.DecodeError.Text): answered invalid_text, like the same text in
+// the body, rather than invalid_cloudevent.
+type textError string
+
+func (e textError) Error() string { return string(e) }
+
 // decodeAttribute turns a ce-* header value into the attribute's string as
 // the HTTP protocol binding (section 3.1.3.2) says: double-quoted strings
 // are unquoted first, for senders of older spec versions, then one round of
 // percent-decoding is done, and the result must be UTF-8. Without the UTF-8
-// check, json.Marshal would silently replace bad bytes with U+FFFD.
+// check, json.Marshal would silently replace bad bytes with U+FFFD. net/http
+// refuses a raw NUL in a header, but %00 decodes to one.
 func decodeAttribute(v string) (string, error) {
 	if !strings.ContainsAny(v, `%"`) {
 		if !utf8.ValidString(v) {
-			return "", errors.New("the value is not UTF-8")
+			return "", textError("the value is not UTF-8")
 		}
 		return v, nil // the common case: nothing to decode, nothing to copy
 	}
@@ -88,7 +105,10 @@ func decodeAttribute(v string) (string, error) {
 		return "", err
 	}
 	if !utf8.ValidString(s) {
-		return "", errors.New("the value is not UTF-8 after percent-decoding")
+		return "", textError("the value is not UTF-8 after percent-decoding")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", textError("the value holds a NUL character (%00)")
 	}
 	return s, nil
 }

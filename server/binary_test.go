@@ -57,6 +57,7 @@ func TestDecodeAttribute(t *testing.T) {
 		{"%E2%82", "not UTF-8 after percent-decoding"},    // a truncated sequence
 		{"%FF", "not UTF-8 after percent-decoding"},
 		{"caf\xe9", "not UTF-8"}, // Latin-1, unencoded
+		{"a%00b", "NUL character"},
 		{`"open`, "double-quoted string is not closed"},
 		{`"a\`, "lone backslash"},
 	}
@@ -127,16 +128,21 @@ trigger "t" {
 	}{
 		{"bare percent", map[string]string{"ce-id": "pct-2", "ce-shopname": "50% off"},
 			[]string{"Header ce-shopname:", `"% o" is not a percent-encoded byte`, "section 3.1.3.2"}},
+		// Text no store can keep is answered as it is in the body.
 		{"overlong UTF-8", map[string]string{"ce-id": "pct-3", "ce-source": "a%C0%A0b"},
 			[]string{"Header ce-source:", "not UTF-8 after percent-decoding"}},
 		{"two bad headers", map[string]string{"ce-id": "pct-4", "ce-source": "%zz", "ce-subject": "%FF"},
 			[]string{"Header ce-source:"}},
 	} {
+		want := "invalid_cloudevent"
+		if tt.name == "overlong UTF-8" {
+			want = "invalid_text"
+		}
 		status, ans := h.do("POST", "/v1/events", "application/json", []byte(confirmedData), headers(tt.header))
 		apiErr, _ := ans["error"].(map[string]any)
 		msg, _ := apiErr["message"].(string)
-		if status != http.StatusBadRequest || apiErr["code"] != "invalid_cloudevent" {
-			t.Errorf("%s: %d %v, want 400 invalid_cloudevent", tt.name, status, ans)
+		if status != http.StatusBadRequest || apiErr["code"] != want {
+			t.Errorf("%s: %d %v, want 400 %s", tt.name, status, ans, want)
 			continue
 		}
 		for _, w := range tt.want {

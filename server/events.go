@@ -31,12 +31,28 @@ type matchError struct {
 
 // postEvent accepts one CloudEvent. It answers 202 only after the event and
 // all its deliveries are committed in one transaction.
+//
+// Credentials come first: a client without them gets 401 whatever it sent,
+// learns nothing about its request, and costs no body read unless a
+// signature needs one. Then the body (413), its media type and binary-mode
+// headers (415, 400), the event itself (400, 422), and the store.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
-	body, status, code, msg := s.readEvent(w, r)
-	if status == 0 && !s.auth.checkIngest(w, r, body) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	var raw []byte
+	var readErr error
+	read := false
+	readBody := func() ([]byte, error) {
+		if !read {
+			raw, readErr = io.ReadAll(r.Body)
+			read = true
+		}
+		return raw, readErr
+	}
+	if !s.auth.checkIngest(w, r, readBody) {
 		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
 		return
 	}
+	body, status, code, msg := s.readEvent(r, readBody)
 	if status != 0 {
 		s.metrics.rejected.WithLabelValues(code).Inc()
 		writeError(w, status, code, msg)
@@ -103,6 +119,8 @@ func decodeStatus(err error) (int, string) {
 		return http.StatusBadRequest, "invalid_event"
 	}
 	switch {
+	case de.Text:
+		return http.StatusBadRequest, "invalid_text"
 	case de.Syntax:
 		return http.StatusBadRequest, "invalid_json"
 	case de.UnknownType:
@@ -116,9 +134,8 @@ func decodeStatus(err error) (int, string) {
 // readEvent returns the event as structured-mode JSON, converting binary
 // mode (ce-* headers, data in the body) so the rest of Hookline sees one
 // form. A non-zero status is an error to answer with.
-func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) ([]byte, int, string, string) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	body, err := io.ReadAll(r.Body)
+func (s *Server) readEvent(r *http.Request, readBody func() ([]byte, error)) ([]byte, int, string, string) {
+	raw, err := readBody()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -129,11 +146,11 @@ func (s *Server) readEvent(w http.ResponseWriter, r *http.Request) ([]byte, int,
 	ct := r.Header.Get("Content-Type")
 	mediaType, _, _ := mime.ParseMediaType(ct)
 	if r.Header.Get("Ce-Specversion") != "" {
-		return binaryToStructured(r.Header, mediaType, ct, body)
+		return binaryToStructured(r.Header, mediaType, ct, raw)
 	}
 	switch mediaType {
 	case "application/cloudevents+json", "application/json", "":
-		return body, 0, "", ""
+		return raw, 0, "", ""
 	}
 	return nil, http.StatusUnsupportedMediaType, "unsupported_media_type",
 		fmt.Sprintf("Send a CloudEvent as application/cloudevents+json or application/json, or in binary mode with ce-* headers; got %q.", ct)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -191,5 +192,86 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEmptyRulesAreRefused: moving every rule file away, or leaving files
+// without a trigger, is refused like a broken edit: the previous rules keep
+// serving and /readyz stays 200, with the error in /v1/rules and the
+// metric. Starting on such a directory is refused too. AllowEmpty permits
+// both.
+func TestEmptyRulesAreRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.hcl")
+	write(t, file, rule("a", "https://example.com/a"))
+	h := startServer(t, dir, nil, func(o *Options) { o.Watch = "off"; o.Sandbox = true })
+
+	for _, tt := range []struct{ name, msg string }{
+		{"no rule files", "no rule files (*.hcl)"},
+		{"no triggers", "define no triggers"},
+	} {
+		if tt.name == "no rule files" {
+			must(t, os.Rename(file, filepath.Join(dir, "r.hcl.bak")))
+		} else {
+			write(t, file, "# every trigger moved elsewhere\ntwilio {\n  account_sid = \"AC1\"\n  auth_token = \"t\"\n  from = \"+15550199\"\n}\n")
+		}
+		status, ans := h.do("POST", "/v1/reload", "", nil, nil)
+		apiErr, _ := ans["error"].(map[string]any)
+		if msg, _ := apiErr["message"].(string); status != 422 || !strings.Contains(msg, tt.msg) || !strings.Contains(msg, "--allow-empty") {
+			t.Errorf("%s: reload answered %d %v, want 422 saying %q and naming --allow-empty", tt.name, status, ans, tt.msg)
+		}
+		_, r := h.do("GET", "/v1/rules", "", nil, nil)
+		last, _ := r["last_error"].(map[string]any)
+		if !hasTrigger(r, "a") || last == nil || !strings.Contains(fmt.Sprint(last["message"]), tt.msg) {
+			t.Errorf("%s: /v1/rules %v, want trigger a live and last_error saying %q", tt.name, r, tt.msg)
+		}
+		if m := scrape(t, h); !strings.Contains(m, "hookline_rules_last_reload_successful 0") || !strings.Contains(m, "hookline_rules_triggers 1") {
+			t.Errorf("%s: the metrics do not show a refused reload with the old rules live", tt.name)
+		}
+		if status, ans := h.do("GET", "/readyz", "", nil, nil); status != 200 || ans["triggers"] != float64(1) {
+			t.Errorf("%s: /readyz %d %v, want 200 with the previous rules", tt.name, status, ans)
+		}
+		if status, ans := h.post(event("empty-"+tt.name, "participant.confirmed", confirmedData)); status != 202 || len(deliveryIDs(t, ans)) != 1 {
+			t.Errorf("%s: an event got %d %v, want it delivered by the previous rules", tt.name, status, ans)
+		}
+	}
+	// Putting the rules back is a good edit again.
+	write(t, file, rule("a", "https://example.com/a"))
+	if status, ans := h.do("POST", "/v1/reload", "", nil, nil); status != 200 {
+		t.Fatalf("reload of the rules put back: %d %v", status, ans)
+	}
+	if m := scrape(t, h); !strings.Contains(m, "hookline_rules_last_reload_successful 1") {
+		t.Error("the reload metric does not show the recovery")
+	}
+
+	// Starting on an empty directory, or on rules without a trigger.
+	noTriggers := writeRules(t, "# nothing yet\n")
+	for _, d := range []string{t.TempDir(), noTriggers} {
+		srv, err := New(context.Background(), Options{RulesDir: d, DataDir: t.TempDir(), Sandbox: true})
+		if err == nil {
+			srv.Close()
+			t.Errorf("%s: the server started without rules", d)
+		} else if !strings.Contains(err.Error(), "--allow-empty") {
+			t.Errorf("%s: %v, want an error naming --allow-empty", d, err)
+		}
+	}
+
+	// With AllowEmpty, both are intended.
+	empty := t.TempDir()
+	h = startServer(t, empty, nil, func(o *Options) { o.Watch = "off"; o.Sandbox = true; o.AllowEmpty = true })
+	if status, ans := h.do("GET", "/readyz", "", nil, nil); status != 200 || ans["triggers"] != float64(0) {
+		t.Errorf("AllowEmpty: /readyz %d %v", status, ans)
+	}
+	write(t, filepath.Join(empty, "r.hcl"), rule("b", "https://example.com/b"))
+	if status, ans := h.do("POST", "/v1/reload", "", nil, nil); status != 200 {
+		t.Fatalf("AllowEmpty: reload to a rule: %d %v", status, ans)
+	}
+	must(t, os.Remove(filepath.Join(empty, "r.hcl")))
+	if status, ans := h.do("POST", "/v1/reload", "", nil, nil); status != 200 || ans["changed"] != true {
+		t.Errorf("AllowEmpty: reload to no rules: %d %v", status, ans)
+	}
+	if status, ans := h.post(event("empty-allowed", "participant.confirmed", confirmedData)); status != 202 || len(deliveryIDs(t, ans)) != 0 {
+		t.Errorf("AllowEmpty: an event got %d %v, want accepted with no delivery", status, ans)
 	}
 }

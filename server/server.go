@@ -34,9 +34,14 @@ type Options struct {
 	DataDir  string       // SQLite store; default "./hookline-data"
 	// DatabaseURL (postgres://...) puts the store in PostgreSQL instead of
 	// DataDir; several servers may share it.
-	DatabaseURL  string
-	NoMigrate    bool           // check the store's schema instead of migrating it (run `hookline migrate` first)
-	Sandbox      bool           // capture deliveries instead of sending them
+	DatabaseURL string
+	NoMigrate   bool // check the store's schema instead of migrating it (run `hookline migrate` first)
+	Sandbox     bool // capture deliveries instead of sending them
+	// AllowEmpty lets the server start on, and reload to, a rules directory
+	// with no rule files or no triggers. Without it both are refused: an
+	// emptied directory is far more often a mistake (a failed checkout, a
+	// missing volume) than a wish to accept events and deliver nothing.
+	AllowEmpty   bool
 	AllowCIDRs   []netip.Prefix // private targets http actions may reach
 	MaxBodyBytes int64          // per event; default 1 MiB
 	Workers      int            // concurrent delivery attempts; default 20
@@ -199,8 +204,29 @@ func (s *Server) load() (*engine.Compiled, error) {
 	if unset > 0 {
 		s.log.Info("sandbox: env() secrets are not needed and were not checked", "unset", unset)
 	}
+	if err := s.checkNotEmpty(set); err != nil {
+		return nil, err
+	}
 	s.log.Info("rules loaded", "dir", s.opts.RulesDir, "triggers", len(set.Triggers), "hash", set.Hash[:12])
 	return live, nil
+}
+
+// checkNotEmpty refuses a set without triggers unless AllowEmpty: it would
+// accept every event and deliver nothing, and nothing else would say so.
+// Start and reload both load through here, so an emptied directory is
+// refused like a broken one and the previous rules keep serving.
+func (s *Server) checkNotEmpty(set *rules.Set) error {
+	if len(set.Triggers) > 0 {
+		return nil
+	}
+	if s.opts.AllowEmpty {
+		s.log.Warn("serving no triggers, as --allow-empty allows: events are accepted and fire nothing", "dir", s.opts.RulesDir)
+		return nil
+	}
+	if len(set.Files) == 0 {
+		return fmt.Errorf("the rules directory %s holds no rule files (*.hcl); refusing to serve no rules (--allow-empty allows it)", s.opts.RulesDir)
+	}
+	return fmt.Errorf("the rules in %s define no triggers; refusing to serve no rules (--allow-empty allows it)", s.opts.RulesDir)
 }
 
 // Handler is the HTTP API.

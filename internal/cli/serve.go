@@ -38,6 +38,7 @@ func runServe(e *env, args []string) int {
 	store := addStoreFlags(fs)
 	fs.BoolVar(&opts.NoMigrate, "no-migrate", false, "do not create or update the store's tables: fail unless 'hookline migrate' has")
 	fs.BoolVar(&opts.Sandbox, "sandbox", false, "capture deliveries instead of sending them: nothing leaves the machine")
+	fs.BoolVar(&opts.AllowEmpty, "allow-empty", false, "start on, and reload to, rules with no .hcl file or no trigger (events are then accepted and fire nothing); without it both are refused")
 	var cidrs cidrList
 	fs.Var(&cidrs, "allow-cidr", "let actions (http, the twilio api_base_url, the smtp host) reach this private or loopback range (repeatable), e.g. 10.1.0.0/16")
 	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
