@@ -98,7 +98,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		s.direct.release(len(r.rows))
 	case r.direct:
 		for _, row := range r.rows {
-			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld})
+			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry})
 		}
 	case s.direct != nil && !r.out.Duplicate && len(r.rows) > 0:
 		s.direct.spilled.Add(int64(len(r.rows)))

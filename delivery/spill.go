@@ -94,7 +94,7 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	defer tx.Rollback()
 	// status: rows spilled by an earlier process and run since keep job_id
 	// -1; the cursor starts after them unless recover found older ones.
-	rows, err := tx.QueryContext(ctx, `SELECT rowid, id, event_id, content FROM hookline_delivery
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, id, event_id, content, retry_schedule, max_attempts FROM hookline_delivery
 		WHERE rowid > ? AND job_id = ? AND status = ? ORDER BY rowid LIMIT ?`, q.cursor, jobSpilled, StatusPending, limit)
 	if err != nil {
 		return 0, err
@@ -102,15 +102,19 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	var jobs []directJob
 	last := q.cursor
 	for rows.Next() {
-		var content string
+		var content, sched string
 		j := directJob{d: new(actions.Delivery), job: jobSpilled}
-		if err := rows.Scan(&last, &j.id, &j.eventID, &content); err != nil {
+		if err := rows.Scan(&last, &j.id, &j.eventID, &content, &sched, &j.retry.MaxAttempts); err != nil {
 			rows.Close()
 			return 0, err
 		}
 		if err := json.Unmarshal([]byte(content), j.d); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("delivery %s: content: %w", j.id, err)
+		}
+		if j.retry.Schedule, err = decodeSchedule(sched); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delivery %s: %w", j.id, err)
 		}
 		jobs = append(jobs, j)
 	}

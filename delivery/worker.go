@@ -42,8 +42,14 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 
 	p.content.Attempt = p.attempts + 1
 	// An interrupted attempt returns ctx's error: River puts the job back
-	// as it was and the next start tries again.
+	// as it was and the next start tries again. So does one made but not
+	// recorded, which River runs again (a second send) on its own backoff:
+	// the job must finish within River's timeout, so it cannot wait for the
+	// database as a first attempt from memory does (unrecorded.go).
 	out, next, err := s.attempt(ctx, p.eventID, id, &p.content, job.ID)
+	if nr := (*notRecorded)(nil); errors.As(err, &nr) {
+		s.recordFailed(ctx, s.attemptLog(p.eventID, id, &p.content), nr.err, "recording an attempt failed; it will run again")
+	}
 	if err != nil {
 		return err
 	}
@@ -58,15 +64,10 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 // jobSpilled for a first attempt from memory), and records it. When ctx
 // ends before the attempt delivered (stopping, or River's job timeout) it
 // is not an attempt: nothing is recorded and ctx's error is returned, for
-// the caller to run it again.
+// the caller to run it again. An attempt made but not recorded returns a
+// *notRecorded error holding what is needed to record it later.
 func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Delivery, jobID int64) (actions.Outcome, nextStep, error) {
-	log := s.log.With(
-		slog.String("event_id", eventID),
-		slog.String("delivery_id", id),
-		slog.String("trigger", d.Trigger),
-		slog.String("action", d.Address),
-		slog.Int("attempt", d.Attempt),
-	)
+	log := s.attemptLog(eventID, id, d)
 	started := s.cfg.Now()
 	out := s.execute(ctx, d, log)
 	if ctx.Err() != nil && out.Status != actions.Delivered {
@@ -75,6 +76,17 @@ func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Deli
 	}
 	next, err := s.finish(ctx, id, jobID, started, out, log)
 	return out, next, err
+}
+
+// attemptLog is the logger of attempt d.Attempt of delivery id.
+func (s *Store) attemptLog(eventID, id string, d *actions.Delivery) *slog.Logger {
+	return s.log.With(
+		slog.String("event_id", eventID),
+		slog.String("delivery_id", id),
+		slog.String("trigger", d.Trigger),
+		slog.String("action", d.Address),
+		slog.Int("attempt", d.Attempt),
+	)
 }
 
 func (s *Store) loadDeliveryState(ctx context.Context, id string) (*deliveryState, error) {
@@ -170,9 +182,11 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 		return s.advance(ctx, tx, id, next, out, now)
 	})
 	if err != nil {
-		log.LogAttrs(ctx, slog.LevelError, "recording attempt failed; it will run again", slog.String("error", err.Error()))
-		return nextStep{}, fmt.Errorf("record attempt of %s: %w", id, err)
+		// Logged by the caller, which knows what happens next.
+		s.health.failed(err)
+		return nextStep{}, &notRecorded{out: out, started: started, err: fmt.Errorf("record attempt of %s: %w", id, err)}
 	}
+	s.health.recorded()
 	s.logAttempt(ctx, log, out, next)
 	return next, nil
 }
