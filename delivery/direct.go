@@ -67,7 +67,9 @@ type direct struct {
 	// wake tells the feeder there may be some to read (see spill.go).
 	spilled atomic.Int64
 	wake    chan struct{}
-	cursor  int64 // the feeder's: rowid up to which spilled rows were read
+	cursor  int64 // the feeder's: spill_seq up to which spilled rows were read
+	// seq is the last spill_seq given to a row (schema.go, step 2).
+	seq atomic.Int64
 
 	mu      sync.Mutex
 	stop    context.CancelFunc // stops taking jobs
@@ -229,16 +231,31 @@ func (q *direct) recover(ctx context.Context) error {
 			jobSpilled, StatusPending, jobHeld); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(min(rowid), 0) FROM hookline_delivery
-			WHERE status = ? AND job_id = ?`, StatusPending, jobSpilled).Scan(&n, &first); err != nil {
+		var top int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(spill_seq), 0) FROM hookline_delivery
+			WHERE spill_seq > 0`).Scan(&top); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM hookline_delivery`).Scan(&last)
+		// Rows that were held, or spilled by a version before spill_seq,
+		// have no number: they get the next ones, in the order they were
+		// stored. Among rows that exist together that is rowid order:
+		// SQLite gives a new row a rowid above every row still there, and
+		// these, pending, were never deleted.
+		if _, err := tx.ExecContext(ctx, `UPDATE hookline_delivery SET spill_seq = ? + r.n
+			FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS n FROM hookline_delivery
+				WHERE status = ? AND job_id = ? AND spill_seq = 0) AS r
+			WHERE hookline_delivery.rowid = r.rid`, top, StatusPending, jobSpilled); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT count(*), coalesce(min(spill_seq), 0),
+			(SELECT coalesce(max(spill_seq), 0) FROM hookline_delivery WHERE spill_seq > 0)
+			FROM hookline_delivery WHERE status = ? AND job_id = ?`, StatusPending, jobSpilled).Scan(&n, &first, &last)
 	})
 	if err != nil {
 		return fmt.Errorf("delivery: take over first attempts a stopped process left: %w", err)
 	}
 	q.spilled.Store(n)
+	q.seq.Store(last)
 	q.cursor = last
 	if n > 0 {
 		q.cursor = first - 1
