@@ -291,15 +291,7 @@ func TestSpillAfterDeletesSkipsNothing(t *testing.T) {
 func TestSpilledRowsOfAnOlderVersionRunInOrder(t *testing.T) {
 	db := newTestDB(t, "sqlite")
 	ctx := context.Background()
-	cfg := Config{DataDir: db.dir}.withDefaults()
-	be, err := openBackend(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be}
-	if err := old.migrateTo(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	old := olderStore(t, db, 1)
 	srv, seen := receiver(t, nil)
 	// Stored in this order, which neither their IDs nor their times
 	// follow: held, spilled, held, spilled.
@@ -323,7 +315,7 @@ func TestSpilledRowsOfAnOlderVersionRunInOrder(t *testing.T) {
 		}
 		want = append(want, id)
 	}
-	if err := be.close(); err != nil {
+	if err := old.be.close(); err != nil {
 		t.Fatal(err)
 	}
 

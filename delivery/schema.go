@@ -75,6 +75,17 @@ var migrations = []string{
 	// their rowid order (direct.go, recover).
 	`ALTER TABLE hookline_delivery ADD COLUMN spill_seq BIGINT NOT NULL DEFAULT 0;
 	CREATE INDEX hookline_delivery_spill ON hookline_delivery (spill_seq) WHERE spill_seq > 0;`,
+
+	// 3: a retry by hand starts a fresh run of the retry policy: run_base
+	// is the number of attempts made before the current run (Store.Retry).
+	// The attempt that ended a run for want of attempts reads "failed",
+	// not "retry" (OutcomeFailed): the last attempt of every delivery
+	// failed so far gets it too.
+	`ALTER TABLE hookline_delivery ADD COLUMN run_base INTEGER NOT NULL DEFAULT 0;
+	UPDATE hookline_attempt SET outcome = 'failed'
+	FROM hookline_delivery d
+	WHERE d.status = 'failed' AND hookline_attempt.delivery_id = d.id
+		AND hookline_attempt.number = d.attempts AND hookline_attempt.outcome = 'retry';`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

@@ -155,31 +155,39 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 		now := s.cfg.Now()
 		// Update first: on PostgreSQL that takes the row lock that
 		// serialises us with Retry before we read retry_requested.
-		var n, maxAttempts int
+		var n, maxAttempts, runBase int
 		var sched string
 		var jobID int64
 		var requested bool
 		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?
-			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested`), nanos(now), id).
-			Scan(&n, &maxAttempts, &sched, &jobID, &requested); err != nil {
+			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base`), nanos(now), id).
+			Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase); err != nil {
 			return err
+		}
+		// Superseded while in flight (jobID differs): keep the record,
+		// decide nothing.
+		current := jobID == attemptJob
+		if current {
+			schedule, err := decodeSchedule(sched)
+			if err != nil {
+				return err
+			}
+			next = s.decide(RetryPolicy{Schedule: schedule, MaxAttempts: maxAttempts}, n-runBase, out, requested, now)
+			if next.fresh {
+				runBase = n // the attempt asked for is the first of a new run
+			}
 		}
 		if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_attempt
 			(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			id, n, nanos(started), out.Status.String(), out.StatusCode, int64(out.Duration),
+			id, n, nanos(started), recordedOutcome(out, next), out.StatusCode, int64(out.Duration),
 			out.Error, out.Response, out.ProviderID); err != nil {
 			return err
 		}
-		if jobID != attemptJob {
-			return nil // superseded while in flight: keep the record, decide nothing
+		if !current {
+			return nil
 		}
-		schedule, err := decodeSchedule(sched)
-		if err != nil {
-			return err
-		}
-		next = s.decide(RetryPolicy{Schedule: schedule, MaxAttempts: maxAttempts}, n, out, requested, now)
-		return s.advance(ctx, tx, id, next, out, now)
+		return s.advance(ctx, tx, id, next, out, runBase, now)
 	})
 	if err != nil {
 		// Logged by the caller, which knows what happens next.
@@ -189,6 +197,21 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 	s.health.recorded()
 	s.logAttempt(ctx, log, out, next)
 	return next, nil
+}
+
+// OutcomeFailed is the outcome an attempt is recorded with when the peer
+// asked for a retry but the run of the retry policy had no attempt left:
+// the attempt failed the delivery, and "retry" would promise another.
+// The others are actions.Status's: "delivered", "retry", "permanent".
+const OutcomeFailed = "failed"
+
+// recordedOutcome is the outcome attempt out is recorded with, next being
+// what it led to.
+func recordedOutcome(out actions.Outcome, next nextStep) string {
+	if out.Status == actions.Retry && next.status == StatusFailed {
+		return OutcomeFailed
+	}
+	return out.Status.String()
 }
 
 // recordTx runs f, which records an attempt, in a write transaction:
@@ -204,25 +227,29 @@ func (s *Store) recordTx(ctx context.Context, f func(*sql.Tx) error) error {
 type nextStep struct {
 	status Status
 	at     time.Time // next attempt, zero when none
+	fresh  bool      // the next attempt starts a new run of the retry policy
 }
 
-func (s *Store) decide(p RetryPolicy, n int, out actions.Outcome, requested bool, now time.Time) nextStep {
+// decide what follows an attempt, the k-th of its run of policy p (the
+// attempts since the delivery was accepted or last retried by hand).
+func (s *Store) decide(p RetryPolicy, k int, out actions.Outcome, requested bool, now time.Time) nextStep {
 	switch {
 	case requested:
 		// Retry was asked for while this attempt was in flight: it began
-		// before the request, so honour the request with another one.
-		return nextStep{status: StatusPending, at: now}
+		// before the request, so honour the request with another one,
+		// which starts a new run as any retry by hand does (requeue).
+		return nextStep{status: StatusPending, at: now, fresh: true}
 	case out.Status == actions.Delivered:
 		return nextStep{status: StatusDelivered}
-	case out.Status == actions.Retry && n < p.MaxAttempts:
-		return nextStep{status: StatusRetrying, at: p.nextAttempt(n, now, out.RetryAfter, s.cfg.Rand)}
+	case out.Status == actions.Retry && k < p.MaxAttempts:
+		return nextStep{status: StatusRetrying, at: p.nextAttempt(k, now, out.RetryAfter, s.cfg.Rand)}
 	}
 	return nextStep{status: StatusFailed}
 }
 
-// advance writes the delivery's new state and, when there is a next
-// attempt, inserts its job.
-func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextStep, out actions.Outcome, now time.Time) error {
+// advance writes the delivery's new state (runBase: the attempts before
+// its current run) and, when there is a next attempt, inserts its job.
+func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextStep, out actions.Outcome, runBase int, now time.Time) error {
 	lastError := out.Error
 	if out.Status == actions.Delivered {
 		lastError = ""
@@ -239,8 +266,8 @@ func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextSte
 		nextAt = sql.NullInt64{Int64: nanos(next.at), Valid: true}
 	}
 	_, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
-		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, updated_at = ?
-		WHERE id = ?`), next.status, lastError, nextAt, nanos(now), id)
+		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, run_base = ?, updated_at = ?
+		WHERE id = ?`), next.status, lastError, nextAt, runBase, nanos(now), id)
 	return err
 }
 
@@ -263,7 +290,7 @@ func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Ou
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("outcome", out.Status.String()),
+		slog.String("outcome", recordedOutcome(out, next)),
 		slog.Int("status_code", out.StatusCode),
 		slog.String("provider_id", out.ProviderID),
 		slog.Duration("duration", out.Duration),
