@@ -98,7 +98,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		s.direct.release(len(r.rows))
 	case r.direct:
 		for _, row := range r.rows {
-			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld})
+			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry})
 		}
 	case s.direct != nil && !r.out.Duplicate && len(r.rows) > 0:
 		s.direct.spilled.Add(int64(len(r.rows)))
@@ -146,7 +146,8 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 		}
 		outs[i] = r.fresh
 		job := int64(jobHeld)
-		if s.direct != nil && !r.direct {
+		spilled := s.direct != nil && !r.direct
+		if spilled {
 			job = jobSpilled
 		}
 		for seq, row := range r.rows {
@@ -154,9 +155,15 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 				ids = append(ids, row.id)
 				jobRow = append(jobRow, len(dels)/deliveryCols)
 			}
+			var spillSeq int64
+			if spilled {
+				// Taken inside the transaction: with one writer, numbers
+				// become visible in increasing order (spill.go).
+				spillSeq = s.direct.seq.Add(1)
+			}
 			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
 				StatusPending, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
-				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, job)
+				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, job)
 		}
 	}
 	if len(ids) > 0 {

@@ -224,3 +224,66 @@ func testRunsContentStoredBeforeFields(t *testing.T, db testDB) {
 	}
 	waitStatus(t, s, id, StatusDelivered)
 }
+
+// A retry by hand starts a fresh run of the retry policy, of a dead letter
+// as of a delivery still retrying; the attempt that ends a run for want of
+// attempts reads "failed".
+func TestManualRetryStartsAFreshRun(t *testing.T) { eachDB(t, testManualRetryStartsAFreshRun) }
+
+func testManualRetryStartsAFreshRun(t *testing.T, db testDB) {
+	var fixed atomic.Bool
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		if !fixed.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	s := openStore(t, db, nil)
+	start(t, s)
+	ctx := context.Background()
+
+	dead := accept(t, s, newEvent("dead", NewDelivery{
+		Delivery: httpAction(srv.URL, `{}`),
+		Retry:    RetryPolicy{Schedule: []time.Duration{10 * time.Millisecond}, MaxAttempts: 2},
+	})).Deliveries[0].ID
+	det := waitStatus(t, s, dead, StatusFailed)
+	if got, want := outcomes(det.Attempts), []string{"1:retry:503", "2:failed:503"}; !slices.Equal(got, want) {
+		t.Fatalf("attempts %v, want %v", got, want)
+	}
+	if err := s.Retry(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	waitAttempts(t, s, dead, 4)
+	det = waitStatus(t, s, dead, StatusFailed)
+	if got, want := outcomes(det.Attempts), []string{"1:retry:503", "2:failed:503", "3:retry:503", "4:failed:503"}; !slices.Equal(got, want) {
+		t.Errorf("attempts after a retry by hand %v, want a second run of two: %v", got, want)
+	}
+
+	// Still retrying, on the second delay (an hour): a retry by hand runs
+	// now and starts the schedule over, from the first delay.
+	busy := accept(t, s, newEvent("busy", NewDelivery{
+		Delivery: httpAction(srv.URL, `{}`),
+		Retry:    RetryPolicy{Schedule: []time.Duration{10 * time.Millisecond, time.Hour}, MaxAttempts: 3},
+	})).Deliveries[0].ID
+	waitAttempts(t, s, busy, 2)
+	waitStatus(t, s, busy, StatusRetrying)
+	if err := s.Retry(ctx, busy); err != nil {
+		t.Fatal(err)
+	}
+	det = waitAttempts(t, s, busy, 4)
+	if got, want := outcomes(det.Attempts), []string{"1:retry:503", "2:retry:503", "3:retry:503", "4:retry:503"}; !slices.Equal(got, want) {
+		t.Errorf("attempts %v, want %v", got, want)
+	}
+	det = waitStatus(t, s, busy, StatusRetrying)
+	if det.NextAttemptAt == nil || det.NextAttemptAt.Sub(det.Attempts[3].StartedAt) < 30*time.Minute {
+		t.Errorf("after the run's second attempt, next at %v, want the second delay (an hour)", det.NextAttemptAt)
+	}
+
+	fixed.Store(true)
+	if err := s.Retry(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	det = waitStatus(t, s, dead, StatusDelivered)
+	if got := outcomes(det.Attempts); len(got) != 5 || got[4] != "5:delivered:200" {
+		t.Errorf("attempts %v", got)
+	}
+}

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -39,10 +40,6 @@ import (
 // instead of into memory.
 const directPerWorker = 500
 
-// directRetryPause is the wait before running again a direct attempt whose
-// outcome could not be recorded (the database failed): it may run twice.
-const directRetryPause = time.Second
-
 // job_id values of first attempts that are not River jobs.
 const (
 	jobHeld    = 0  // held in memory since Accept
@@ -53,7 +50,9 @@ const (
 type directJob struct {
 	id, eventID string
 	d           *actions.Delivery
-	job         int64 // jobHeld or jobSpilled: the job_id its record expects
+	job         int64       // jobHeld or jobSpilled: the job_id its record expects
+	retry       RetryPolicy // the delivery's, for tries to record it (unrecorded.go)
+	rec         *unrecorded // set once made: only its record is left
 }
 
 // direct is the in-memory queue of first attempts and its workers.
@@ -68,16 +67,28 @@ type direct struct {
 	// wake tells the feeder there may be some to read (see spill.go).
 	spilled atomic.Int64
 	wake    chan struct{}
-	cursor  int64 // the feeder's: rowid up to which spilled rows were read
+	cursor  int64 // the feeder's: spill_seq up to which spilled rows were read
+	// seq is the last spill_seq given to a row (schema.go, step 2).
+	seq atomic.Int64
 
 	mu      sync.Mutex
 	stop    context.CancelFunc // stops taking jobs
 	cancel  context.CancelFunc // cancels attempts in flight
 	running sync.WaitGroup
+
+	// recording holds the attempts made whose record waits for another
+	// try, by the timer that queues them again (unrecorded.go).
+	recMu     sync.Mutex
+	recording map[*time.Timer]directJob
 }
 
 func newDirect(s *Store) *direct {
-	return &direct{s: s, queue: make(chan directJob, s.cfg.Workers*directPerWorker), wake: make(chan struct{}, 1)}
+	return &direct{
+		s:         s,
+		queue:     make(chan directJob, s.cfg.Workers*directPerWorker),
+		wake:      make(chan struct{}, 1),
+		recording: map[*time.Timer]directJob{},
+	}
 }
 
 // FirstAttempts reports the first attempts held in memory (queued, in
@@ -150,6 +161,7 @@ func (q *direct) halt(ctx context.Context) error {
 	}
 	q.cancel()
 	q.stop, q.cancel = nil, nil
+	q.queueRecords()
 	if n := len(q.queue); n > 0 {
 		// Stored as pending: the next start runs them, from memory in this
 		// process or read back in the next (see recover).
@@ -169,25 +181,39 @@ func (q *direct) work(take, ctx context.Context) {
 		case <-take.Done():
 			return
 		case j := <-q.queue:
-			d := *j.d // the queued copy stays as stored, for a rerun
-			d.Attempt = 1
-			if _, _, err := q.s.attempt(ctx, j.eventID, j.id, &d, j.job); err != nil {
-				// Interrupted, or not recorded: it runs again, from the
-				// queue, where its room is still reserved.
-				q.queue <- j
-				if take.Err() == nil && ctx.Err() == nil {
-					select {
-					case <-time.After(directRetryPause):
-					case <-take.Done():
-					}
-				}
-				continue
-			}
-			q.release(1)
-			if q.spilled.Load() > 0 {
-				q.signal()
-			}
+			q.run(ctx, j)
 		}
+	}
+}
+
+// run makes first attempt j, or only records it if it was made already.
+func (q *direct) run(ctx context.Context, j directJob) {
+	s := q.s
+	d := *j.d // the queued copy stays as stored, for a rerun
+	d.Attempt = 1
+	var err error
+	if j.rec == nil {
+		_, _, err = s.attempt(ctx, j.eventID, j.id, &d, j.job)
+	} else {
+		_, err = s.finish(ctx, j.id, j.job, j.rec.started, j.rec.out, s.attemptLog(j.eventID, j.id, &d))
+	}
+	var nr *notRecorded
+	switch {
+	case err == nil:
+		if j.rec != nil {
+			s.health.waiting.Add(-1)
+		}
+		q.release(1)
+		if q.spilled.Load() > 0 {
+			q.signal()
+		}
+	case errors.As(err, &nr):
+		// Sending it again would be a second send: record it later.
+		q.notRecorded(ctx, j, s.attemptLog(j.eventID, j.id, &d), nr)
+	default:
+		// Interrupted by a stop, so not an attempt: it runs on the next
+		// start, from the queue, where its room is still reserved.
+		q.queue <- j
 	}
 }
 
@@ -205,16 +231,31 @@ func (q *direct) recover(ctx context.Context) error {
 			jobSpilled, StatusPending, jobHeld); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(min(rowid), 0) FROM hookline_delivery
-			WHERE status = ? AND job_id = ?`, StatusPending, jobSpilled).Scan(&n, &first); err != nil {
+		var top int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(spill_seq), 0) FROM hookline_delivery
+			WHERE spill_seq > 0`).Scan(&top); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM hookline_delivery`).Scan(&last)
+		// Rows that were held, or spilled by a version before spill_seq,
+		// have no number: they get the next ones, in the order they were
+		// stored. Among rows that exist together that is rowid order:
+		// SQLite gives a new row a rowid above every row still there, and
+		// these, pending, were never deleted.
+		if _, err := tx.ExecContext(ctx, `UPDATE hookline_delivery SET spill_seq = ? + r.n
+			FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS n FROM hookline_delivery
+				WHERE status = ? AND job_id = ? AND spill_seq = 0) AS r
+			WHERE hookline_delivery.rowid = r.rid`, top, StatusPending, jobSpilled); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT count(*), coalesce(min(spill_seq), 0),
+			(SELECT coalesce(max(spill_seq), 0) FROM hookline_delivery WHERE spill_seq > 0)
+			FROM hookline_delivery WHERE status = ? AND job_id = ?`, StatusPending, jobSpilled).Scan(&n, &first, &last)
 	})
 	if err != nil {
 		return fmt.Errorf("delivery: take over first attempts a stopped process left: %w", err)
 	}
 	q.spilled.Store(n)
+	q.seq.Store(last)
 	q.cursor = last
 	if n > 0 {
 		q.cursor = first - 1

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -219,5 +220,115 @@ func TestDirectBacklogIsReadBackInBatches(t *testing.T) {
 	}
 	if c := count(t, s, `SELECT COUNT(*) FROM river_job`); c != 0 {
 		t.Errorf("%d River jobs, want 0", c)
+	}
+}
+
+// Rows deleted (as retention deletes finished deliveries and their events)
+// must not make the feeder skip rows spilled afterwards: SQLite hands the
+// rowids of deleted rows at the top of the table out again.
+func TestSpillAfterDeletesSkipsNothing(t *testing.T) {
+	srv, seen := receiver(t, nil)
+	s := openStore(t, newTestDB(t, "sqlite"), func(c *Config) { c.Workers = 1 })
+	room := cap(s.direct.queue)
+	ctx := context.Background()
+	spill := func(prefix string, n int) []string {
+		t.Helper()
+		waitFor(t, func() (bool, string) {
+			held, _ := s.FirstAttempts()
+			return held == 0, fmt.Sprintf("%d held", held)
+		})
+		if !s.direct.reserve(room) { // memory full: every one is spilled
+			t.Fatal("reserve failed")
+		}
+		var ids []string
+		for i := range n {
+			rc := accept(t, s, newEvent(fmt.Sprint(prefix, i), NewDelivery{Delivery: httpAction(srv.URL, fmt.Sprint(prefix, i))}))
+			ids = append(ids, rc.Deliveries[0].ID)
+		}
+		s.direct.release(room)
+		s.direct.signal()
+		for _, id := range ids {
+			waitStatus(t, s, id, StatusDelivered)
+		}
+		for range n {
+			next(t, seen)
+		}
+		return ids
+	}
+	start(t, s)
+	spill("a", 5)
+	// Retention: every finished delivery goes, with its attempts and
+	// events.
+	for _, q := range []string{
+		`DELETE FROM hookline_attempt WHERE delivery_id IN (SELECT id FROM hookline_delivery WHERE status = 'delivered')`,
+		`DELETE FROM hookline_delivery WHERE status = 'delivered'`,
+		`DELETE FROM hookline_event WHERE id NOT IN (SELECT event_id FROM hookline_delivery)`,
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spill("b", 3)
+	// And once more with rows left at the bottom of the table.
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM hookline_attempt WHERE delivery_id IN
+		(SELECT id FROM hookline_delivery ORDER BY rowid DESC LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM hookline_delivery WHERE rowid = (SELECT max(rowid) FROM hookline_delivery)`); err != nil {
+		t.Fatal(err)
+	}
+	spill("c", 2)
+	select {
+	case r := <-seen:
+		t.Errorf("a delivery ran twice: %q", r.Body)
+	default:
+	}
+}
+
+// A database whose first attempts were held or spilled by a version that
+// numbered nothing reads them back, after the migration, in the order they
+// were stored.
+func TestSpilledRowsOfAnOlderVersionRunInOrder(t *testing.T) {
+	db := newTestDB(t, "sqlite")
+	ctx := context.Background()
+	old := olderStore(t, db, 1)
+	srv, seen := receiver(t, nil)
+	// Stored in this order, which neither their IDs nor their times
+	// follow: held, spilled, held, spilled.
+	var want []string
+	for i, job := range []int64{jobHeld, jobSpilled, jobHeld, jobSpilled} {
+		ev, id := fmt.Sprint("evt_", 9-i), fmt.Sprint("dlv_", 9-i)
+		content, err := json.Marshal(httpAction(srv.URL, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.db.ExecContext(ctx, `INSERT INTO hookline_event (id, source, ce_id, type, received_at, raw)
+			VALUES (?, '/test', ?, 'order.created', ?, '{}')`, ev, ev, 1000-i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.db.ExecContext(ctx, `INSERT INTO hookline_delivery
+			(id, event_id, seq, address, trigger_name, type, name, status, attempts, created_at, updated_at,
+			 next_attempt_at, last_error, content, retry_schedule, max_attempts, job_id, retry_requested)
+			VALUES (?, ?, 0, 'order.http.notify', 'order', 'http', 'notify', 'pending', 0, ?, ?, ?, '', ?, '[]', 1, ?, 0)`,
+			id, ev, 1000-i, 1000-i, 1000-i, string(content), job); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	if err := old.be.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openStore(t, db, func(c *Config) { c.Workers = 1 })
+	start(t, s)
+	var got []string
+	for range want {
+		got = append(got, next(t, seen).Body)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ran %q, want the stored order %q", got, want)
+	}
+	for _, id := range want {
+		waitStatus(t, s, id, StatusDelivered)
 	}
 }

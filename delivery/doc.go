@@ -10,7 +10,9 @@
 // revived, so the queue and the delivery rows cannot disagree about what
 // happens next. On SQLite, which one process owns, a fresh delivery's first
 // attempt needs no job: it is held in memory, or spilled to the database
-// when memory is full and read back in order (direct.go, spill.go).
+// when memory is full and read back in order (direct.go, spill.go); if the
+// database refuses its record, only the record is tried again, since the
+// peer has it already (unrecorded.go).
 //
 // The database is SQLite in a data directory (one process) or PostgreSQL
 // (several processes, "nodes", sharing it); everything that knows which

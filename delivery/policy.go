@@ -64,12 +64,15 @@ func (p RetryPolicy) delay(n int) time.Duration {
 	return p.Schedule[min(n-1, len(p.Schedule)-1)]
 }
 
+// wait is delay(n) with jitter.
+func (p RetryPolicy) wait(n int, rnd func() float64) time.Duration {
+	return time.Duration(float64(p.delay(n)) * (1 - jitter + 2*jitter*rnd()))
+}
+
 // nextAttempt is when attempt n+1 may start: the scheduled delay with
 // jitter, but never before the peer's Retry-After.
 func (p RetryPolicy) nextAttempt(n int, now, retryAfter time.Time, rnd func() float64) time.Time {
-	d := p.delay(n)
-	d = time.Duration(float64(d) * (1 - jitter + 2*jitter*rnd()))
-	at := now.Add(d)
+	at := now.Add(p.wait(n, rnd))
 	if retryAfter.After(at) {
 		at = retryAfter
 	}

@@ -49,7 +49,7 @@ type Summary struct {
 type Attempt struct {
 	Number     int
 	StartedAt  time.Time
-	Outcome    string // "delivered", "retry", "permanent"
+	Outcome    string // "delivered", "retry", "permanent", or OutcomeFailed ("failed")
 	StatusCode int
 	Duration   time.Duration
 	Error      string

@@ -11,9 +11,12 @@ import (
 )
 
 // Retry schedules a delivery again now, whatever its status: a delivered one
-// is delivered again, a dead letter gets one more attempt (and the rest of
-// its schedule if attempts remain). Attempt numbering continues. If an
-// attempt is in flight, another follows it straight away.
+// is delivered again, a dead letter is attempted again. Either way it
+// starts a fresh run of its retry policy, as Svix's resend does: the
+// attempt Retry causes is the run's first, and the schedule and
+// MaxAttempts apply again from it. Earlier attempts stay in the log and
+// numbering continues. If an attempt is in flight, another follows it
+// straight away, and the new run starts with that one.
 func (s *Store) Retry(ctx context.Context, id string) error {
 	var found bool
 	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
@@ -124,8 +127,10 @@ func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) (bool, error
 			return false, err
 		}
 	}
+	// A new run starts with the next attempt; when one is in flight,
+	// finish moves the start past it (decide).
 	_, err = tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
-		SET status = ?, next_attempt_at = ?, retry_requested = ?, job_id = ? WHERE id = ?`),
+		SET status = ?, next_attempt_at = ?, retry_requested = ?, job_id = ?, run_base = attempts WHERE id = ?`),
 		StatusPending, nanos(now), requested, jobID, id)
 	return true, err
 }

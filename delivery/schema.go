@@ -63,6 +63,29 @@ var migrations = []string{
 		provider_id TEXT NOT NULL,
 		PRIMARY KEY (delivery_id, number)
 	);`,
+
+	// 2: the order spilled first attempts are read back in (spill.go).
+	// SQLite reuses the rowids of deleted rows at the top of a table, so
+	// a cursor on rowid skipped rows stored after a delete; spill_seq is
+	// set from a counter that only grows. 0 means none: first attempts
+	// held in memory, and every row on PostgreSQL, which spills nothing;
+	// the partial index leaves those out, so it costs Accept nothing for
+	// them. Rows left pending with 0 (held by a stopped process, or
+	// spilled by an older version) are numbered by the next Open, in
+	// their rowid order (direct.go, recover).
+	`ALTER TABLE hookline_delivery ADD COLUMN spill_seq BIGINT NOT NULL DEFAULT 0;
+	CREATE INDEX hookline_delivery_spill ON hookline_delivery (spill_seq) WHERE spill_seq > 0;`,
+
+	// 3: a retry by hand starts a fresh run of the retry policy: run_base
+	// is the number of attempts made before the current run (Store.Retry).
+	// The attempt that ended a run for want of attempts reads "failed",
+	// not "retry" (OutcomeFailed): the last attempt of every delivery
+	// failed so far gets it too.
+	`ALTER TABLE hookline_delivery ADD COLUMN run_base INTEGER NOT NULL DEFAULT 0;
+	UPDATE hookline_attempt SET outcome = 'failed'
+	FROM hookline_delivery d
+	WHERE d.status = 'failed' AND hookline_attempt.delivery_id = d.id
+		AND hookline_attempt.number = d.attempts AND hookline_attempt.outcome = 'retry';`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and
@@ -129,7 +152,11 @@ func (s *Store) schemaVersion(ctx context.Context) (int, error) {
 
 // migrate brings our tables up to date, one transaction per step so that a
 // failed step leaves the previous version intact.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, len(migrations)) }
+
+// migrateTo applies our steps up to version to (tests build an older
+// version's database with it).
+func (s *Store) migrateTo(ctx context.Context, to int) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS hookline_migration (
 		version    INTEGER PRIMARY KEY,
 		applied_at BIGINT NOT NULL
@@ -143,7 +170,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if have > len(migrations) {
 		return fmt.Errorf("delivery: database schema version %d is newer than this program (%d)", have, len(migrations))
 	}
-	for v := have + 1; v <= len(migrations); v++ {
+	for v := have + 1; v <= to; v++ {
 		if err := s.inTx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
 				return err

@@ -13,12 +13,15 @@ import (
 
 // Reading spilled first attempts back into memory (see direct.go).
 //
-// Spilled rows are found by SQLite's rowid: one writer connection commits
-// transactions one after another, so rowids become visible in increasing
-// order, and a cursor (the highest rowid read so far) marks everything
-// before it as taken. The read runs on a reader connection, beside the
-// writer, and needs no write: a row read back keeps job_id -1, which its
-// attempt's record expects.
+// Spilled rows are found by spill_seq, a number taken from a counter that
+// only grows (direct.seq) inside the transaction that stores the row: one
+// writer connection commits transactions one after another, so numbers
+// become visible in increasing order, and a cursor (the highest number
+// read so far) marks everything before it as taken. SQLite's rowid would
+// not do: once rows are deleted it may give a new row a rowid at or below
+// the cursor. The read runs on a reader connection, beside the writer, and
+// needs no write: a row read back keeps job_id -1, which its attempt's
+// record expects.
 
 const (
 	// feedBatch is the most rows one read takes; the feeder waits for this
@@ -94,23 +97,33 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	defer tx.Rollback()
 	// status: rows spilled by an earlier process and run since keep job_id
 	// -1; the cursor starts after them unless recover found older ones.
-	rows, err := tx.QueryContext(ctx, `SELECT rowid, id, event_id, content FROM hookline_delivery
-		WHERE rowid > ? AND job_id = ? AND status = ? ORDER BY rowid LIMIT ?`, q.cursor, jobSpilled, StatusPending, limit)
+	// The spill index, named: left to itself SQLite prefers the status
+	// index, which makes each read scan and sort every pending row. Its
+	// condition, "spill_seq > 0", must be in the query for SQLite to use
+	// it: the planner cannot tell that the cursor is never negative.
+	rows, err := tx.QueryContext(ctx, `SELECT spill_seq, id, event_id, content, retry_schedule, max_attempts
+		FROM hookline_delivery INDEXED BY hookline_delivery_spill
+		WHERE spill_seq > ? AND spill_seq > 0 AND job_id = ? AND status = ? ORDER BY spill_seq LIMIT ?`,
+		q.cursor, jobSpilled, StatusPending, limit)
 	if err != nil {
 		return 0, err
 	}
 	var jobs []directJob
 	last := q.cursor
 	for rows.Next() {
-		var content string
+		var content, sched string
 		j := directJob{d: new(actions.Delivery), job: jobSpilled}
-		if err := rows.Scan(&last, &j.id, &j.eventID, &content); err != nil {
+		if err := rows.Scan(&last, &j.id, &j.eventID, &content, &sched, &j.retry.MaxAttempts); err != nil {
 			rows.Close()
 			return 0, err
 		}
 		if err := json.Unmarshal([]byte(content), j.d); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("delivery %s: content: %w", j.id, err)
+		}
+		if j.retry.Schedule, err = decodeSchedule(sched); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("delivery %s: %w", j.id, err)
 		}
 		jobs = append(jobs, j)
 	}
@@ -120,7 +133,7 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	if len(jobs) < limit {
 		// Every spilled row of this snapshot was read: skip the rest of
 		// it, so the next read starts after it.
-		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(rowid), 0) FROM hookline_delivery`).Scan(&last); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(spill_seq), 0) FROM hookline_delivery WHERE spill_seq > 0`).Scan(&last); err != nil {
 			return 0, err
 		}
 	}

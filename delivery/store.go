@@ -86,6 +86,7 @@ type Store struct {
 	commits *committer // group commit of Accept
 	direct  *direct    // first attempts held in memory; nil unless one process owns the database
 	records *txBatcher // shared transactions for recording attempts; nil: one each
+	health  recordHealth
 
 	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
 

@@ -42,8 +42,14 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 
 	p.content.Attempt = p.attempts + 1
 	// An interrupted attempt returns ctx's error: River puts the job back
-	// as it was and the next start tries again.
+	// as it was and the next start tries again. So does one made but not
+	// recorded, which River runs again (a second send) on its own backoff:
+	// the job must finish within River's timeout, so it cannot wait for the
+	// database as a first attempt from memory does (unrecorded.go).
 	out, next, err := s.attempt(ctx, p.eventID, id, &p.content, job.ID)
+	if nr := (*notRecorded)(nil); errors.As(err, &nr) {
+		s.recordFailed(ctx, s.attemptLog(p.eventID, id, &p.content), nr.err, "recording an attempt failed; it will run again")
+	}
 	if err != nil {
 		return err
 	}
@@ -58,15 +64,10 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 // jobSpilled for a first attempt from memory), and records it. When ctx
 // ends before the attempt delivered (stopping, or River's job timeout) it
 // is not an attempt: nothing is recorded and ctx's error is returned, for
-// the caller to run it again.
+// the caller to run it again. An attempt made but not recorded returns a
+// *notRecorded error holding what is needed to record it later.
 func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Delivery, jobID int64) (actions.Outcome, nextStep, error) {
-	log := s.log.With(
-		slog.String("event_id", eventID),
-		slog.String("delivery_id", id),
-		slog.String("trigger", d.Trigger),
-		slog.String("action", d.Address),
-		slog.Int("attempt", d.Attempt),
-	)
+	log := s.attemptLog(eventID, id, d)
 	started := s.cfg.Now()
 	out := s.execute(ctx, d, log)
 	if ctx.Err() != nil && out.Status != actions.Delivered {
@@ -75,6 +76,17 @@ func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Deli
 	}
 	next, err := s.finish(ctx, id, jobID, started, out, log)
 	return out, next, err
+}
+
+// attemptLog is the logger of attempt d.Attempt of delivery id.
+func (s *Store) attemptLog(eventID, id string, d *actions.Delivery) *slog.Logger {
+	return s.log.With(
+		slog.String("event_id", eventID),
+		slog.String("delivery_id", id),
+		slog.String("trigger", d.Trigger),
+		slog.String("action", d.Address),
+		slog.Int("attempt", d.Attempt),
+	)
 }
 
 func (s *Store) loadDeliveryState(ctx context.Context, id string) (*deliveryState, error) {
@@ -143,38 +155,63 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 		now := s.cfg.Now()
 		// Update first: on PostgreSQL that takes the row lock that
 		// serialises us with Retry before we read retry_requested.
-		var n, maxAttempts int
+		var n, maxAttempts, runBase int
 		var sched string
 		var jobID int64
 		var requested bool
 		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?
-			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested`), nanos(now), id).
-			Scan(&n, &maxAttempts, &sched, &jobID, &requested); err != nil {
+			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base`), nanos(now), id).
+			Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase); err != nil {
 			return err
+		}
+		// Superseded while in flight (jobID differs): keep the record,
+		// decide nothing.
+		current := jobID == attemptJob
+		if current {
+			schedule, err := decodeSchedule(sched)
+			if err != nil {
+				return err
+			}
+			next = s.decide(RetryPolicy{Schedule: schedule, MaxAttempts: maxAttempts}, n-runBase, out, requested, now)
+			if next.fresh {
+				runBase = n // the attempt asked for is the first of a new run
+			}
 		}
 		if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_attempt
 			(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			id, n, nanos(started), out.Status.String(), out.StatusCode, int64(out.Duration),
+			id, n, nanos(started), recordedOutcome(out, next), out.StatusCode, int64(out.Duration),
 			out.Error, out.Response, out.ProviderID); err != nil {
 			return err
 		}
-		if jobID != attemptJob {
-			return nil // superseded while in flight: keep the record, decide nothing
+		if !current {
+			return nil
 		}
-		schedule, err := decodeSchedule(sched)
-		if err != nil {
-			return err
-		}
-		next = s.decide(RetryPolicy{Schedule: schedule, MaxAttempts: maxAttempts}, n, out, requested, now)
-		return s.advance(ctx, tx, id, next, out, now)
+		return s.advance(ctx, tx, id, next, out, runBase, now)
 	})
 	if err != nil {
-		log.LogAttrs(ctx, slog.LevelError, "recording attempt failed; it will run again", slog.String("error", err.Error()))
-		return nextStep{}, fmt.Errorf("record attempt of %s: %w", id, err)
+		// Logged by the caller, which knows what happens next.
+		s.health.failed(err)
+		return nextStep{}, &notRecorded{out: out, started: started, err: fmt.Errorf("record attempt of %s: %w", id, err)}
 	}
+	s.health.recorded()
 	s.logAttempt(ctx, log, out, next)
 	return next, nil
+}
+
+// OutcomeFailed is the outcome an attempt is recorded with when the peer
+// asked for a retry but the run of the retry policy had no attempt left:
+// the attempt failed the delivery, and "retry" would promise another.
+// The others are actions.Status's: "delivered", "retry", "permanent".
+const OutcomeFailed = "failed"
+
+// recordedOutcome is the outcome attempt out is recorded with, next being
+// what it led to.
+func recordedOutcome(out actions.Outcome, next nextStep) string {
+	if out.Status == actions.Retry && next.status == StatusFailed {
+		return OutcomeFailed
+	}
+	return out.Status.String()
 }
 
 // recordTx runs f, which records an attempt, in a write transaction:
@@ -190,25 +227,29 @@ func (s *Store) recordTx(ctx context.Context, f func(*sql.Tx) error) error {
 type nextStep struct {
 	status Status
 	at     time.Time // next attempt, zero when none
+	fresh  bool      // the next attempt starts a new run of the retry policy
 }
 
-func (s *Store) decide(p RetryPolicy, n int, out actions.Outcome, requested bool, now time.Time) nextStep {
+// decide what follows an attempt, the k-th of its run of policy p (the
+// attempts since the delivery was accepted or last retried by hand).
+func (s *Store) decide(p RetryPolicy, k int, out actions.Outcome, requested bool, now time.Time) nextStep {
 	switch {
 	case requested:
 		// Retry was asked for while this attempt was in flight: it began
-		// before the request, so honour the request with another one.
-		return nextStep{status: StatusPending, at: now}
+		// before the request, so honour the request with another one,
+		// which starts a new run as any retry by hand does (requeue).
+		return nextStep{status: StatusPending, at: now, fresh: true}
 	case out.Status == actions.Delivered:
 		return nextStep{status: StatusDelivered}
-	case out.Status == actions.Retry && n < p.MaxAttempts:
-		return nextStep{status: StatusRetrying, at: p.nextAttempt(n, now, out.RetryAfter, s.cfg.Rand)}
+	case out.Status == actions.Retry && k < p.MaxAttempts:
+		return nextStep{status: StatusRetrying, at: p.nextAttempt(k, now, out.RetryAfter, s.cfg.Rand)}
 	}
 	return nextStep{status: StatusFailed}
 }
 
-// advance writes the delivery's new state and, when there is a next
-// attempt, inserts its job.
-func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextStep, out actions.Outcome, now time.Time) error {
+// advance writes the delivery's new state (runBase: the attempts before
+// its current run) and, when there is a next attempt, inserts its job.
+func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextStep, out actions.Outcome, runBase int, now time.Time) error {
 	lastError := out.Error
 	if out.Status == actions.Delivered {
 		lastError = ""
@@ -225,8 +266,8 @@ func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextSte
 		nextAt = sql.NullInt64{Int64: nanos(next.at), Valid: true}
 	}
 	_, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
-		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, updated_at = ?
-		WHERE id = ?`), next.status, lastError, nextAt, nanos(now), id)
+		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, run_base = ?, updated_at = ?
+		WHERE id = ?`), next.status, lastError, nextAt, runBase, nanos(now), id)
 	return err
 }
 
@@ -249,7 +290,7 @@ func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Ou
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("outcome", out.Status.String()),
+		slog.String("outcome", recordedOutcome(out, next)),
 		slog.Int("status_code", out.StatusCode),
 		slog.String("provider_id", out.ProviderID),
 		slog.Duration("duration", out.Duration),

@@ -176,6 +176,14 @@ func (m *metrics) watchFirstAttempts(store *delivery.Store) {
 			Name: "hookline_first_attempts_spilled",
 			Help: "First attempts waiting in the database for room in memory (SQLite), read back in order.",
 		}, func() float64 { _, spilled := store.FirstAttempts(); return float64(spilled) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hookline_attempt_record_failures_total",
+			Help: "Tries to record a delivery attempt that the database refused.",
+		}, func() float64 { return float64(store.RecordHealth().Failures) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookline_attempts_unrecorded",
+			Help: "Attempts made but not recorded (SQLite): their record is tried again, or they run again on the next start.",
+		}, func() float64 { return float64(store.RecordHealth().Unrecorded) }),
 	)
 }
 

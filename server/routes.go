@@ -38,5 +38,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	set := live.Set()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "rules_hash": set.Hash, "triggers": len(set.Triggers)})
+	body := map[string]any{"status": "ready", "rules_hash": set.Hash, "triggers": len(set.Triggers)}
+	if err := s.store.Degraded(); err != nil {
+		// Events are still kept, so still 200: this is for alerts.
+		body["status"], body["degraded"] = "degraded", err.Error()
+	}
+	writeJSON(w, http.StatusOK, body)
 }
