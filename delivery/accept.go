@@ -55,10 +55,10 @@ type Receipt struct {
 // call, it returns that receipt with Duplicate set and stores nothing.
 func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	if ev.Source == "" || ev.CEID == "" {
-		return Receipt{}, errors.New("delivery: event needs a source and an id")
+		return Receipt{}, fmt.Errorf("delivery: %w: it needs a source and an id", ErrInvalidEvent)
 	}
 	if !json.Valid(ev.Raw) {
-		return Receipt{}, errors.New("delivery: event is not valid JSON")
+		return Receipt{}, fmt.Errorf("delivery: %w: it is not valid JSON", ErrInvalidEvent)
 	}
 	// PostgreSQL's text rejects these and SQLite's takes them: refuse them
 	// on both, so that an event is accepted or not whatever the store.
@@ -68,7 +68,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		invalid = invalid || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0
 	}
 	if invalid {
-		return Receipt{}, errors.New("delivery: event holds invalid UTF-8 or a NUL character")
+		return Receipt{}, fmt.Errorf("delivery: %w: it holds invalid UTF-8 or a NUL character", ErrInvalidEvent)
 	}
 	c := s.commits
 	c.untaken.Add(1) // from here a filling batch may wait for us

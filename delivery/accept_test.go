@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -118,8 +119,15 @@ func testAcceptRejects(t *testing.T, db testDB) {
 		"bad policy":  {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{MaxAttempts: -1}}}},
 		"no schedule": {Source: "/s", CEID: "x", Raw: []byte(`{}`), Deliveries: []NewDelivery{{Delivery: httpAction("http://x", ""), Retry: RetryPolicy{Schedule: []time.Duration{}, MaxAttempts: 3}}}},
 	} {
-		if _, err := s.Accept(ctx, ev); err == nil {
+		_, err := s.Accept(ctx, ev)
+		if err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+		// Only a problem with the event itself is one sending it again
+		// cannot fix; the server answers that with 400, the rest with 503.
+		aboutEvent := name != "no content" && name != "bad policy" && name != "no schedule"
+		if errors.Is(err, ErrInvalidEvent) != aboutEvent {
+			t.Errorf("%s: %v, ErrInvalidEvent %v", name, err, !aboutEvent)
 		}
 	}
 	if n := count(t, s, `SELECT COUNT(*) FROM hookline_event`); n != 0 {

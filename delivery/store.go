@@ -43,6 +43,11 @@ const (
 // ErrNotFound is returned for an unknown event or delivery ID.
 var ErrNotFound = errors.New("not found")
 
+// ErrInvalidEvent is wrapped by Accept's errors about the event itself (no
+// source or id, not JSON, text no store can keep): sending it again cannot
+// help, unlike any other Accept error.
+var ErrInvalidEvent = errors.New("invalid event")
+
 // ErrInvalidFilter is wrapped by errors about a Filter: an unknown status
 // or a cursor this store did not produce.
 var ErrInvalidFilter = errors.New("invalid filter")

@@ -82,6 +82,13 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: f.Delivery, Retry: retryPolicy(f.Action.Retry)})
 	}
 	receipt, err := s.store.Accept(r.Context(), ne)
+	if errors.Is(err, delivery.ErrInvalidEvent) {
+		// Decode refuses all of these first; this is the last defence, and
+		// the sender must not be told to send it again.
+		s.metrics.rejected.WithLabelValues("invalid_text").Inc()
+		writeError(w, http.StatusBadRequest, "invalid_text", "The event cannot be stored as sent: "+err.Error()+".")
+		return
+	}
 	if err != nil {
 		s.log.Error("storing an event failed", "ce_id", ev.ID, "error", err)
 		s.metrics.rejected.WithLabelValues("store_unavailable").Inc()
