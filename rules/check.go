@@ -212,7 +212,6 @@ func (c *checker) collectEnv(expr hcl.Expression) {
 			})
 			return nil
 		}
-		c.set.secrets.ref(name)
 		c.set.EnvRefs[name] = append(c.set.EnvRefs[name], call.Range())
 		return nil
 	})

@@ -58,11 +58,10 @@ type Set struct {
 	// EnvRefs lists every env() variable the rules use, with where.
 	EnvRefs map[string][]hcl.Range
 
-	byType  map[string][]*Trigger
-	usage   map[string]*FieldUse // what templates read of each variable
-	secrets *secretTokens
-	cel     *celEnvs
-	funcs   map[string]function.Function // stdlib + env() in render mode
+	byType map[string][]*Trigger
+	usage  map[string]*FieldUse // what templates read of each variable
+	cel    *celEnvs
+	funcs  map[string]function.Function // stdlib + env() in render mode
 }
 
 // TriggersFor returns the triggers listening to an event type, in name order.
@@ -314,10 +313,9 @@ func (l *loader) finish() *Set {
 		EnvRefs:   map[string][]hcl.Range{},
 		byType:    map[string][]*Trigger{},
 		usage:     map[string]*FieldUse{},
-		secrets:   newSecretTokens(),
 	}
 	set.funcs = stdFunctions()
-	set.funcs["env"] = envFunction(set.secrets.lookup)
+	set.funcs["env"] = envFunction(secretValue)
 	c, err := newChecker(set, l.broken)
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error()})
