@@ -407,3 +407,139 @@ trigger "t" {
 		t.Fatalf("compileLoaded: %v %v", c, diags)
 	}
 }
+
+// bulkRules declare an event type carrying a long list, for the limits
+// tests: what one event's data can make a filter or a template do.
+const bulkSchema = `
+object "bulk" {
+  n     = integer
+  s     = string
+  items = list(string)
+}
+event "bulk.posted" {
+  data { bulk = bulk }
+}
+`
+
+// bulkEvent is a bulk.posted event whose list has n distinct elements.
+func bulkEvent(t testing.TB, e *Engine, set *Compiled, n int, fields string) *Event {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`{"specversion":"1.0","id":"bulk-1","source":"test","type":"bulk.posted","data":{"bulk":{` + fields + `"items":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%d"`, i)
+	}
+	b.WriteString(`]}}}`)
+	ev, err := e.Decode(set.Set().Schema, []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// Filters whose work grows faster than the event (every pair of a list's
+// elements, or output built far beyond it) stop at the cost limit before
+// doing that work: a filter error for their trigger, the others proceed.
+func TestRunawayFiltersStopAtTheCostLimit(t *testing.T) {
+	t.Parallel()
+	filters := map[string]string{
+		"contains": "sets.contains(bulk.items, bulk.items)",
+		"distinct": "bulk.items.distinct().size() > 0",
+		"sort":     "bulk.items.sort().size() > 0",
+		"flatten":  "bulk.items.slice(0, 1000).map(i, bulk.items).flatten().size() > 0",
+		"replace":  "bulk.s.replace('', bulk.s).size() > 0 || true",
+		"join":     "bulk.items.slice(0, 1000).map(i, bulk.s).join(',') != ''",
+		"regex":    "bulk.s.matches(bulk.s + bulk.s)",
+	}
+	want := map[string]string{
+		"contains": "sets.contains() on lists of 100000 and 100000 elements",
+		"distinct": "distinct() on a list of 100000 elements",
+		"sort":     "sort() on a list of 100000 elements",
+		"flatten":  "flatten() producing more than",
+		"replace":  "replace() building",
+		"join":     "join() building more than",
+		"regex":    "matches() of a 20000-character pattern on 10000 characters",
+	}
+	src := bulkSchema + `
+trigger "cheap" {
+  on   = ["bulk.posted"]
+  when = "bulk.n == 1"
+  action "http" "h" { url = "https://example.com" }
+}
+`
+	for name, f := range filters {
+		src += fmt.Sprintf("trigger %q {\n  on = [\"bulk.posted\"]\n  when = %q\n  action \"http\" \"h\" { url = \"https://example.com\" }\n}\n", name, f)
+	}
+	set := loadRules(t, src)
+	for name := range filters {
+		if !set.Set().Trigger(name).Tracked {
+			t.Errorf("%s: not tracked", name)
+		}
+	}
+	if set.Set().Trigger("cheap").Tracked {
+		t.Error("cheap: tracked")
+	}
+	e := New(Options{FilterTimeout: time.Hour}) // the cost limit, not the deadline, must stop them
+	ev := bulkEvent(t, e, set, 100_000, `"n":1,"s":"`+strings.Repeat("a", 10_000)+`",`)
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	if got := addresses(res); !slices.Equal(got, []string{"cheap.http.h"}) {
+		t.Errorf("fired %v", got)
+	}
+	failed := map[string]error{}
+	for _, f := range res.Failures {
+		if f.Kind != FilterError {
+			t.Errorf("%s: kind %s", f.Trigger, f.Kind)
+		}
+		failed[f.Trigger] = f.Err
+	}
+	for name, msg := range want {
+		err := failed[name]
+		if !errors.Is(err, ErrFilterCost) || !strings.Contains(fmt.Sprint(err), msg) {
+			t.Errorf("%s: got %v, want a cost limit error about %q", name, err, msg)
+		}
+	}
+}
+
+// Once the request goes away no filter starts, costly or not; a trigger
+// without a filter still fires (the caller will not store it anyway).
+func TestFiltersStopWithTheRequest(t *testing.T) {
+	t.Parallel()
+	set := loadRules(t, bulkSchema+`
+trigger "costly" {
+  on   = ["bulk.posted"]
+  when = "bulk.items.exists(i, i == 'x')"
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "cheap" {
+  on   = ["bulk.posted"]
+  when = "bulk.n == 1"
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "always" {
+  on = ["bulk.posted"]
+  action "http" "h" { url = "https://example.com" }
+}
+`)
+	if !set.Set().Trigger("costly").Tracked || set.Set().Trigger("cheap").Tracked {
+		t.Fatal("want only the loop tracked")
+	}
+	e := New(Options{FilterTimeout: time.Hour})
+	ev := bulkEvent(t, e, set, 10, `"n":1,`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := e.Match(ctx, set, ev, MatchOptions{})
+	if got := addresses(res); !slices.Equal(got, []string{"always.http.h"}) {
+		t.Errorf("fired %v", got)
+	}
+	if len(res.Failures) != 2 {
+		t.Fatalf("failures %+v", res.Failures)
+	}
+	for _, f := range res.Failures {
+		if f.Kind != FilterError || !errors.Is(f.Err, context.Canceled) || !strings.Contains(f.Err.Error(), "request was cancelled") {
+			t.Errorf("%s: %v", f.Trigger, f.Err)
+		}
+	}
+}

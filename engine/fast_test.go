@@ -246,7 +246,7 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 		}
 		dl := deadline{parent: context.Background(), at: time.Now().Add(time.Second)}
 		for _, tr := range set.Set().TriggersFor(ev.Type) {
-			want, wantErr := evalFilter(&dl, tr.Programs[ev.Type], act, tr.Loops)
+			want, wantErr := evalFilter(&dl, tr.Programs[ev.Type], act, tr.Tracked)
 			got, gotErr := true, error(nil)
 			for _, s := range res.Skipped {
 				if s.Trigger == tr.Name {

@@ -38,6 +38,11 @@ type Options struct {
 	// unset one is a warning (validate) or, with RequireEnv, an error (serve).
 	LookupEnv  func(string) (string, bool)
 	RequireEnv bool
+	// MaxEventBytes is the largest event the rules will be given (the
+	// server's largest body, or its header limit if larger). Filter costs
+	// are estimated for strings, lists and maps that large, to tell which
+	// filters need CEL's cost tracker; default DefaultMaxEventBytes.
+	MaxEventBytes int64
 }
 
 // Set is a loaded, fully checked rule set. It is immutable: a reload builds
@@ -320,6 +325,9 @@ func (l *loader) finish() *Set {
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error()})
 		return nil
+	}
+	if l.opts.MaxEventBytes > 0 {
+		c.maxEvent = uint64(l.opts.MaxEventBytes)
 	}
 	for _, block := range sortedKeys(l.providers) {
 		t := l.opts.Types.ByProvider(block)

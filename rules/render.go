@@ -59,5 +59,7 @@ func (s *Set) ExplainProgram(t *Trigger, eventType string) (cel.Program, error) 
 		cel.CostLimit(FilterCostLimit),
 		cel.InterruptCheckFrequency(filterInterruptEvery),
 		cel.EvalOptions(cel.OptTrackState, cel.OptExhaustiveEval),
+		//lint:ignore SA1019 see celEnvs.filterProgram
+		cel.Functions(s.cel.guards...),
 	)
 }
