@@ -128,7 +128,7 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 		panic("engine: Match was given an event decoded against another rule set")
 	}
 	guards := guardFields{ev: ev, comp: comp}
-	scope := eventScope{e: e, set: set, ev: ev, comp: comp}
+	scope := eventScope{e: e, set: set, ev: ev, comp: comp, limits: set.Limits()}
 	skip := func(s Skip, i int) {
 		if res.Skipped == nil {
 			// Most triggers of a type skip most events: one allocation.

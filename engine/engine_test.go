@@ -543,3 +543,119 @@ trigger "always" {
 		}
 	}
 }
+
+// What one event can make a template build is bounded: functions that
+// build more than they are given, loops repeating a field per element of a
+// list, and plain concatenation stop at the attribute limit before building
+// past it; the event itself as the default body is not counted.
+func TestRenderLimits(t *testing.T) {
+	t.Parallel()
+	bodies := map[string]string{ // action -> body, as written in the rule
+		"format":        `format("%${bulk.n}s", bulk.s)`,
+		"formatlist":    `join(",", formatlist("%s-%s", bulk.items, bulk.s))`,
+		"format_repeat": `format("%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s", bulk.s)`,
+		"join_for":      `join(",", [for i in bulk.items : bulk.s])`,
+		"directive":     `"%{ for i in bulk.items }${bulk.s}%{ endfor }"`,
+		"nested":        `jsonencode([for a in bulk.items : [for b in bulk.items : b]])`,
+		"replace":       `replace(bulk.s, "a", bulk.s)`,
+		"regex_replace": `regex_replace(bulk.s, "a", "$0$0$0$0")`,
+		"indent":        `indent(bulk.n, "a\nb\nc")`,
+		"jsonencode":    `jsonencode(bulk.items)`,
+		"concat":        `"${bulk.s}${bulk.s}${bulk.s}"`,
+		"distinct":      `"${length(distinct(bulk.items))} distinct"`,
+	}
+	want := map[string]string{
+		"format":        "format() could build",
+		"formatlist":    "formatlist() could build",
+		"format_repeat": "format() could build",
+		"join_for":      "its for loops would build more than 262144 bytes",
+		"directive":     "its for loops would build more than 262144 bytes",
+		"nested":        "its for loops would build more than 262144 bytes",
+		"replace":       "replace() could build",
+		"regex_replace": "regex_replace() could build",
+		"indent":        "indent() could build",
+		"jsonencode":    "jsonencode() could build",
+		"concat":        "the rendered value is more than 262144 bytes",
+	}
+	src := bulkSchema + "trigger \"t\" {\n  on = [\"bulk.posted\"]\n"
+	for name, body := range bodies {
+		src += fmt.Sprintf("  action \"http\" %q {\n    url  = \"https://example.com\"\n    body = %s\n  }\n", name, body)
+	}
+	src += "  action \"http\" \"raw\" { url = \"https://example.com\" }\n}\n"
+	set := loadRules(t, src)
+	e := New(Options{})
+	ev := bulkEvent(t, e, set, 100_000, `"n":1000000000,"s":"`+strings.Repeat("a", 100_000)+`",`)
+	if len(ev.Raw) <= rules.DefaultMaxAttrBytes {
+		t.Fatalf("the event (%d bytes) must be larger than an attribute may be", len(ev.Raw))
+	}
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	fired := map[string]*actions.Delivery{}
+	for _, f := range res.Fired {
+		fired[f.Delivery.Name] = f.Delivery
+	}
+	if d := fired["raw"]; d == nil || d.Fields.Text("body").Redacted() != string(ev.Raw) {
+		t.Error("the event as default body did not pass whole")
+	}
+	if d := fired["distinct"]; d == nil || d.Fields.Text("body").Redacted() != "100000 distinct" {
+		t.Errorf("distinct: %+v", d)
+	}
+	failed := map[string]error{}
+	for _, f := range res.Failures {
+		if f.Kind != RenderError {
+			t.Errorf("%s: kind %s", f.Action, f.Kind)
+		}
+		failed[strings.TrimPrefix(f.Action, "t.http.")] = f.Err
+	}
+	for name, msg := range want {
+		err := failed[name]
+		if !errors.Is(err, rules.ErrRenderLimit) || !strings.HasPrefix(err.Error(), "body: ") || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: got %v, want a render limit error about %q", name, err, msg)
+		}
+	}
+	if len(failed) != len(want) {
+		t.Errorf("%d failures, want %d", len(failed), len(want))
+	}
+}
+
+// The limits are the rule set's: lower ones bound each attribute and the
+// fields of a delivery together.
+func TestRenderLimitsAreConfigurable(t *testing.T) {
+	t.Parallel()
+	_, set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(bulkSchema + `
+trigger "t" {
+  on = ["bulk.posted"]
+  action "http" "one" {
+    url  = "https://example.com"
+    body = bulk.s
+  }
+  action "http" "two" {
+    url     = "https://example.com"
+    headers = { "X-S" = bulk.s }
+    body    = bulk.s
+  }
+  action "http" "big" {
+    url  = "https://example.com"
+    body = "${bulk.s}${bulk.s}"
+  }
+}
+`)}}, "", rules.Options{Types: builtin.Types(), Limits: rules.RenderLimits{Attr: 1000, Delivery: 1500}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	e := New(Options{})
+	ev := bulkEvent(t, e, set, 1, `"s":"`+strings.Repeat("b", 800)+`",`)
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	if got := addresses(res); !slices.Equal(got, []string{"t.http.one"}) {
+		t.Errorf("fired %v", got)
+	}
+	msgs := map[string]string{}
+	for _, f := range res.Failures {
+		msgs[f.Action] = f.Err.Error()
+	}
+	if m := msgs["t.http.two"]; !strings.Contains(m, "the delivery's fields would be 1622 bytes with body, over the limit of 1500 bytes per delivery") {
+		t.Errorf("two: %q", m)
+	}
+	if m := msgs["t.http.big"]; !strings.Contains(m, "body: rendering limit: the rendered value is more than 1000 bytes") {
+		t.Errorf("big: %q", m)
+	}
+}

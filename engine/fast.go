@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -183,9 +184,13 @@ func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
 	b := s.buf[:0]
 	s.buf = nil // a template nested in a part must not write over this one
 	for _, p := range t {
+		var part string
 		if str, ok := p.(stringExpr); ok {
-			if v, ok := str.evalString(s); ok {
-				b = append(b, v...)
+			part, ok = str.evalString(s)
+			if ok {
+				if b, ok = s.appendPart(b, part); !ok {
+					return cty.NilVal, false
+				}
 				continue
 			}
 		}
@@ -199,10 +204,23 @@ func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
 				return cty.NilVal, false
 			}
 		}
-		b = append(b, v.AsString()...)
+		if b, ok = s.appendPart(b, v.AsString()); !ok {
+			return cty.NilVal, false
+		}
 	}
 	s.buf = b
 	return cty.StringVal(string(b)), true
+}
+
+// appendPart adds part to a template's text unless that would pass the
+// attribute limit, which it then records for the renderer: HCL, which
+// concatenates without asking, is not tried.
+func (s *eventScope) appendPart(b []byte, part string) ([]byte, bool) {
+	if len(b)+len(part) > s.limits.Attr {
+		s.big = true
+		return b, false
+	}
+	return append(b, part...), true
 }
 
 // stringExpr is a fast expression that can give its value as a Go string,
@@ -316,6 +334,9 @@ func (c *fastCall) eval(s *eventScope) (cty.Value, bool) {
 	}
 	v, err := fn.Call(args)
 	if err != nil || !plain(v) {
+		if errors.Is(err, rules.ErrRenderLimit) {
+			s.limitErr = err
+		}
 		return cty.NilVal, false
 	}
 	s.calls[c.slot] = memo{v: v, done: true}

@@ -22,7 +22,7 @@ func renderBoth(t *testing.T, e *Engine, c *Compiled, ev *Event) int {
 	t.Helper()
 	comp := c.byType[ev.Type]
 	set := c.Set()
-	fast, slow := eventScope{e: e, set: set, ev: ev, comp: comp}, eventScope{e: e, set: set, ev: ev}
+	fast, slow := eventScope{e: e, set: set, ev: ev, comp: comp, limits: set.Limits()}, eventScope{e: e, set: set, ev: ev, limits: set.Limits()}
 	n := 0
 	for i, tr := range set.TriggersFor(ev.Type) {
 		for j, a := range tr.Actions {

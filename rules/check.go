@@ -45,7 +45,7 @@ func (c *checker) checkContext(et *EventType) *hcl.EvalContext {
 	for _, f := range et.Data {
 		vars[f.Name] = cty.UnknownVal(CtyType(f.Type))
 	}
-	funcs := stdFunctions()
+	funcs := stdFunctions(c.set.limits.Attr)
 	for name, fn := range dateFunctions(nil) {
 		funcs[name] = fn
 	}

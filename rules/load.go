@@ -38,6 +38,9 @@ type Options struct {
 	// unset one is a warning (validate) or, with RequireEnv, an error (serve).
 	LookupEnv  func(string) (string, bool)
 	RequireEnv bool
+	// Limits bound what rendering one event may produce; zero fields take
+	// DefaultMaxAttrBytes and DefaultMaxDeliveryBytes.
+	Limits RenderLimits
 	// MaxEventBytes is the largest event the rules will be given (the
 	// server's largest body, or its header limit if larger). Filter costs
 	// are estimated for strings, lists and maps that large, to tell which
@@ -63,6 +66,7 @@ type Set struct {
 	// EnvRefs lists every env() variable the rules use, with where.
 	EnvRefs map[string][]hcl.Range
 
+	limits RenderLimits
 	byType map[string][]*Trigger
 	usage  map[string]*FieldUse // what templates read of each variable
 	cel    *celEnvs
@@ -319,7 +323,8 @@ func (l *loader) finish() *Set {
 		byType:    map[string][]*Trigger{},
 		usage:     map[string]*FieldUse{},
 	}
-	set.funcs = stdFunctions()
+	set.limits = l.opts.Limits.withDefaults()
+	set.funcs = stdFunctions(set.limits.Attr)
 	set.funcs["env"] = envFunction(secretValue)
 	c, err := newChecker(set, l.broken)
 	if err != nil {

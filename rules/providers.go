@@ -31,7 +31,7 @@ func (c *checker) decodeProvider(b *hcl.Block, t *actions.Type) *Provider {
 	}
 	content, diags := b.Body.Content(schema)
 	c.diags = append(c.diags, diags...)
-	funcs := stdFunctions()
+	funcs := stdFunctions(c.set.limits.Attr)
 	funcs["env"] = envFunction(secretValue)
 	ctx := &hcl.EvalContext{Functions: funcs}
 	for i := range spec.Attrs {
