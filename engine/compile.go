@@ -49,6 +49,7 @@ type compiledAction struct {
 type compiledAttr struct {
 	spec  *actions.Attr
 	konst *actions.Value // the same for every event
+	size  int            // konst's, counted against the render limits
 	fast  fastExpr       // nil: HCL evaluates it
 	attr  *hcl.Attribute // nil: not set in the rule
 }
@@ -122,6 +123,8 @@ func compileAction(set *rules.Set, a *rules.Action, fc *compiler) *compiledActio
 			c.konst = preRender(set, a, spec)
 			if c.konst == nil {
 				c.fast = fc.compile(c.attr.Expr)
+			} else {
+				c.size = valueSize(*c.konst)
 			}
 		default:
 			c.fast = fc.compile(c.attr.Expr)

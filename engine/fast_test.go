@@ -244,7 +244,7 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dl := deadline{parent: context.Background(), at: time.Now().Add(time.Second)}
+		dl := deadline{parent: context.Background(), start: time.Now(), timeout: time.Second}
 		for _, tr := range set.Set().TriggersFor(ev.Type) {
 			want, wantErr := evalFilter(&dl, tr.Programs[ev.Type], act, tr.Tracked)
 			got, gotErr := true, error(nil)

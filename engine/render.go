@@ -40,7 +40,10 @@ func render(s *eventScope, a *rules.Action, ca *compiledAction) (*actions.Delive
 			return nil, r.err
 		}
 		if c.attr != nil {
-			size := valueSize(f.Value)
+			size := c.size
+			if c.konst == nil {
+				size = valueSize(f.Value)
+			}
 			if size > s.limits.Attr {
 				return nil, fmt.Errorf("%s: %w", c.spec.Name, attrTooLarge(s.limits.Attr))
 			}

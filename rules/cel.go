@@ -170,7 +170,7 @@ func ZeroNative(t *Type) any {
 type celEnvs struct {
 	base   *cel.Env
 	byType map[string]*cel.Env
-	guards []*functions.Overload // every program's, see guardFunctions
+	guards map[string][]*functions.Overload // by function name, see guardFunctions
 }
 
 func newCELEnvs(s *Schema) (*celEnvs, error) {

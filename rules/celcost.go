@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/functions"
 	"cel.dev/cel-go/common/types"
@@ -59,12 +60,34 @@ const (
 // filterProgram builds the program of a checked filter; tracked programs
 // have the cost limit and check the deadline in comprehensions.
 func (c *celEnvs) filterProgram(env *cel.Env, ast *cel.Ast, tracked bool) (cel.Program, error) {
-	//lint:ignore SA1019 a program's own overloads are the one way to replace a singleton binding (sort, matches); cel.Function refuses to redefine one
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.Functions(c.guards...)}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if g := c.guardsFor(ast); len(g) > 0 {
+		//lint:ignore SA1019 a program's own overloads are the one way to replace a singleton binding (sort, matches); cel.Function refuses to redefine one
+		opts = append(opts, cel.Functions(g...))
+	}
 	if tracked {
 		opts = append(opts, cel.CostLimit(FilterCostLimit), cel.InterruptCheckFrequency(filterInterruptEvery))
 	}
 	return env.Program(ast, opts...)
+}
+
+// guardsFor returns the guarded bindings of the functions ast calls: most
+// filters call none, and their programs skip the dispatcher they would
+// need.
+func (c *celEnvs) guardsFor(ast *cel.Ast) []*functions.Overload {
+	var out []*functions.Overload
+	seen := map[string]bool{}
+	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		name := e.AsCall().FunctionName()
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, c.guards[name]...)
+		}
+	}))
+	return out
 }
 
 // needsTracking estimates a filter's worst case over events of up to
@@ -128,8 +151,8 @@ var celGuards = map[string]celGuard{
 // guardFunctions returns the bindings of the guarded functions, wrapped,
 // under every name the dispatcher knows them by (overload ids, and the
 // function's own name for a singleton binding).
-func guardFunctions(env *cel.Env) ([]*functions.Overload, error) {
-	var out []*functions.Overload
+func guardFunctions(env *cel.Env) (map[string][]*functions.Overload, error) {
+	out := map[string][]*functions.Overload{}
 	found := 0
 	for name, fn := range env.Functions() {
 		guard, ok := celGuards[name]
@@ -142,7 +165,7 @@ func guardFunctions(env *cel.Env) ([]*functions.Overload, error) {
 			return nil, err
 		}
 		for _, b := range bindings {
-			out = append(out, guarded(b, guard))
+			out[name] = append(out[name], guarded(b, guard))
 		}
 	}
 	if found != len(celGuards) {

@@ -60,6 +60,6 @@ func (s *Set) ExplainProgram(t *Trigger, eventType string) (cel.Program, error) 
 		cel.InterruptCheckFrequency(filterInterruptEvery),
 		cel.EvalOptions(cel.OptTrackState, cel.OptExhaustiveEval),
 		//lint:ignore SA1019 see celEnvs.filterProgram
-		cel.Functions(s.cel.guards...),
+		cel.Functions(s.cel.guardsFor(ast)...),
 	)
 }
