@@ -176,7 +176,8 @@ type eventScope struct {
 
 	limits rules.RenderLimits
 	loop   rules.LoopBudget // what the loops of the attribute being rendered may still build
-	big    bool             // a fast template stopped at the attribute limit
+	root   fastExpr         // the fast form of the attribute being rendered
+	big    bool             // its template stopped at the attribute limit
 	// limitErr is a function's refusal, in a fast form, to build past it.
 	limitErr error
 }

@@ -563,6 +563,7 @@ func TestRenderLimits(t *testing.T) {
 		"jsonencode":    `jsonencode(bulk.items)`,
 		"concat":        `"${bulk.s}${bulk.s}${bulk.s}"`,
 		"distinct":      `"${length(distinct(bulk.items))} distinct"`,
+		"cut_down":      `substr("${bulk.s}${bulk.s}${bulk.s}", 0, 5)`,
 	}
 	want := map[string]string{
 		"format":        "format() could build",
@@ -598,6 +599,11 @@ func TestRenderLimits(t *testing.T) {
 	}
 	if d := fired["distinct"]; d == nil || d.Fields.Text("body").Redacted() != "100000 distinct" {
 		t.Errorf("distinct: %+v", d)
+	}
+	// Only what an attribute renders to is limited by concatenation: a
+	// template a function cuts down renders, through HCL as without limits.
+	if d := fired["cut_down"]; d == nil || d.Fields.Text("body").Redacted() != "aaaaa" {
+		t.Errorf("cut_down: %+v", d)
 	}
 	failed := map[string]error{}
 	for _, f := range res.Failures {

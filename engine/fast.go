@@ -50,7 +50,7 @@ func (c *compiler) compile(expr hcl.Expression) fastExpr {
 				return nil
 			}
 		}
-		return fastTemplate(parts)
+		return &fastTemplate{parts: parts}
 	case *hclsyntax.ScopeTraversalExpr:
 		return compileField(x.Traversal, c.et)
 	case *hclsyntax.FunctionCallExpr:
@@ -69,8 +69,8 @@ func key(f fastExpr) string {
 		return "e" + string(x)
 	case *fastField:
 		return "f" + strings.Join(x.path, ".")
-	case fastTemplate:
-		return "t(" + keys(x) + ")"
+	case *fastTemplate:
+		return "t(" + keys(x.parts) + ")"
 	case *fastCall:
 		return "c" + x.name + "(" + keys(x.args) + ")"
 	}
@@ -178,17 +178,19 @@ func (l fastLiteral) eval(*eventScope) (cty.Value, bool) { return l.v, plain(l.v
 // and string parts are copied as they are; cty.StringVal normalizes the
 // result, and normalizing the whole is the same as normalizing each part
 // first, as HCL does, then the whole.
-type fastTemplate []fastExpr
+type fastTemplate struct{ parts []fastExpr }
 
-func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
+func (t *fastTemplate) eval(s *eventScope) (cty.Value, bool) {
+	// The attribute's own template stops at the limit, as the rendered
+	// value would be refused; a template inside a function call may be cut
+	// down by it, so past the limit it is left to HCL, as before.
+	top := s.root == fastExpr(t)
 	b := s.buf[:0]
 	s.buf = nil // a template nested in a part must not write over this one
-	for _, p := range t {
-		var part string
+	for _, p := range t.parts {
 		if str, ok := p.(stringExpr); ok {
-			part, ok = str.evalString(s)
-			if ok {
-				if b, ok = s.appendPart(b, part); !ok {
+			if part, ok := str.evalString(s); ok {
+				if b, ok = s.appendPart(b, part, top); !ok {
 					return cty.NilVal, false
 				}
 				continue
@@ -204,7 +206,7 @@ func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
 				return cty.NilVal, false
 			}
 		}
-		if b, ok = s.appendPart(b, v.AsString()); !ok {
+		if b, ok = s.appendPart(b, v.AsString(), top); !ok {
 			return cty.NilVal, false
 		}
 	}
@@ -213,11 +215,11 @@ func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
 }
 
 // appendPart adds part to a template's text unless that would pass the
-// attribute limit, which it then records for the renderer: HCL, which
-// concatenates without asking, is not tried.
-func (s *eventScope) appendPart(b []byte, part string) ([]byte, bool) {
+// attribute limit. For the attribute's own template it records that for
+// the renderer: HCL, which concatenates without asking, is not tried.
+func (s *eventScope) appendPart(b []byte, part string, top bool) ([]byte, bool) {
 	if len(b)+len(part) > s.limits.Attr {
-		s.big = true
+		s.big = top
 		return b, false
 	}
 	return append(b, part...), true

@@ -107,7 +107,7 @@ func (r *renderer) eval(c *compiledAttr) (cty.Value, bool) {
 	}
 	s := r.scope
 	if c.fast != nil {
-		s.big, s.limitErr = false, nil
+		s.root, s.big, s.limitErr = c.fast, false, nil
 		if v, ok := c.fast.eval(s); ok && plain(v) {
 			return v, true
 		}
