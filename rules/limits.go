@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
@@ -282,16 +283,17 @@ func verbSize(verb byte, sharp bool, prec uint64, arg cty.Value, limit int) uint
 			return 64 // a string holding a number: as long as a float64 can be
 		}
 		return numberSize(arg.AsBigFloat(), verb) + prec
-	case 's':
-		if ty == cty.String {
-			return uint64(len(arg.AsString()))
+	case 's', 'q':
+		// Numbers and bools are converted as format() does; anything else
+		// it refuses.
+		sv, err := convert.Convert(arg, cty.String)
+		if err != nil || !sv.IsKnown() || sv.IsNull() {
+			return 0
 		}
-		return jsonSize(arg, budget)
-	case 'q':
-		if ty == cty.String {
-			return jsonStringSize(arg.AsString())
+		if verb == 'q' {
+			return jsonStringSize(sv.AsString())
 		}
-		return jsonSize(arg, budget)
+		return uint64(len(sv.AsString()))
 	}
 	return 0
 }
@@ -308,12 +310,14 @@ func numberSize(f *big.Float, verb byte) uint64 {
 	if exp < 0 {
 		exp = -exp
 	}
-	digits := uint64(f.Prec())*3/10 + 3 // significant digits, sign, point
+	// Significant digits (a bit is 0.302 of a digit, and the shortest
+	// exact form may need two more), sign, point and a leading zero.
+	digits := uint64(f.Prec())*31/100 + 2 + 3
 	switch verb {
 	case 'b', 'd', 'o', 'x', 'X':
 		return uint64(exp) + 2
 	case 'f', 'j': // j: JSON, which cty writes as %f does
-		return uint64(exp)*3/10 + 1 + digits
+		return uint64(exp)*31/100 + 1 + digits
 	}
 	return digits + 8 // e+NNNNNN
 }
