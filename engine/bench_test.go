@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
+
+	"cel.dev/cel-go/cel"
 
 	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/rules"
@@ -99,6 +102,7 @@ func BenchmarkMatch(b *testing.B) {
 		b.Run(fmt.Sprintf("triggers=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			want := -1
+			cpu := cpuTime()
 			for b.Loop() {
 				ev, err := e.Decode(set.Set().Schema, benchEvent)
 				if err != nil {
@@ -114,33 +118,44 @@ func BenchmarkMatch(b *testing.B) {
 					b.Fatal("unstable result")
 				}
 			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(want), "deliveries/op")
 		})
 	}
 }
 
-// BenchmarkDecode isolates CloudEvent decoding.
-func BenchmarkDecode(b *testing.B) {
-	set := benchRules(b, 1)
-	e := New(Options{})
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := e.Decode(set.Set().Schema, benchEvent); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkFilters measures one filter evaluation: common filters run
+// without CEL's cost tracker, filters with a loop (or that could pass the
+// cost limit) with it and the deadline's context.
+func BenchmarkFilters(b *testing.B) {
+	filters := []struct{ name, when string }{
+		{"compare", "appointment.calendar.name == 'Dr. Rivera' && participant.name != ''"},
+		{"trim_lower", "participant.reminder_state.trim().lowerAscii() == 'confirmed'"},
+		{"loop_tracked", "appointment.custom_data.exists(k, k == 'room')"},
 	}
-}
-
-// BenchmarkCompile measures what a load or reload adds to prepare a set
-// for matching: guards, fast templates and constants for every event type.
-func BenchmarkCompile(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		set := benchRules(b, n).Set()
-		b.Run(fmt.Sprintf("triggers=%d", n), func(b *testing.B) {
+	var src strings.Builder
+	for _, f := range filters {
+		fmt.Fprintf(&src, "trigger %q {\n  on   = [\"participant.confirmed\"]\n  when = %q\n  action \"http\" \"h\" { url = \"https://example.com\" }\n}\n", f.name, f.when)
+	}
+	set := loadRules(b, src.String())
+	e := New(Options{})
+	ev, err := e.Decode(set.Set().Schema, benchEvent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	act, err := cel.NewActivation(celVariables(ev))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range filters {
+		t := set.Set().Trigger(f.name)
+		b.Run(fmt.Sprintf("%s/tracked=%v", f.name, t.Tracked), func(b *testing.B) {
 			b.ReportAllocs()
+			dl := deadline{parent: context.Background(), start: time.Now(), timeout: time.Hour}
+			defer dl.cancel()
 			for b.Loop() {
-				if _, err := Compile(set); err != nil {
-					b.Fatal(err)
+				if ok, err := evalFilter(&dl, t.Programs[ev.Type], act, t.Tracked); !ok || err != nil {
+					b.Fatal(ok, err)
 				}
 			}
 		})

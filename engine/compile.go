@@ -49,6 +49,7 @@ type compiledAction struct {
 type compiledAttr struct {
 	spec  *actions.Attr
 	konst *actions.Value // the same for every event
+	size  int            // konst's, counted against the render limits
 	fast  fastExpr       // nil: HCL evaluates it
 	attr  *hcl.Attribute // nil: not set in the rule
 }
@@ -122,6 +123,8 @@ func compileAction(set *rules.Set, a *rules.Action, fc *compiler) *compiledActio
 			c.konst = preRender(set, a, spec)
 			if c.konst == nil {
 				c.fast = fc.compile(c.attr.Expr)
+			} else {
+				c.size = valueSize(*c.konst)
 			}
 		default:
 			c.fast = fc.compile(c.attr.Expr)
@@ -143,7 +146,7 @@ func isConst(a *rules.Action, name string) bool {
 func preRender(set *rules.Set, a *rules.Action, spec *actions.Attr) *actions.Value {
 	r := renderer{set: set, consts: a.Consts}
 	v := r.value(&compiledAttr{spec: spec, attr: a.Attrs[spec.Name]})
-	if r.err != nil {
+	if r.err != nil || valueSize(v) > set.Limits().Attr {
 		return nil
 	}
 	v.Text = slices.Clip(v.Text)
@@ -170,6 +173,13 @@ type eventScope struct {
 	raw   string                       // ev.Raw, the default body of http actions
 	buf   []byte                       // scratch space of fast templates
 	calls []memo                       // by fastCall.slot, made on first use
+
+	limits rules.RenderLimits
+	loop   rules.LoopBudget // what the loops of the attribute being rendered may still build
+	root   fastExpr         // the fast form of the attribute being rendered
+	big    bool             // its template stopped at the attribute limit
+	// limitErr is a function's refusal, in a fast form, to build past it.
+	limitErr error
 }
 
 func (s *eventScope) datesFunctions() map[string]function.Function {
@@ -195,9 +205,14 @@ func (s *eventScope) function(name string) (function.Function, bool) {
 // converted to cty.
 func (s *eventScope) evalContext(roots []string) *hcl.EvalContext {
 	if s.ctx == nil {
-		s.ctx = s.set.EvalContext().NewChild()
+		// set <- dates <- loop counters and variables: the date helpers
+		// are shared by every event of the zone, so the counters, which
+		// are this event's, get a context of their own.
+		dates := s.set.EvalContext().NewChild()
+		dates.Functions = s.datesFunctions()
+		s.ctx = dates.NewChild()
 		s.ctx.Variables = make(map[string]cty.Value, len(s.ev.schema.Data)+1)
-		s.ctx.Functions = s.datesFunctions()
+		s.ctx.Functions = rules.LoopFunctions(&s.loop)
 	}
 	addVariables(s.ctx, s.set, s.ev, roots)
 	return s.ctx

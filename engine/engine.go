@@ -15,6 +15,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
 	"github.com/valyala/fastjson"
 	"github.com/zclconf/go-cty/cty/function"
 
@@ -24,8 +25,10 @@ import (
 
 // Options tune an Engine. The zero value is ready to use.
 type Options struct {
-	// FilterTimeout bounds the filters of one event together; CEL checks it
-	// between comprehension iterations. Default 100 ms.
+	// FilterTimeout bounds the filters of one event together, with the
+	// caller's context (the request's): no filter starts after it, and CEL
+	// checks it between comprehension iterations of the filters that need
+	// the cost tracker (rules.Trigger.Tracked). Default 100 ms.
 	FilterTimeout time.Duration
 }
 
@@ -112,7 +115,7 @@ type MatchOptions struct {
 func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOptions) *Result {
 	res := &Result{Event: ev}
 	set := c.set
-	dl := deadline{parent: ctx, at: time.Now().Add(e.filterTimeout)}
+	dl := deadline{parent: ctx, start: time.Now(), timeout: e.filterTimeout}
 	defer dl.cancel()
 	var activation any // built on first use: many events match no filter at all
 	triggers := set.TriggersFor(ev.Type)
@@ -125,7 +128,7 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 		panic("engine: Match was given an event decoded against another rule set")
 	}
 	guards := guardFields{ev: ev, comp: comp}
-	scope := eventScope{e: e, set: set, ev: ev, comp: comp}
+	scope := eventScope{e: e, set: set, ev: ev, comp: comp, limits: set.Limits()}
 	skip := func(s Skip, i int) {
 		if res.Skipped == nil {
 			// Most triggers of a type skip most events: one allocation.
@@ -152,7 +155,7 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 					activation = act
 				}
 				var err error
-				if ok, err = evalFilter(&dl, t.Programs[ev.Type], activation, t.Loops); err != nil {
+				if ok, err = evalFilter(&dl, t.Programs[ev.Type], activation, t.Tracked); err != nil {
 					res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
 					continue
 				}
@@ -192,19 +195,37 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 	return res
 }
 
-// deadline bounds the filters of one event. Its context is made only when
-// a filter needs it: most filters have no loops, and a timer per event
-// costs more than they do.
+// deadline bounds the filters of one event. Every filter checks it before
+// it starts; its context, which CEL checks inside comprehensions, is made
+// only when a tracked filter needs it: most filters cannot run long, and a
+// timer per event costs more than they do.
 type deadline struct {
-	parent context.Context
-	at     time.Time
-	ctx    context.Context
-	stop   context.CancelFunc
+	parent  context.Context
+	start   time.Time
+	timeout time.Duration
+	ctx     context.Context
+	stop    context.CancelFunc
+}
+
+// err is the context's error, without making the context. time.Since
+// reads only the monotonic clock: half the price of time.Now, which shows
+// when every filter asks.
+func (d *deadline) err() error {
+	if d.ctx != nil {
+		return d.ctx.Err()
+	}
+	if err := d.parent.Err(); err != nil {
+		return err
+	}
+	if time.Since(d.start) >= d.timeout {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func (d *deadline) context() context.Context {
 	if d.ctx == nil {
-		d.ctx, d.stop = context.WithDeadline(d.parent, d.at)
+		d.ctx, d.stop = context.WithDeadline(d.parent, d.start.Add(d.timeout))
 	}
 	return d.ctx
 }
@@ -224,23 +245,36 @@ func listensTo(t *rules.Trigger, typ string) bool {
 	return false
 }
 
-// evalFilter runs a filter. Only filters with loops get the deadline: the
-// others are bounded by their size and the cost limit, and skipping the
-// per-evaluation context halves their cost.
-func evalFilter(dl *deadline, prg cel.Program, activation any, loops bool) (bool, error) {
+// ErrFilterCost is the error of a filter stopped at rules.FilterCostLimit,
+// either by CEL's cost tracker or before a call that would alone pass it.
+var ErrFilterCost = fmt.Errorf("filter stopped at the cost limit of %d", rules.FilterCostLimit)
+
+// evalFilter runs a filter unless the deadline has passed. Only tracked
+// filters run with the deadline's context and the cost tracker: the others
+// cannot pass the cost limit, and skipping both keeps a simple comparison
+// about four times cheaper.
+func evalFilter(dl *deadline, prg cel.Program, activation any, tracked bool) (bool, error) {
 	if prg == nil {
 		return false, errors.New("the filter was not compiled for this event type")
 	}
+	if err := dl.err(); err != nil {
+		return false, stopped(err)
+	}
 	var out ref.Val
 	var err error
-	if loops {
-		out, _, err = prg.ContextEval(dl.context(), activation)
+	if tracked {
+		ctx := dl.context()
+		out, _, err = prg.ContextEval(ctx, activation)
+		if err != nil && ctx.Err() != nil {
+			return false, stopped(ctx.Err())
+		}
 	} else {
 		out, _, err = prg.Eval(activation)
 	}
 	if err != nil {
-		if ctx := dl.context(); ctx.Err() != nil {
-			return false, fmt.Errorf("filter stopped: the event's evaluation deadline passed (%w)", ctx.Err())
+		var cancelled interpreter.EvalCancelledError
+		if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
+			return false, fmt.Errorf("%w (%s)", ErrFilterCost, cancelled.Message)
 		}
 		return false, fmt.Errorf("filter failed: %w", err)
 	}
@@ -249,6 +283,13 @@ func evalFilter(dl *deadline, prg cel.Program, activation any, loops bool) (bool
 		return false, fmt.Errorf("filter returned %s, not true or false", out.Type())
 	}
 	return bool(b), nil
+}
+
+func stopped(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("filter stopped: the event's evaluation deadline passed (%w)", err)
+	}
+	return fmt.Errorf("filter stopped: the request was cancelled (%w)", err)
 }
 
 func (e *Engine) dateFunctions(zone string) map[string]function.Function {

@@ -407,3 +407,261 @@ trigger "t" {
 		t.Fatalf("compileLoaded: %v %v", c, diags)
 	}
 }
+
+// bulkRules declare an event type carrying a long list, for the limits
+// tests: what one event's data can make a filter or a template do.
+const bulkSchema = `
+object "bulk" {
+  n     = integer
+  s     = string
+  items = list(string)
+}
+event "bulk.posted" {
+  data { bulk = bulk }
+}
+`
+
+// bulkEvent is a bulk.posted event whose list has n distinct elements.
+func bulkEvent(t testing.TB, e *Engine, set *Compiled, n int, fields string) *Event {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`{"specversion":"1.0","id":"bulk-1","source":"test","type":"bulk.posted","data":{"bulk":{` + fields + `"items":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"%d"`, i)
+	}
+	b.WriteString(`]}}}`)
+	ev, err := e.Decode(set.Set().Schema, []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// Filters whose work grows faster than the event (every pair of a list's
+// elements, or output built far beyond it) stop at the cost limit before
+// doing that work: a filter error for their trigger, the others proceed.
+func TestRunawayFiltersStopAtTheCostLimit(t *testing.T) {
+	t.Parallel()
+	filters := map[string]string{
+		"contains": "sets.contains(bulk.items, bulk.items)",
+		"distinct": "bulk.items.distinct().size() > 0",
+		"sort":     "bulk.items.sort().size() > 0",
+		"flatten":  "bulk.items.slice(0, 1000).map(i, bulk.items).flatten().size() > 0",
+		"replace":  "bulk.s.replace('', bulk.s).size() > 0 || true",
+		"join":     "bulk.items.slice(0, 1000).map(i, bulk.s).join(',') != ''",
+		"regex":    "bulk.s.matches(bulk.s + bulk.s)",
+	}
+	want := map[string]string{
+		"contains": "sets.contains() on lists of 100000 and 100000 elements",
+		"distinct": "distinct() on a list of 100000 elements",
+		"sort":     "sort() on a list of 100000 elements",
+		"flatten":  "flatten() producing more than",
+		"replace":  "replace() building",
+		"join":     "join() building more than",
+		"regex":    "matches() of a 20000-character pattern on 10000 characters",
+	}
+	src := bulkSchema + `
+trigger "cheap" {
+  on   = ["bulk.posted"]
+  when = "bulk.n == 1"
+  action "http" "h" { url = "https://example.com" }
+}
+`
+	for name, f := range filters {
+		src += fmt.Sprintf("trigger %q {\n  on = [\"bulk.posted\"]\n  when = %q\n  action \"http\" \"h\" { url = \"https://example.com\" }\n}\n", name, f)
+	}
+	set := loadRules(t, src)
+	for name := range filters {
+		if !set.Set().Trigger(name).Tracked {
+			t.Errorf("%s: not tracked", name)
+		}
+	}
+	if set.Set().Trigger("cheap").Tracked {
+		t.Error("cheap: tracked")
+	}
+	e := New(Options{FilterTimeout: time.Hour}) // the cost limit, not the deadline, must stop them
+	ev := bulkEvent(t, e, set, 100_000, `"n":1,"s":"`+strings.Repeat("a", 10_000)+`",`)
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	if got := addresses(res); !slices.Equal(got, []string{"cheap.http.h"}) {
+		t.Errorf("fired %v", got)
+	}
+	failed := map[string]error{}
+	for _, f := range res.Failures {
+		if f.Kind != FilterError {
+			t.Errorf("%s: kind %s", f.Trigger, f.Kind)
+		}
+		failed[f.Trigger] = f.Err
+	}
+	for name, msg := range want {
+		err := failed[name]
+		if !errors.Is(err, ErrFilterCost) || !strings.Contains(fmt.Sprint(err), msg) {
+			t.Errorf("%s: got %v, want a cost limit error about %q", name, err, msg)
+		}
+	}
+}
+
+// Once the request goes away no filter starts, costly or not; a trigger
+// without a filter still fires (the caller will not store it anyway).
+func TestFiltersStopWithTheRequest(t *testing.T) {
+	t.Parallel()
+	set := loadRules(t, bulkSchema+`
+trigger "costly" {
+  on   = ["bulk.posted"]
+  when = "bulk.items.exists(i, i == 'x')"
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "cheap" {
+  on   = ["bulk.posted"]
+  when = "bulk.n == 1"
+  action "http" "h" { url = "https://example.com" }
+}
+trigger "always" {
+  on = ["bulk.posted"]
+  action "http" "h" { url = "https://example.com" }
+}
+`)
+	if !set.Set().Trigger("costly").Tracked || set.Set().Trigger("cheap").Tracked {
+		t.Fatal("want only the loop tracked")
+	}
+	e := New(Options{FilterTimeout: time.Hour})
+	ev := bulkEvent(t, e, set, 10, `"n":1,`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := e.Match(ctx, set, ev, MatchOptions{})
+	if got := addresses(res); !slices.Equal(got, []string{"always.http.h"}) {
+		t.Errorf("fired %v", got)
+	}
+	if len(res.Failures) != 2 {
+		t.Fatalf("failures %+v", res.Failures)
+	}
+	for _, f := range res.Failures {
+		if f.Kind != FilterError || !errors.Is(f.Err, context.Canceled) || !strings.Contains(f.Err.Error(), "request was cancelled") {
+			t.Errorf("%s: %v", f.Trigger, f.Err)
+		}
+	}
+}
+
+// What one event can make a template build is bounded: functions that
+// build more than they are given, loops repeating a field per element of a
+// list, and plain concatenation stop at the attribute limit before building
+// past it; the event itself as the default body is not counted.
+func TestRenderLimits(t *testing.T) {
+	t.Parallel()
+	bodies := map[string]string{ // action -> body, as written in the rule
+		"format":        `format("%${bulk.n}s", bulk.s)`,
+		"formatlist":    `join(",", formatlist("%s-%s", bulk.items, bulk.s))`,
+		"format_repeat": `format("%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s%[1]s", bulk.s)`,
+		"join_for":      `join(",", [for i in bulk.items : bulk.s])`,
+		"directive":     `"%{ for i in bulk.items }${bulk.s}%{ endfor }"`,
+		"nested":        `jsonencode([for a in bulk.items : [for b in bulk.items : b]])`,
+		"replace":       `replace(bulk.s, "a", bulk.s)`,
+		"regex_replace": `regex_replace(bulk.s, "a", "$0$0$0$0")`,
+		"indent":        `indent(bulk.n, "a\nb\nc")`,
+		"jsonencode":    `jsonencode(bulk.items)`,
+		"concat":        `"${bulk.s}${bulk.s}${bulk.s}"`,
+		"distinct":      `"${length(distinct(bulk.items))} distinct"`,
+		"cut_down":      `substr("${bulk.s}${bulk.s}${bulk.s}", 0, 5)`,
+	}
+	want := map[string]string{
+		"format":        "format() could build",
+		"formatlist":    "formatlist() could build",
+		"format_repeat": "format() could build",
+		"join_for":      "its for loops would build more than 262144 bytes",
+		"directive":     "its for loops would build more than 262144 bytes",
+		"nested":        "its for loops would build more than 262144 bytes",
+		"replace":       "replace() could build",
+		"regex_replace": "regex_replace() could build",
+		"indent":        "indent() could build",
+		"jsonencode":    "jsonencode() could build",
+		"concat":        "the rendered value is more than 262144 bytes",
+	}
+	src := bulkSchema + "trigger \"t\" {\n  on = [\"bulk.posted\"]\n"
+	for name, body := range bodies {
+		src += fmt.Sprintf("  action \"http\" %q {\n    url  = \"https://example.com\"\n    body = %s\n  }\n", name, body)
+	}
+	src += "  action \"http\" \"raw\" { url = \"https://example.com\" }\n}\n"
+	set := loadRules(t, src)
+	e := New(Options{})
+	ev := bulkEvent(t, e, set, 100_000, `"n":1000000000,"s":"`+strings.Repeat("a", 100_000)+`",`)
+	if len(ev.Raw) <= rules.DefaultMaxAttrBytes {
+		t.Fatalf("the event (%d bytes) must be larger than an attribute may be", len(ev.Raw))
+	}
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	fired := map[string]*actions.Delivery{}
+	for _, f := range res.Fired {
+		fired[f.Delivery.Name] = f.Delivery
+	}
+	if d := fired["raw"]; d == nil || d.Fields.Text("body").Redacted() != string(ev.Raw) {
+		t.Error("the event as default body did not pass whole")
+	}
+	if d := fired["distinct"]; d == nil || d.Fields.Text("body").Redacted() != "100000 distinct" {
+		t.Errorf("distinct: %+v", d)
+	}
+	// Only what an attribute renders to is limited by concatenation: a
+	// template a function cuts down renders, through HCL as without limits.
+	if d := fired["cut_down"]; d == nil || d.Fields.Text("body").Redacted() != "aaaaa" {
+		t.Errorf("cut_down: %+v", d)
+	}
+	failed := map[string]error{}
+	for _, f := range res.Failures {
+		if f.Kind != RenderError {
+			t.Errorf("%s: kind %s", f.Action, f.Kind)
+		}
+		failed[strings.TrimPrefix(f.Action, "t.http.")] = f.Err
+	}
+	for name, msg := range want {
+		err := failed[name]
+		if !errors.Is(err, rules.ErrRenderLimit) || !strings.HasPrefix(err.Error(), "body: ") || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: got %v, want a render limit error about %q", name, err, msg)
+		}
+	}
+	if len(failed) != len(want) {
+		t.Errorf("%d failures, want %d", len(failed), len(want))
+	}
+}
+
+// The limits are the rule set's: lower ones bound each attribute and the
+// fields of a delivery together.
+func TestRenderLimitsAreConfigurable(t *testing.T) {
+	t.Parallel()
+	_, set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(bulkSchema + `
+trigger "t" {
+  on = ["bulk.posted"]
+  action "http" "one" {
+    url  = "https://example.com"
+    body = bulk.s
+  }
+  action "http" "two" {
+    url     = "https://example.com"
+    headers = { "X-S" = bulk.s }
+    body    = bulk.s
+  }
+  action "http" "big" {
+    url  = "https://example.com"
+    body = "${bulk.s}${bulk.s}"
+  }
+}
+`)}}, "", rules.Options{Types: builtin.Types(), Limits: rules.RenderLimits{Attr: 1000, Delivery: 1500}})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	e := New(Options{})
+	ev := bulkEvent(t, e, set, 1, `"s":"`+strings.Repeat("b", 800)+`",`)
+	res := e.Match(context.Background(), set, ev, MatchOptions{})
+	if got := addresses(res); !slices.Equal(got, []string{"t.http.one"}) {
+		t.Errorf("fired %v", got)
+	}
+	msgs := map[string]string{}
+	for _, f := range res.Failures {
+		msgs[f.Action] = f.Err.Error()
+	}
+	if m := msgs["t.http.two"]; !strings.Contains(m, "the delivery's fields would be 1622 bytes with body, over the limit of 1500 bytes per delivery") {
+		t.Errorf("two: %q", m)
+	}
+	if m := msgs["t.http.big"]; !strings.Contains(m, "body: rendering limit: the rendered value is more than 1000 bytes") {
+		t.Errorf("big: %q", m)
+	}
+}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ func (c *compiler) compile(expr hcl.Expression) fastExpr {
 				return nil
 			}
 		}
-		return fastTemplate(parts)
+		return &fastTemplate{parts: parts}
 	case *hclsyntax.ScopeTraversalExpr:
 		return compileField(x.Traversal, c.et)
 	case *hclsyntax.FunctionCallExpr:
@@ -68,8 +69,8 @@ func key(f fastExpr) string {
 		return "e" + string(x)
 	case *fastField:
 		return "f" + strings.Join(x.path, ".")
-	case fastTemplate:
-		return "t(" + keys(x) + ")"
+	case *fastTemplate:
+		return "t(" + keys(x.parts) + ")"
 	case *fastCall:
 		return "c" + x.name + "(" + keys(x.args) + ")"
 	}
@@ -177,15 +178,21 @@ func (l fastLiteral) eval(*eventScope) (cty.Value, bool) { return l.v, plain(l.v
 // and string parts are copied as they are; cty.StringVal normalizes the
 // result, and normalizing the whole is the same as normalizing each part
 // first, as HCL does, then the whole.
-type fastTemplate []fastExpr
+type fastTemplate struct{ parts []fastExpr }
 
-func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
+func (t *fastTemplate) eval(s *eventScope) (cty.Value, bool) {
+	// The attribute's own template stops at the limit, as the rendered
+	// value would be refused; a template inside a function call may be cut
+	// down by it, so past the limit it is left to HCL, as before.
+	top := s.root == fastExpr(t)
 	b := s.buf[:0]
 	s.buf = nil // a template nested in a part must not write over this one
-	for _, p := range t {
+	for _, p := range t.parts {
 		if str, ok := p.(stringExpr); ok {
-			if v, ok := str.evalString(s); ok {
-				b = append(b, v...)
+			if part, ok := str.evalString(s); ok {
+				if b, ok = s.appendPart(b, part, top); !ok {
+					return cty.NilVal, false
+				}
 				continue
 			}
 		}
@@ -199,10 +206,23 @@ func (t fastTemplate) eval(s *eventScope) (cty.Value, bool) {
 				return cty.NilVal, false
 			}
 		}
-		b = append(b, v.AsString()...)
+		if b, ok = s.appendPart(b, v.AsString(), top); !ok {
+			return cty.NilVal, false
+		}
 	}
 	s.buf = b
 	return cty.StringVal(string(b)), true
+}
+
+// appendPart adds part to a template's text unless that would pass the
+// attribute limit. For the attribute's own template it records that for
+// the renderer: HCL, which concatenates without asking, is not tried.
+func (s *eventScope) appendPart(b []byte, part string, top bool) ([]byte, bool) {
+	if len(b)+len(part) > s.limits.Attr {
+		s.big = top
+		return b, false
+	}
+	return append(b, part...), true
 }
 
 // stringExpr is a fast expression that can give its value as a Go string,
@@ -316,6 +336,9 @@ func (c *fastCall) eval(s *eventScope) (cty.Value, bool) {
 	}
 	v, err := fn.Call(args)
 	if err != nil || !plain(v) {
+		if errors.Is(err, rules.ErrRenderLimit) {
+			s.limitErr = err
+		}
 		return cty.NilVal, false
 	}
 	s.calls[c.slot] = memo{v: v, done: true}

@@ -22,7 +22,7 @@ func renderBoth(t *testing.T, e *Engine, c *Compiled, ev *Event) int {
 	t.Helper()
 	comp := c.byType[ev.Type]
 	set := c.Set()
-	fast, slow := eventScope{e: e, set: set, ev: ev, comp: comp}, eventScope{e: e, set: set, ev: ev}
+	fast, slow := eventScope{e: e, set: set, ev: ev, comp: comp, limits: set.Limits()}, eventScope{e: e, set: set, ev: ev, limits: set.Limits()}
 	n := 0
 	for i, tr := range set.TriggersFor(ev.Type) {
 		for j, a := range tr.Actions {
@@ -244,9 +244,9 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dl := deadline{parent: context.Background(), at: time.Now().Add(time.Second)}
+		dl := deadline{parent: context.Background(), start: time.Now(), timeout: time.Second}
 		for _, tr := range set.Set().TriggersFor(ev.Type) {
-			want, wantErr := evalFilter(&dl, tr.Programs[ev.Type], act, tr.Loops)
+			want, wantErr := evalFilter(&dl, tr.Programs[ev.Type], act, tr.Tracked)
 			got, gotErr := true, error(nil)
 			for _, s := range res.Skipped {
 				if s.Trigger == tr.Name {

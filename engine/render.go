@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -20,7 +22,7 @@ func render(s *eventScope, a *rules.Action, ca *compiledAction) (*actions.Delive
 		Fields: make(actions.Fields, len(ca.attrs)),
 	}
 	r := renderer{set: s.set, scope: s, consts: a.Consts, roots: ca.roots}
-	n := 0
+	n, total := 0, 0
 	for i := range ca.attrs {
 		c := &ca.attrs[i]
 		// Filled in place: a Value is three slices, and copying it twice
@@ -29,7 +31,7 @@ func render(s *eventScope, a *rules.Action, ca *compiledAction) (*actions.Delive
 		switch {
 		case c.konst != nil:
 			f.Value = *c.konst
-		case c.attr == nil: // EventDefault
+		case c.attr == nil: // EventDefault: bounded by the intake's largest body instead
 			f.Text = actions.Literal(s.rawBody())
 		default:
 			f.Value = r.value(c)
@@ -39,6 +41,18 @@ func render(s *eventScope, a *rules.Action, ca *compiledAction) (*actions.Delive
 		}
 		if r.err != nil {
 			return nil, r.err
+		}
+		if c.attr != nil {
+			size := c.size
+			if c.konst == nil {
+				size = valueSize(f.Value)
+			}
+			if size > s.limits.Attr {
+				return nil, fmt.Errorf("%s: %w", c.spec.Name, attrTooLarge(s.limits.Attr))
+			}
+			if total += size; total > s.limits.Delivery {
+				return nil, fmt.Errorf("%w: the delivery's fields would be %d bytes with %s, over the limit of %d bytes per delivery", rules.ErrRenderLimit, total, c.spec.Name, s.limits.Delivery)
+			}
 		}
 		if !f.IsZero() {
 			f.Name = c.spec.Name
@@ -94,17 +108,74 @@ func (r *renderer) eval(c *compiledAttr) (cty.Value, bool) {
 	if v, ok := r.consts[c.spec.Name]; ok {
 		return v, true
 	}
+	s := r.scope
 	if c.fast != nil {
-		if v, ok := c.fast.eval(r.scope); ok && plain(v) {
+		s.root, s.big, s.limitErr = c.fast, false, nil
+		if v, ok := c.fast.eval(s); ok && plain(v) {
 			return v, true
 		}
+		switch {
+		case s.big:
+			r.fail(c.spec.Name, attrTooLarge(s.limits.Attr))
+			return cty.NilVal, false
+		case s.limitErr != nil:
+			// HCL would call the function again to the same end.
+			r.fail(c.spec.Name, s.limitErr)
+			return cty.NilVal, false
+		}
 	}
-	v, diags := c.attr.Expr.Value(r.scope.evalContext(r.roots))
+	s.loop = rules.LoopBudget{Left: int64(s.limits.Attr)}
+	v, diags := c.attr.Expr.Value(s.evalContext(r.roots))
+	if s.loop.Exceeded {
+		r.fail(c.spec.Name, fmt.Errorf("%w: its for loops would build more than %d bytes, the limit per attribute (each iteration counts as %d bytes besides what it produces)", rules.ErrRenderLimit, s.limits.Attr, rules.LoopStepBytes))
+		return cty.NilVal, false
+	}
 	if diags.HasErrors() {
-		r.fail(c.spec.Name, diags)
+		r.fail(c.spec.Name, limitError(diags))
 		return cty.NilVal, false
 	}
 	return v, true
+}
+
+// attrTooLarge is the error of an attribute past the limit, the same
+// whether a fast template stopped early or HCL built it all.
+func attrTooLarge(limit int) error {
+	return fmt.Errorf("%w: the rendered value is more than %d bytes, the limit per attribute", rules.ErrRenderLimit, limit)
+}
+
+// limitError is a function's refusal to build past a rendering limit, said
+// plainly (as the fast path says it), or else the diagnostics as they are.
+func limitError(diags hcl.Diagnostics) error {
+	for _, d := range diags {
+		if extra, ok := hcl.DiagnosticExtra[hclsyntax.FunctionCallDiagExtra](d); ok {
+			if err := extra.FunctionCallError(); errors.Is(err, rules.ErrRenderLimit) {
+				return err
+			}
+		}
+	}
+	return diags
+}
+
+// valueSize is the length of a rendered value: its texts, and a map's
+// names. A reference counts as its variable's name: the secret is not
+// known until the attempt.
+func valueSize(v actions.Value) int {
+	n := textSize(v.Text)
+	for _, t := range v.List {
+		n += textSize(t)
+	}
+	for _, h := range v.Map {
+		n += len(h.Name) + textSize(h.Value)
+	}
+	return n
+}
+
+func textSize(t actions.Text) int {
+	n := 0
+	for _, p := range t {
+		n += len(p.Lit) + len(p.Env)
+	}
+	return n
 }
 
 func (r *renderer) toText(name string, v cty.Value) actions.Text {

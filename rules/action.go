@@ -85,6 +85,7 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 			continue
 		}
 		c.collectEnv(a.Expr)
+		countLoops(a.Expr)
 		c.checkTemplate(a, at, types)
 		c.checkMapKeys(a, at, types)
 		act.Attrs[at.Name] = a

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/functions"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -165,21 +166,11 @@ func ZeroNative(t *Type) any {
 	return nil
 }
 
-// celLimits bound every filter evaluation: a runaway expression becomes an
-// evaluation error, never a hang.
-const (
-	// FilterCostLimit is in CEL's abstract cost units, about one per
-	// operation: ~1-5 ms of work, while real filters cost tens.
-	FilterCostLimit = 100_000
-	// filterInterruptEvery is how many comprehension iterations pass between
-	// checks of the evaluation context's deadline.
-	filterInterruptEvery = 100
-)
-
 // celEnvs builds one CEL environment per event type, sharing one base.
 type celEnvs struct {
 	base   *cel.Env
 	byType map[string]*cel.Env
+	guards map[string][]*functions.Overload // by function name, see guardFunctions
 }
 
 func newCELEnvs(s *Schema) (*celEnvs, error) {
@@ -203,7 +194,11 @@ func newCELEnvs(s *Schema) (*celEnvs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the CEL environment: %w", err)
 	}
-	return &celEnvs{base: base, byType: map[string]*cel.Env{}}, nil
+	guards, err := guardFunctions(base)
+	if err != nil {
+		return nil, fmt.Errorf("building the CEL environment: %w", err)
+	}
+	return &celEnvs{base: base, byType: map[string]*cel.Env{}, guards: guards}, nil
 }
 
 // forType returns the CEL environment of an event type. Load builds the

@@ -21,6 +21,9 @@ type checker struct {
 	// broken files had syntax errors; warnings about their half-parsed
 	// contents would only be noise.
 	broken map[string]bool
+	// maxEvent bounds each value of an event when filter costs are
+	// estimated (Options.MaxEventBytes).
+	maxEvent uint64
 }
 
 func newChecker(set *Set, broken map[string]bool) (*checker, error) {
@@ -28,7 +31,7 @@ func newChecker(set *Set, broken map[string]bool) (*checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checker{set: set, cel: envs, ctxs: map[string]*hcl.EvalContext{}, broken: broken}, nil
+	return &checker{set: set, cel: envs, ctxs: map[string]*hcl.EvalContext{}, broken: broken, maxEvent: DefaultMaxEventBytes}, nil
 }
 
 // checkContext evaluates templates against unknown values of the event
@@ -42,7 +45,7 @@ func (c *checker) checkContext(et *EventType) *hcl.EvalContext {
 	for _, f := range et.Data {
 		vars[f.Name] = cty.UnknownVal(CtyType(f.Type))
 	}
-	funcs := stdFunctions()
+	funcs := stdFunctions(c.set.limits.Attr)
 	for name, fn := range dateFunctions(nil) {
 		funcs[name] = fn
 	}
@@ -90,10 +93,10 @@ func buildCtyObject(o *Object) cty.Type {
 	return cty.Object(attrs)
 }
 
-func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi bool) (*cel.Ast, cel.Program, hcl.Diagnostics) {
+func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi bool) (*cel.Ast, hcl.Diagnostics) {
 	env, err := c.cel.forType(et)
 	if err != nil {
-		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error(), Subject: rng.Ptr()}}
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error(), Subject: rng.Ptr()}}
 	}
 	forType := ""
 	if multi {
@@ -122,28 +125,17 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 				Context:  rng.Ptr(),
 			})
 		}
-		return nil, nil, diags
+		return nil, diags
 	}
 	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
-		return nil, nil, hcl.Diagnostics{{
+		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Filter is not a condition",
 			Detail:   fmt.Sprintf("when must evaluate to true or false, but this expression gives %s%s.", out, forType),
 			Subject:  rng.Ptr(),
 		}}
 	}
-	// Without loops a filter's work is bounded by its size and the event's;
-	// only filters with comprehensions pay for cost tracking, which more
-	// than doubles the price of a simple comparison.
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if hasComprehension(ast.NativeRep().Expr()) {
-		opts = append(opts, cel.CostLimit(FilterCostLimit), cel.InterruptCheckFrequency(filterInterruptEvery))
-	}
-	prg, err := env.Program(ast, opts...)
-	if err != nil {
-		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: fmt.Sprintf("CEL: %v.", err), Subject: rng.Ptr()}}
-	}
-	return ast, prg, nil
+	return ast, nil
 }
 
 // celDetail turns a CEL error into a sentence; CEL's terse "undefined
@@ -212,7 +204,6 @@ func (c *checker) collectEnv(expr hcl.Expression) {
 			})
 			return nil
 		}
-		c.set.secrets.ref(name)
 		c.set.EnvRefs[name] = append(c.set.EnvRefs[name], call.Range())
 		return nil
 	})

@@ -20,9 +20,11 @@ const Sensitive = sensitiveMark("sensitive")
 type sensitiveMark string
 
 // stdFunctions are the go-cty standard functions that make sense in
-// messages. They are pure: the same set serves validate and delivery.
-func stdFunctions() map[string]function.Function {
-	return map[string]function.Function{
+// messages, those that can build far more than they are given bounded to
+// limit bytes, and the wrappers of `for` loops (see countLoops). They are
+// pure: the same set serves validate and delivery.
+func stdFunctions(limit int) map[string]function.Function {
+	funcs := map[string]function.Function{
 		"abs":           stdlib.AbsoluteFunc,
 		"base64encode":  base64EncodeFunc,
 		"ceil":          stdlib.CeilFunc,
@@ -68,6 +70,11 @@ func stdFunctions() map[string]function.Function {
 		"urlencode":     urlEncodeFunc,
 		"values":        stdlib.ValuesFunc,
 	}
+	boundFunctions(funcs, limit)
+	for name, fn := range loopFunctions() {
+		funcs[name] = fn
+	}
+	return funcs
 }
 
 // coalesceFunc returns the first argument that is neither null nor an empty

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,39 +64,52 @@ func TestCoalesceSkipsEmpty(t *testing.T) {
 
 func TestSecretTokensRoundTrip(t *testing.T) {
 	t.Parallel()
-	st := newSecretTokens()
-	key := st.ref("CRM_API_KEY").AsString()
-	tok := st.ref("TOKEN").AsString()
-	text, err := st.text("Bearer "+tok+" and "+strings.ToUpper(key)+"!", true)
+	key := secretValue("CRM_API_KEY")
+	tok := secretValue("TOKEN")
+	raw := func(v cty.Value) string { s, _ := v.Unmark(); return s.AsString() }
+	marks := cty.NewValueMarks(Sensitive)
+	for _, v := range []cty.Value{key, tok} {
+		_, m := v.Unmark()
+		for mark := range m {
+			marks[mark] = struct{}{}
+		}
+	}
+	text, err := secretText("Bearer "+raw(tok)+" and "+strings.ToUpper(raw(key))+"!", marks)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := actions.Text{{Lit: "Bearer "}, {Env: "TOKEN"}, {Lit: " and "}, {Env: "CRM_API_KEY"}, {Lit: "!"}}
-	if len(text) != len(want) {
+	if !slices.Equal(text, want) {
 		t.Fatalf("got %#v, want %#v", text, want)
-	}
-	for i := range want {
-		if text[i] != want[i] {
-			t.Fatalf("part %d: got %#v, want %#v", i, text[i], want[i])
-		}
 	}
 	if got := text.Redacted(); got != "Bearer (sensitive) and (sensitive)!" {
 		t.Errorf("Redacted = %q", got)
 	}
-	// A token cut by substr() cannot be resolved and must not pass silently.
-	if _, err := st.text(tok[:len(tok)-2], true); err == nil {
+	// A token cut by substr() cannot be resolved and must not pass silently,
+	// whichever end was cut.
+	if _, err := secretText(raw(tok)[:len(raw(tok))-2], marks); err == nil {
 		t.Error("cut token: want an error")
 	}
-	if _, err := st.text("transformed", true); err == nil {
+	if _, err := secretText(raw(key)+" "+raw(tok)[5:], marks); err == nil {
+		t.Error("token cut at its start beside an intact one: want an error")
+	}
+	if _, err := secretText("transformed", marks); err == nil {
 		t.Error("sensitive value without a token: want an error")
 	}
-	// Another rule set's tokens (another nonce) are plain text here: event
-	// data cannot forge a reference to a secret.
-	other := newSecretTokens()
-	forged := other.ref("CRM_API_KEY").AsString()
-	text, err = st.text(forged, false)
+	// Every call makes a new token, and only the tokens in a value's own
+	// marks are references: an unmarked string, or another call's token in
+	// a marked one, is literal text.
+	if a, b := raw(secretValue("TOKEN")), raw(secretValue("TOKEN")); a == b {
+		t.Errorf("two env() calls gave the same token %q", a)
+	}
+	text, err = secretText(raw(tok), nil)
 	if err != nil || text.Sensitive() {
-		t.Errorf("forged token resolved as a secret: %#v, %v", text, err)
+		t.Errorf("unmarked token resolved as a secret: %#v, %v", text, err)
+	}
+	_, keyMarks := key.Unmark()
+	text, err = secretText(raw(key)+raw(tok), keyMarks)
+	if want := (actions.Text{{Env: "CRM_API_KEY"}, {Lit: raw(tok)}}); err != nil || !slices.Equal(text, want) {
+		t.Errorf("another call's token in a marked value: got %#v, %v; want %#v", text, err, want)
 	}
 }
 

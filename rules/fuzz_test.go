@@ -22,6 +22,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`trigger "t" { on = ["participant.replied"] when = "message.body.trim() == \"x\"" action "http" "h" { url = "https://x.example" body = "${participant.name}" } }`))
 	f.Add([]byte(`object "o" { a = list(map(o)) } event "x.y" { data { o = optional(o) } }`))
 	f.Add([]byte("trigger \"t\" {\n when = <<-EOT\n  a.b\n EOT\n}"))
+	f.Add([]byte("test \"\" {\nevent = {}\nfires = []\n}")) // an empty inline event once panicked
 	f.Fuzz(func(t *testing.T, src []byte) {
 		fsys := fstest.MapFS{"fuzz.hcl": {Data: src}}
 		set, diags := Load(fsys, "", Options{Types: builtin.Types(), LookupEnv: func(string) (string, bool) { return "", false }})

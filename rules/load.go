@@ -38,6 +38,14 @@ type Options struct {
 	// unset one is a warning (validate) or, with RequireEnv, an error (serve).
 	LookupEnv  func(string) (string, bool)
 	RequireEnv bool
+	// Limits bound what rendering one event may produce; zero fields take
+	// DefaultMaxAttrBytes and DefaultMaxDeliveryBytes.
+	Limits RenderLimits
+	// MaxEventBytes is the largest event the rules will be given (the
+	// server's largest body, or its header limit if larger). Filter costs
+	// are estimated for strings, lists and maps that large, to tell which
+	// filters need CEL's cost tracker; default DefaultMaxEventBytes.
+	MaxEventBytes int64
 }
 
 // Set is a loaded, fully checked rule set. It is immutable: a reload builds
@@ -58,11 +66,11 @@ type Set struct {
 	// EnvRefs lists every env() variable the rules use, with where.
 	EnvRefs map[string][]hcl.Range
 
-	byType  map[string][]*Trigger
-	usage   map[string]*FieldUse // what templates read of each variable
-	secrets *secretTokens
-	cel     *celEnvs
-	funcs   map[string]function.Function // stdlib + env() in render mode
+	limits RenderLimits
+	byType map[string][]*Trigger
+	usage  map[string]*FieldUse // what templates read of each variable
+	cel    *celEnvs
+	funcs  map[string]function.Function // stdlib + env() in render mode
 }
 
 // TriggersFor returns the triggers listening to an event type, in name order.
@@ -314,14 +322,17 @@ func (l *loader) finish() *Set {
 		EnvRefs:   map[string][]hcl.Range{},
 		byType:    map[string][]*Trigger{},
 		usage:     map[string]*FieldUse{},
-		secrets:   newSecretTokens(),
 	}
-	set.funcs = stdFunctions()
-	set.funcs["env"] = envFunction(set.secrets.lookup)
+	set.limits = l.opts.Limits.withDefaults()
+	set.funcs = stdFunctions(set.limits.Attr)
+	set.funcs["env"] = envFunction(secretValue)
 	c, err := newChecker(set, l.broken)
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error()})
 		return nil
+	}
+	if l.opts.MaxEventBytes > 0 {
+		c.maxEvent = uint64(l.opts.MaxEventBytes)
 	}
 	for _, block := range sortedKeys(l.providers) {
 		t := l.opts.Types.ByProvider(block)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -238,5 +239,52 @@ func TestProviderBlockMayNotTakeARuleFileBlockName(t *testing.T) {
 	set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(`test "t" {}`)}}, "", Options{Types: types})
 	if set != nil || !diags.HasErrors() || !strings.Contains(diags[0].Detail, `names its provider block "test"`) {
 		t.Fatalf("Load: %v %v", set, diags)
+	}
+}
+
+// Filters run with CEL's cost tracker and the deadline's context only when
+// they loop or their worst case, for the largest event served, might pass
+// the cost limit; the common ones, the README's included, run without.
+func TestFilterTracking(t *testing.T) {
+	t.Parallel()
+	filters := map[string]bool{ // filter -> tracked
+		"appointment.calendar.name == 'Dr. Rivera' && participant.name != ''":           false,
+		"message.body.trim().lowerAscii() == 'cancel'":                                  false,
+		"participant.email.endsWith('@example.com') && has(participant.email)":          false,
+		"participant.reminder_state in ['confirmed', 'sent']":                           false,
+		"message.body.matches('(?i)^\\\\s*cancel')":                                     false,
+		"appointment.start_time > timestamp('2026-01-01T00:00:00Z')":                    false,
+		"appointment.custom_data.exists(k, k == 'room')":                                true, // a loop
+		"[1, 2].exists(x, x == appointment.id)":                                         true,
+		"message.body.contains(participant.name)":                                       true, // 1 MiB by 1 MiB
+		"appointment.title.matches(message.body)":                                       true,
+		"message.body.split(' ').distinct().size() > 1":                                 true,
+		"message.body.lowerAscii().trim().upperAscii().lowerAscii().trim() == 'cancel'": true, // five passes over 1 MiB
+	}
+	var src strings.Builder
+	var names []string
+	for f := range filters {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for i, f := range names {
+		fmt.Fprintf(&src, "trigger \"t%d\" {\n  on   = [\"participant.replied\"]\n  when = %q\n  action \"http\" \"h\" { url = \"https://example.com\" }\n}\n", i, f)
+	}
+	set, diags := Load(fstest.MapFS{"r.hcl": {Data: []byte(src.String())}}, "", Options{Types: builtin.Types()})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	for i, f := range names {
+		if got := set.Trigger(fmt.Sprintf("t%d", i)).Tracked; got != filters[f] {
+			t.Errorf("%s: tracked %v, want %v", f, got, filters[f])
+		}
+	}
+	// The estimate follows the largest event: with 64 KiB events even the
+	// five passes cannot reach the limit.
+	set, _ = Load(fstest.MapFS{"r.hcl": {Data: []byte(src.String())}}, "", Options{Types: builtin.Types(), MaxEventBytes: 64 << 10})
+	for i, f := range names {
+		if strings.HasPrefix(f, "message.body.lowerAscii().trim()") && set.Trigger(fmt.Sprintf("t%d", i)).Tracked {
+			t.Errorf("%s: tracked for 64 KiB events", f)
+		}
 	}
 }

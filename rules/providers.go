@@ -31,8 +31,8 @@ func (c *checker) decodeProvider(b *hcl.Block, t *actions.Type) *Provider {
 	}
 	content, diags := b.Body.Content(schema)
 	c.diags = append(c.diags, diags...)
-	funcs := stdFunctions()
-	funcs["env"] = envFunction(c.set.secrets.ref)
+	funcs := stdFunctions(c.set.limits.Attr)
+	funcs["env"] = envFunction(secretValue)
 	ctx := &hcl.EvalContext{Functions: funcs}
 	for i := range spec.Attrs {
 		at := &spec.Attrs[i]
@@ -91,7 +91,7 @@ func (c *checker) providerText(ctx *hcl.EvalContext, a *hcl.Attribute, at *actio
 		return invalid(at.Name + " must be a string.")
 	}
 	raw, marks := s.Unmark()
-	text, err := c.set.secrets.text(raw.AsString(), len(marks) > 0)
+	text, err := secretText(raw.AsString(), marks)
 	if err != nil {
 		return invalid(err.Error() + ".")
 	}

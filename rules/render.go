@@ -29,7 +29,7 @@ func (s *Set) Text(v cty.Value) (actions.Text, error) {
 	if !raw.IsKnown() || raw.IsNull() || raw.Type() != cty.String {
 		return nil, fmt.Errorf("expected a string, got %s", raw.Type().FriendlyName())
 	}
-	return s.secrets.text(raw.AsString(), len(marks) > 0)
+	return secretText(raw.AsString(), marks)
 }
 
 // DateFunctions returns the date helpers bound to a default location.
@@ -59,5 +59,7 @@ func (s *Set) ExplainProgram(t *Trigger, eventType string) (cel.Program, error) 
 		cel.CostLimit(FilterCostLimit),
 		cel.InterruptCheckFrequency(filterInterruptEvery),
 		cel.EvalOptions(cel.OptTrackState, cel.OptExhaustiveEval),
+		//lint:ignore SA1019 see celEnvs.filterProgram
+		cel.Functions(s.cel.guardsFor(ast)...),
 	)
 }

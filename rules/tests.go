@@ -158,6 +158,9 @@ func (c *checker) testEvent(name string, a *hcl.Attribute, fsys fs.FS, fsysName 
 		return nil
 	}
 	attrs := v.AsValueMap()
+	if attrs == nil { // cty's map of an empty object
+		attrs = map[string]cty.Value{}
+	}
 	defaults := map[string]string{"specversion": "1.0", "id": "test-" + name, "source": "hookline-test"}
 	for k, d := range defaults {
 		if _, ok := attrs[k]; !ok {

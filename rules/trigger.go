@@ -30,10 +30,12 @@ type Trigger struct {
 	Programs map[string]cel.Program
 	// ASTs are the checked filters, for explaining why a filter was false.
 	ASTs map[string]*cel.Ast
-	// Loops is set when the filter has a comprehension (all, exists, map,
-	// filter, ...): only then can it run long enough to need the deadline,
-	// which costs a context per evaluation.
-	Loops bool
+	// Tracked is set when the filter's worst case, estimated at load for
+	// events of up to Options.MaxEventBytes, might pass FilterCostLimit.
+	// Only then do its programs run with CEL's cost tracker and need the
+	// deadline, which together cost several times a simple filter's
+	// evaluation; the others cannot reach the limit.
+	Tracked bool
 }
 
 // Action is one `action "TYPE" "NAME"` block. Its templated attributes stay
@@ -220,8 +222,9 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 	t.Programs = map[string]cel.Program{}
 	t.ASTs = map[string]*cel.Ast{}
 	reported := map[string]bool{}
+	var envs []*cel.Env
 	for _, et := range types {
-		ast, prg, diags := c.compileCEL(t.When, t.WhenRange, et, len(types) > 1)
+		ast, diags := c.compileCEL(t.When, t.WhenRange, et, len(types) > 1)
 		for _, d := range diags {
 			key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
 			if !reported[key] {
@@ -229,11 +232,33 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 				c.diags = append(c.diags, d)
 			}
 		}
-		if prg != nil {
-			t.Programs[et.Name] = prg
-			t.ASTs[et.Name] = ast
-			t.Loops = t.Loops || hasComprehension(ast.NativeRep().Expr())
+		if ast == nil {
+			continue
 		}
+		env, _ := c.cel.forType(et) // compileCEL built it
+		t.ASTs[et.Name] = ast
+		envs = append(envs, env)
+		// Loops are tracked whatever their estimate: an iteration costs
+		// CEL a few units but takes hundreds of nanoseconds, so only the
+		// deadline, checked inside them, keeps them short.
+		t.Tracked = t.Tracked || hasComprehension(ast.NativeRep().Expr()) || needsTracking(env, ast, c.maxEvent)
+	}
+	// One mode for every event type, so that the engine can tell it from
+	// the trigger.
+	i := 0
+	for _, et := range types {
+		ast, ok := t.ASTs[et.Name]
+		if !ok {
+			continue
+		}
+		prg, err := c.cel.filterProgram(envs[i], ast, t.Tracked)
+		i++
+		if err != nil {
+			c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: fmt.Sprintf("CEL: %v.", err), Subject: t.WhenRange.Ptr()})
+			delete(t.ASTs, et.Name)
+			continue
+		}
+		t.Programs[et.Name] = prg
 	}
 }
 

@@ -63,6 +63,10 @@ type Options struct {
 
 	Auth AuthOptions
 
+	// Render bounds what rendering one event may produce (zero fields take
+	// rules.RenderLimits' defaults: 256 KiB per attribute, 1 MiB per delivery).
+	Render rules.RenderLimits
+
 	// Types are the action types rules may use; default builtin.Types().
 	Types *actions.Types
 }
@@ -185,7 +189,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 // Outside the sandbox every env() secret must be set: a server that would
 // fail its first delivery should not start.
 func (s *Server) load() (*engine.Compiled, error) {
-	set, live, diags := engine.LoadDir(s.opts.RulesDir, rules.Options{Types: s.opts.Types, LookupEnv: s.opts.LookupEnv, RequireEnv: !s.opts.Sandbox})
+	// Filter costs are estimated for the largest event intake can build: a
+	// body, or in binary mode an envelope from the headers.
+	maxEvent := max(s.opts.MaxBodyBytes, http.DefaultMaxHeaderBytes)
+	set, live, diags := engine.LoadDir(s.opts.RulesDir, rules.Options{Types: s.opts.Types, LookupEnv: s.opts.LookupEnv, RequireEnv: !s.opts.Sandbox, MaxEventBytes: maxEvent, Limits: s.opts.Render})
 	if diags.HasErrors() {
 		re := &RulesError{Dir: s.opts.RulesDir, Diags: diags}
 		if set != nil {

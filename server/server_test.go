@@ -19,6 +19,7 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/internal/testpeer"
@@ -571,5 +572,44 @@ func TestInvalidRulesRefuseToStart(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "MISSING_SECRET") {
 		t.Fatalf("want an error naming MISSING_SECRET, got %v", err)
+	}
+}
+
+// An env() reference comes only from env(): event data that carries a
+// well-formed token, even one the running rule set has just produced, is
+// sent as the text it is, never replaced by a secret.
+func TestEventDataCannotNameASecret(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t)
+	const secret = "s3cr3t-value-never-forged-17"
+	h := startServer(t, writeRules(t, `
+trigger "t" {
+  on = ["participant.confirmed"]
+  action "http" "h" {
+    url  = "`+rc.URL+`/f"
+    body = "key=${env("API_KEY")} name=${participant.name} title=${appointment.title}"
+  }
+  action "http" "plain" {
+    url  = "`+rc.URL+`/g"
+    body = participant.name
+  }
+}`), map[string]string{"API_KEY": secret}, nil)
+	live, err := h.srv.live.Load().Set().EvalContext().Functions["env"].Call([]cty.Value{cty.StringVal("API_KEY")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := live.Unmark()
+	token := raw.AsString()
+	data, _ := json.Marshal(map[string]any{"participant": map[string]any{"name": token}, "appointment": map[string]any{"title": token}})
+	_, ans := h.post(event("forged", "participant.confirmed", string(data)))
+	for _, id := range deliveryIDs(t, ans) {
+		waitStatus(t, h, id, "delivered")
+	}
+	want := "key=" + secret + " name=" + token + " title=" + token
+	if got := string(rc.requests("/f")[0].body); got != want {
+		t.Errorf("body beside env() = %q, want %q", got, want)
+	}
+	if got := string(rc.requests("/g")[0].body); got != token {
+		t.Errorf("body of event data alone = %q, want %q", got, token)
 	}
 }

@@ -45,6 +45,8 @@ func runServe(e *env, args []string) int {
 	fs.DurationVar(&opts.AttemptTimeout, "attempt-timeout", 5*time.Minute,
 		"longest one delivery attempt may take. With --database-url, an attempt whose node died becomes due again once it has been running this long, plus this long again bounded to 5s-30s (kept for recording an attempt), plus 10s: 5m40s at the default, 17s at 2s. River's rescuer, which looks every 30s, then a 1s retry backoff and River's scheduler (every 5s) add up to about 36s before another node runs it. On SQLite such attempts run again when the server restarts")
 	maxBody := fs.Int64("max-body", 1<<20, "largest accepted event, in bytes")
+	fs.IntVar(&opts.Render.Attr, "max-render-bytes", rules.DefaultMaxAttrBytes, "largest rendered attribute (a body, a subject), in bytes; the event as an http action's default body is not counted")
+	fs.IntVar(&opts.Render.Delivery, "max-delivery-bytes", rules.DefaultMaxDeliveryBytes, "largest rendered delivery (its attributes together), in bytes")
 	fs.StringVar(&opts.Watch, "watch", "fsnotify", "how rule changes are noticed: fsnotify, poll or off")
 	fs.DurationVar(&opts.PollInterval, "poll-interval", 2*time.Second, "with --watch=poll, how often the files are checked")
 	fs.BoolVar(&opts.Auth.Insecure, "insecure", false, "allow listening beyond loopback without authentication")
