@@ -52,6 +52,9 @@ type compiledAttr struct {
 	size  int            // konst's, counted against the render limits
 	fast  fastExpr       // nil: HCL evaluates it
 	attr  *hcl.Attribute // nil: not set in the rule
+	// fromEvent: rendered per event from an expression that reads it, so
+	// its text is marked as the event's (actions.Part.Ev).
+	fromEvent bool
 }
 
 // Compile prepares set for matching. It fails only when the set is not one
@@ -107,7 +110,7 @@ func compileAction(set *rules.Set, a *rules.Action, fc *compiler) *compiledActio
 	ca := &compiledAction{roots: a.Roots, attrs: make([]compiledAttr, 0, len(a.Spec.Attrs))}
 	for i := range a.Spec.Attrs {
 		spec := &a.Spec.Attrs[i]
-		c := compiledAttr{spec: spec, attr: a.Attrs[spec.Name]}
+		c := compiledAttr{spec: spec, attr: a.Attrs[spec.Name], fromEvent: a.Attrs[spec.Name] != nil && !isConst(a, spec.Name)}
 		switch {
 		case spec.Kind.Static():
 			v, ok := a.Static[spec.Name]

@@ -35,8 +35,8 @@ func render(s *eventScope, a *rules.Action, ca *compiledAction) (*actions.Delive
 			f.Text = actions.Literal(s.rawBody())
 		default:
 			f.Value = r.value(c)
-			if _, konst := a.Consts[c.spec.Name]; !konst {
-				f.MarkFromEvent() // reads the event (see actions.Part.Ev)
+			if c.fromEvent {
+				f.MarkFromEvent()
 			}
 		}
 		if r.err != nil {
