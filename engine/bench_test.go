@@ -161,3 +161,15 @@ func BenchmarkFilters(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecode isolates CloudEvent decoding.
+func BenchmarkDecode(b *testing.B) {
+	set := benchRules(b, 1)
+	e := New(Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Decode(set.Set().Schema, benchEvent); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
