@@ -86,3 +86,87 @@ trigger "a" {
 		t.Errorf("changed attributes = %v, want [body]", attrs)
 	}
 }
+
+func TestDiffNamesSecretsButNotValues(t *testing.T) {
+	t.Parallel()
+	before := mustLoad(t, `
+trigger "a" {
+  on = ["booking.completed"]
+  action "http" "crm" {
+    url     = "https://crm.example.com"
+    headers = { "X-Api-Key" = env("CRM_API_KEY") }
+  }
+}`)
+	after := mustLoad(t, `
+trigger "a" {
+  on = ["booking.completed"]
+  action "http" "crm" {
+    url     = "https://crm.example.com"
+    headers = { "X-Api-Key" = env("CRM_API_KEY_V2") }
+  }
+}`)
+	got := Diff(before, after)
+	if len(got) != 1 {
+		t.Fatalf("want one change, got %+v", got)
+	}
+	c := got[0]
+	if c.Before["headers"] != actions.Redaction {
+		t.Errorf("Before must stay masked for existing readers, got %q", c.Before["headers"])
+	}
+	if s, _ := c.Shown("headers", true); s != `{ "X-Api-Key" = env("CRM_API_KEY_V2") }` {
+		t.Errorf("shown after = %q", s)
+	}
+	if n := c.EnvAfter["headers"]; len(n) != 1 || n[0] != "CRM_API_KEY_V2" {
+		t.Errorf("EnvAfter = %v", c.EnvAfter)
+	}
+	if c.File != "r.hcl" || c.Line != 4 {
+		t.Errorf("location = %s:%d, want r.hcl:4", c.File, c.Line)
+	}
+	added, removed := Secrets(before, after)
+	if len(added) != 1 || added[0] != "CRM_API_KEY_V2" || len(removed) != 1 || removed[0] != "CRM_API_KEY" {
+		t.Errorf("Secrets = %v, %v", added, removed)
+	}
+}
+
+func TestDiffTestBlocks(t *testing.T) {
+	t.Parallel()
+	rule := `
+trigger "a" {
+  on = ["appointment.created"]
+  action "http" "h" { url = "https://example.com" }
+}
+`
+	before := mustLoad(t, rule+`
+test "a" {
+  event = { type = "appointment.created" }
+  fires = ["a.http.h"]
+}
+`)
+	after := mustLoad(t, rule+`
+test "a" {
+  event = { type = "appointment.created" }
+  fires = []
+}
+`)
+	got := Diff(before, after)
+	if len(got) != 1 || got[0].Kind != "test" || got[0].Address != "a" || got[0].Change != "update" {
+		t.Fatalf("want the test's update, and a trigger of the same name untouched; got %+v", got)
+	}
+	if attrs := got[0].Attrs(); len(attrs) != 1 || attrs[0] != "fires" {
+		t.Errorf("changed attributes = %v, want [fires]", attrs)
+	}
+}
+
+func TestWordDiff(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ before, after, want string }{
+		{`"Ann cancelled Cleaning"`, `"Ann called off Cleaning"`, `"Ann [-cancelled-]{+called off+} Cleaning"`},
+		{`"${participant.name} confirmed"`, `"${participant.first_name} confirmed"`, `"${participant.[-name-]{+first_name+}} confirmed"`},
+		{`"a b"`, `"a b c"`, `"a b{+ c+}"`},
+		{`"a b c"`, `"a c"`, `"a [-b -]c"`},
+	} {
+		if got, ok := WordDiff(tc.before, tc.after); !ok || got != tc.want {
+			t.Errorf("WordDiff(%s, %s) = %s, want %s", tc.before, tc.after, got, tc.want)
+		}
+	}
+}

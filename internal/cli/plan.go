@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing/fstest"
 
-	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/engine"
 	"github.com/hookline/hookline/rules"
 )
@@ -36,8 +35,8 @@ func runPlan(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline plan: unknown --format %q (use text, json or markdown)\n", *format)
 		return exitUsage
 	}
+	p := &plan{base: *base}
 	var before *rules.Set
-	baseName := *base
 	if *base != "" {
 		c, ok := loadRules(e, *base)
 		if !ok {
@@ -45,7 +44,7 @@ func runPlan(e *env, args []string) int {
 		}
 		before = c.Set()
 	} else {
-		baseName = *baseRef
+		p.base = *baseRef
 		var ok bool
 		if before, ok = loadGitRules(e, dir, *baseRef); !ok {
 			return exitFailure
@@ -55,22 +54,32 @@ func runPlan(e *env, args []string) int {
 	if !ok {
 		return exitFailure
 	}
-	changes := rules.Diff(before, compiled.Set())
+	p.changes = rules.Diff(before, compiled.Set())
+	p.newSecrets, p.oldSecrets = rules.Secrets(before, compiled.Set())
 	switch *format {
 	case "json":
-		if err := writePlanJSON(e.stdout, changes); err != nil {
+		if err := writePlanJSON(e.stdout, p); err != nil {
 			fmt.Fprintf(e.stderr, "hookline plan: %v\n", err)
 			return exitFailure
 		}
 	case "markdown":
-		writePlanMarkdown(e.stdout, baseName, changes)
+		writePlanMarkdown(e.stdout, p)
 	default:
-		writePlanText(e.stdout, baseName, changes)
+		writePlanText(e.stdout, p)
 	}
-	if *detailed && len(changes) > 0 {
+	if *detailed && len(p.changes) > 0 {
 		return 2
 	}
 	return exitOK
+}
+
+// plan is what plan prints, whatever the format.
+type plan struct {
+	base    string // the directory or revision compared with
+	changes []rules.Change
+	// newSecrets are env() names the base does not read: they must be set
+	// where the server runs before the change is deployed.
+	newSecrets, oldSecrets []string
 }
 
 // loadGitRules loads the rules directory as it was at a git revision,
@@ -160,90 +169,171 @@ func gitBytes(dir string, args ...string) ([]byte, error) {
 
 var changeSymbol = map[string]string{"create": "+", "update": "~", "delete": "-"}
 
-func planLines(changes []rules.Change) []string {
-	var lines []string
-	for _, c := range changes {
+// longText is the length from which an attribute's change is shown word
+// by word rather than as the whole old and new text.
+const longText = 60
+
+// planLines renders the changes; words reports whether some attribute was
+// shown word by word, which the output then explains.
+func planLines(changes []rules.Change) (lines []string, words bool) {
+	for i, c := range changes {
+		if i > 0 {
+			lines = append(lines, "")
+		}
+		if c.File != "" {
+			lines = append(lines, fmt.Sprintf("# %s:%d", c.File, c.Line))
+		}
 		head := fmt.Sprintf("%s %s %s", changeSymbol[c.Change], c.Kind, c.Address)
-		if c.Kind == "trigger" {
-			head = fmt.Sprintf("%s trigger %q", changeSymbol[c.Change], c.Address)
+		if c.Kind == "trigger" || c.Kind == "test" {
+			head = fmt.Sprintf("%s %s %q", changeSymbol[c.Change], c.Kind, c.Address)
 		}
 		if en := c.Enabling(); en != "" {
 			head += " (will be " + en + ")"
 		}
 		lines = append(lines, head)
+		if c.Change == "delete" {
+			continue // the address says it all
+		}
 		attrs := c.Attrs()
 		width := 0
 		for _, a := range attrs {
 			width = max(width, len(a))
 		}
 		for _, a := range attrs {
-			b, inB := c.Before[a]
-			v, inA := c.After[a]
+			b, inB := c.Shown(a, false)
+			v, inA := c.Shown(a, true)
 			switch {
-			case c.Change == "delete":
-				continue // the address says it all
 			case !inB:
 				lines = append(lines, fmt.Sprintf("    + %-*s = %s", width, a, indentValue(v)))
 			case !inA:
 				lines = append(lines, fmt.Sprintf("    - %-*s = %s", width, a, indentValue(b)))
-			case b == actions.Redaction || v == actions.Redaction:
+			case c.ContentChanged(a):
+				lines = append(lines, fmt.Sprintf("    ~ %-*s = %s (file content changed)", width, a, indentValue(v)))
+			case b == v:
+				// The source is the same and only a masked value moved:
+				// say so rather than show two equal texts.
 				lines = append(lines, fmt.Sprintf("    ~ %-*s = (sensitive value changed)", width, a))
 			default:
+				if len(b) >= longText || len(v) >= longText || strings.Contains(b+v, "\n") {
+					if wd, ok := rules.WordDiff(b, v); ok {
+						words = true
+						lines = append(lines, fmt.Sprintf("    ~ %-*s = %s", width, a, indentValue(wd)))
+						continue
+					}
+				}
 				lines = append(lines, fmt.Sprintf("    ~ %-*s = %s -> %s", width, a, indentValue(b), indentValue(v)))
 			}
 		}
 	}
-	return lines
+	return lines, words
 }
 
 func indentValue(v string) string { return strings.ReplaceAll(v, "\n", "\n        ") }
 
+// summary counts the changes to what a server runs; test blocks, which only
+// `hookline test` reads, are counted apart.
 func summary(changes []rules.Change) string {
 	n := map[string]int{}
+	tests := 0
 	for _, c := range changes {
+		if c.Kind == "test" {
+			tests++
+			continue
+		}
 		n[c.Change]++
 	}
-	return fmt.Sprintf("%d to create, %d to update, %d to delete", n["create"], n["update"], n["delete"])
+	s := fmt.Sprintf("%d to create, %d to update, %d to delete", n["create"], n["update"], n["delete"])
+	if tests > 0 {
+		s += fmt.Sprintf("; %s changed", pluralize(tests, "test"))
+	}
+	return s
 }
 
-func writePlanText(w io.Writer, base string, changes []rules.Change) {
-	if len(changes) == 0 {
-		fmt.Fprintf(w, "No changes: the rules are the same as %s.\n", base)
+const wordDiffLegend = "Long text shows what changed word by word: [-removed-] {+added+}."
+
+func (p *plan) comparedWith(quote string) string {
+	return "Compared with " + quote + p.base + quote
+}
+
+func writePlanText(w io.Writer, p *plan) {
+	if len(p.changes) == 0 {
+		fmt.Fprintf(w, "No changes: the rules are the same as %s.\n", p.base)
 		return
 	}
-	fmt.Fprintf(w, "Compared with %s, these rules will change:\n\n", base)
-	for _, l := range planLines(changes) {
+	fmt.Fprintf(w, "%s, these rules will change:\n\n", p.comparedWith(""))
+	lines, words := planLines(p.changes)
+	for _, l := range lines {
+		if l == "" {
+			fmt.Fprintln(w)
+			continue
+		}
 		fmt.Fprintf(w, "  %s\n", l)
 	}
-	fmt.Fprintf(w, "\nPlan: %s.\n", summary(changes))
+	fmt.Fprintf(w, "\nPlan: %s.\n", summary(p.changes))
+	if len(p.newSecrets) > 0 {
+		fmt.Fprintf(w, "New secrets to set where the server runs before deploying: %s (env() names; values are never shown).\n", strings.Join(p.newSecrets, ", "))
+	}
+	if len(p.oldSecrets) > 0 {
+		fmt.Fprintf(w, "Secrets no longer read: %s.\n", strings.Join(p.oldSecrets, ", "))
+	}
+	if words {
+		fmt.Fprintln(w, wordDiffLegend)
+	}
 }
 
-func writePlanMarkdown(w io.Writer, base string, changes []rules.Change) {
-	if len(changes) == 0 {
-		fmt.Fprintf(w, "### Hookline plan: no changes\n\nThe rules are the same as `%s`.\n", base)
+func writePlanMarkdown(w io.Writer, p *plan) {
+	if len(p.changes) == 0 {
+		fmt.Fprintf(w, "### Hookline plan: no changes\n\nThe rules are the same as `%s`.\n", p.base)
 		return
 	}
-	fmt.Fprintf(w, "### Hookline plan: %s\n\nCompared with `%s`:\n\n```diff\n", summary(changes), base)
-	for _, l := range planLines(changes) {
+	fmt.Fprintf(w, "### Hookline plan: %s\n\n%s:\n\n", summary(p.changes), p.comparedWith("`"))
+	if len(p.newSecrets) > 0 {
+		fmt.Fprintf(w, "**New secrets to set before deploying:** %s (env() names; values are never shown)\n\n", codeList(p.newSecrets))
+	}
+	if len(p.oldSecrets) > 0 {
+		fmt.Fprintf(w, "Secrets no longer read: %s\n\n", codeList(p.oldSecrets))
+	}
+	fmt.Fprintln(w, "```diff")
+	lines, words := planLines(p.changes)
+	for _, l := range lines {
 		fmt.Fprintln(w, strings.ReplaceAll(l, "```", "`\u200b``"))
 	}
 	fmt.Fprintln(w, "```")
+	if words {
+		fmt.Fprintf(w, "\n%s\n", wordDiffLegend)
+	}
+}
+
+func codeList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "`" + n + "`"
+	}
+	return strings.Join(q, ", ")
 }
 
 type jsonChange struct {
-	Address string            `json:"address"`
-	Kind    string            `json:"kind"`
-	Change  string            `json:"change"`
-	Before  map[string]string `json:"before"`
-	After   map[string]string `json:"after"`
+	Address   string              `json:"address"`
+	Kind      string              `json:"kind"`
+	Change    string              `json:"change"`
+	Before    map[string]string   `json:"before"`
+	After     map[string]string   `json:"after"`
+	File      string              `json:"file,omitempty"`
+	Line      int                 `json:"line,omitempty"`
+	EnvBefore map[string][]string `json:"env_before,omitempty"`
+	EnvAfter  map[string][]string `json:"env_after,omitempty"`
 }
 
-func writePlanJSON(w io.Writer, changes []rules.Change) error {
+func writePlanJSON(w io.Writer, p *plan) error {
 	out := struct {
-		Changes []jsonChange `json:"changes"`
-	}{Changes: []jsonChange{}}
-	for _, c := range changes {
-		out.Changes = append(out.Changes, jsonChange{c.Address, c.Kind, c.Change, c.Before, c.After})
+		Changes    []jsonChange `json:"changes"`
+		NewSecrets []string     `json:"new_secrets"`
+		OldSecrets []string     `json:"removed_secrets"`
+	}{Changes: []jsonChange{}, NewSecrets: []string{}, OldSecrets: []string{}}
+	out.NewSecrets = append(out.NewSecrets, p.newSecrets...)
+	out.OldSecrets = append(out.OldSecrets, p.oldSecrets...)
+	for _, c := range p.changes {
+		out.Changes = append(out.Changes, jsonChange{c.Address, c.Kind, c.Change, c.Before, c.After, c.File, c.Line, c.EnvBefore, c.EnvAfter})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
