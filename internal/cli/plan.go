@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing/fstest"
 
@@ -20,7 +22,7 @@ import (
 func runPlan(e *env, args []string) int {
 	fs := newFlags(e, "plan", "[DIR] (--base DIR | --base-ref GITREF)")
 	base := fs.String("base", "", "compare with the rules in this directory")
-	baseRef := fs.String("base-ref", "", "compare with the rules at this git revision, e.g. origin/main")
+	baseRef := fs.String("base-ref", "", "compare with the rules at this git revision, e.g. origin/main; fetched from the remote when a shallow clone lacks it")
 	format := fs.String("format", "text", "output format: text, json or markdown")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when nothing changes, 2 when something does, 1 on error")
 	dir, code := parseDir(e, fs, args)
@@ -93,21 +95,23 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 	if err != nil {
 		return fail("%s is not in a git repository: %v", dir, err)
 	}
-	if _, err := git(dir, "rev-parse", "--verify", "--quiet", ref+"^{commit}"); err != nil {
-		return fail("unknown git revision %q", ref)
+	top = strings.TrimSpace(top)
+	rev, ok := resolveBase(e, top, ref)
+	if !ok {
+		return nil, false
 	}
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
 		return fail("%v", err)
 	}
 	absDir, _ = filepath.EvalSymlinks(absDir)
-	rel, err := filepath.Rel(strings.TrimSpace(top), absDir)
+	rel, err := filepath.Rel(top, absDir)
 	if err != nil || strings.HasPrefix(rel, "..") {
 		return fail("%s is outside its git repository", dir)
 	}
 	rel = filepath.ToSlash(rel)
 	// Pathspecs are relative to the working directory: archive from the top.
-	out, err := gitBytes(strings.TrimSpace(top), "archive", "--format=tar", ref, "--", rel)
+	out, err := gitBytes(top, "archive", "--format=tar", rev, "--", rel)
 	if err != nil {
 		return fail("%s does not exist at %s", dir, ref)
 	}
@@ -147,13 +151,102 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 	return set, true
 }
 
+// resolveBase returns a revision git can read for ref. A shallow clone
+// (what GitHub Actions' checkout makes by default) holds only the commit it
+// checked out, so a missing base is fetched from the remote, one commit
+// deep; when that fails, the message says what to add to the pipeline.
+func resolveBase(e *env, top, ref string) (string, bool) {
+	if _, err := git(top, "rev-parse", "--verify", "--quiet", ref+"^{commit}"); err == nil {
+		return ref, true
+	}
+	shallow := ""
+	if out, _ := git(top, "rev-parse", "--is-shallow-repository"); strings.TrimSpace(out) == "true" {
+		shallow = " (a shallow clone, as GitHub Actions' checkout makes by default, holds only the commit it checked out)"
+	}
+	if strings.ContainsAny(ref, "~^:@{ ") {
+		// HEAD~1 and the like are history, not something a remote has by
+		// that name.
+		fmt.Fprintf(e.stderr, "hookline plan: unknown git revision %q: it is not in this clone%s.\n"+
+			"Fetch the history it needs before running plan: set fetch-depth: 0 on actions/checkout, or run git fetch --unshallow.\n", ref, shallow)
+		return "", false
+	}
+	remote, name := fetchSource(top, ref)
+	if remote == "" {
+		fmt.Fprintf(e.stderr, "hookline plan: unknown git revision %q: it is not in this repository, which has no remote to fetch it from.\n", ref)
+		return "", false
+	}
+	fetch := fmt.Sprintf("git fetch --depth=1 %s %s", remote, name)
+	rev, err := fetchRevision(top, remote, name)
+	if err == nil {
+		fmt.Fprintf(e.stderr, "hookline plan: %s was not in this clone; fetched it (%s).\n", ref, fetch)
+		return rev, true
+	}
+	fmt.Fprintf(e.stderr, "hookline plan: unknown git revision %q: it is not in this clone%s, and %s failed: %v.\n"+
+		"Fetch the base before running plan: set fetch-depth: 0 on actions/checkout, or run %s.\n",
+		ref, shallow, fetch, oneLine(err.Error(), 300), fetch)
+	return "", false
+}
+
+// fetchSource tells which remote and name to fetch ref from: "origin/main"
+// is main on origin; a name without a remote's prefix ("main", a tag, a
+// commit id) is fetched from origin, or from the only remote.
+func fetchSource(top, ref string) (remote, name string) {
+	out, err := git(top, "remote")
+	if err != nil {
+		return "", ""
+	}
+	remotes := strings.Fields(out)
+	short := strings.TrimPrefix(ref, "refs/remotes/")
+	for _, r := range remotes {
+		if rest, ok := strings.CutPrefix(short, r+"/"); ok && rest != "" {
+			return r, rest
+		}
+	}
+	switch {
+	case slices.Contains(remotes, "origin"):
+		return "origin", strings.TrimPrefix(ref, "refs/heads/")
+	case len(remotes) == 1:
+		return remotes[0], strings.TrimPrefix(ref, "refs/heads/")
+	}
+	return "", ""
+}
+
+// fetchRevision fetches one commit of name from remote: a branch into its
+// remote-tracking ref (so the next plan finds it), else a tag or commit id.
+func fetchRevision(top, remote, name string) (string, error) {
+	tracking := "refs/remotes/" + remote + "/" + name
+	_, errBranch := gitFetch(top, remote, "+refs/heads/"+name+":"+tracking)
+	if errBranch == nil {
+		return tracking, nil
+	}
+	if _, err := gitFetch(top, remote, name); err != nil {
+		return "", errBranch
+	}
+	out, err := git(top, "rev-parse", "--verify", "--quiet", "FETCH_HEAD^{commit}")
+	if err != nil {
+		return "", errBranch
+	}
+	return strings.TrimSpace(out), nil
+}
+
 func git(dir string, args ...string) (string, error) {
 	b, err := gitBytes(dir, args...)
 	return string(b), err
 }
 
+// gitFetch fetches one commit deep. It never asks for a password: in CI
+// nobody would answer, and plan would hang instead of saying what to do.
+func gitFetch(dir, remote, refspec string) ([]byte, error) {
+	cmd := exec.Command("git", "fetch", "--quiet", "--depth=1", "--no-tags", remote, refspec)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0")
+	return runGit(cmd, dir)
+}
+
 func gitBytes(dir string, args ...string) ([]byte, error) {
-	cmd := exec.Command("git", args...)
+	return runGit(exec.Command("git", args...), dir)
+}
+
+func runGit(cmd *exec.Cmd, dir string) ([]byte, error) {
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
