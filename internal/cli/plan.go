@@ -48,8 +48,11 @@ func runPlan(e *env, args []string) int {
 	} else {
 		p.base = *baseRef
 		var ok bool
-		if before, ok = loadGitRules(e, dir, *baseRef); !ok {
+		if before, p.baseMissing, ok = loadGitRules(e, dir, *baseRef); !ok {
 			return exitFailure
+		}
+		if p.baseMissing {
+			p.dir = dir
 		}
 	}
 	compiled, ok := loadRules(e, dir)
@@ -77,8 +80,10 @@ func runPlan(e *env, args []string) int {
 
 // plan is what plan prints, whatever the format.
 type plan struct {
-	base    string // the directory or revision compared with
-	changes []rules.Change
+	base        string // the directory or revision compared with
+	baseMissing bool   // the revision has no rules directory yet
+	dir         string // the rules directory, when baseMissing
+	changes     []rules.Change
 	// newSecrets are env() names the base does not read: they must be set
 	// where the server runs before the change is deployed.
 	newSecrets, oldSecrets []string
@@ -86,10 +91,12 @@ type plan struct {
 
 // loadGitRules loads the rules directory as it was at a git revision,
 // through the same rules.Load as everything else, from an in-memory copy.
-func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
-	fail := func(format string, args ...any) (*rules.Set, bool) {
+// A revision without the directory (the change that introduces Hookline)
+// is an empty rule set: missing says so.
+func loadGitRules(e *env, dir, ref string) (set *rules.Set, missing, ok bool) {
+	fail := func(format string, args ...any) (*rules.Set, bool, bool) {
 		fmt.Fprintf(e.stderr, "hookline plan: "+format+"\n", args...)
-		return nil, false
+		return nil, false, false
 	}
 	top, err := git(dir, "rev-parse", "--show-toplevel")
 	if err != nil {
@@ -98,7 +105,7 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 	top = strings.TrimSpace(top)
 	rev, ok := resolveBase(e, top, ref)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
@@ -110,10 +117,20 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 		return fail("%s is outside its git repository", dir)
 	}
 	rel = filepath.ToSlash(rel)
+	root := ref + ":" + rel
+	if rel != "." {
+		if _, err := git(top, "cat-file", "-e", rev+":"+rel); err != nil {
+			set, _, diags := engine.Load(fstest.MapFS{}, root, rules.Options{Types: e.types})
+			if diags.HasErrors() {
+				return fail("loading an empty rule set: %s", diags.Error())
+			}
+			return set, true, true
+		}
+	}
 	// Pathspecs are relative to the working directory: archive from the top.
 	out, err := gitBytes(top, "archive", "--format=tar", rev, "--", rel)
 	if err != nil {
-		return fail("%s does not exist at %s", dir, ref)
+		return fail("reading %s at %s: %v", dir, ref, err)
 	}
 	fsys := fstest.MapFS{}
 	tr := tar.NewReader(bytes.NewReader(out))
@@ -138,7 +155,7 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 		}
 		fsys[path.Clean(name)] = &fstest.MapFile{Data: data}
 	}
-	set, _, diags := engine.Load(fsys, ref+":"+rel, rules.Options{Types: e.types})
+	set, _, diags := engine.Load(fsys, root, rules.Options{Types: e.types})
 	if diags.HasErrors() {
 		w := &diagWriter{}
 		if set != nil {
@@ -146,9 +163,9 @@ func loadGitRules(e *env, dir, ref string) (*rules.Set, bool) {
 		}
 		w.writeText(e.stderr, rules.OnlyErrors(diags))
 		fmt.Fprintf(e.stderr, "the rules at %s are invalid; a plan needs both sides valid.\n", ref)
-		return nil, false
+		return nil, false, false
 	}
-	return set, true
+	return set, false, true
 }
 
 // resolveBase returns a revision git can read for ref. A shallow clone
@@ -345,7 +362,11 @@ func summary(changes []rules.Change) string {
 const wordDiffLegend = "Long text shows what changed word by word: [-removed-] {+added+}."
 
 func (p *plan) comparedWith(quote string) string {
-	return "Compared with " + quote + p.base + quote
+	s := "Compared with " + quote + p.base + quote
+	if p.baseMissing {
+		s += fmt.Sprintf(", where %s%s%s does not exist yet", quote, filepath.ToSlash(p.dir), quote)
+	}
+	return s
 }
 
 func writePlanText(w io.Writer, p *plan) {
@@ -419,10 +440,11 @@ type jsonChange struct {
 
 func writePlanJSON(w io.Writer, p *plan) error {
 	out := struct {
-		Changes    []jsonChange `json:"changes"`
-		NewSecrets []string     `json:"new_secrets"`
-		OldSecrets []string     `json:"removed_secrets"`
-	}{Changes: []jsonChange{}, NewSecrets: []string{}, OldSecrets: []string{}}
+		Changes     []jsonChange `json:"changes"`
+		NewSecrets  []string     `json:"new_secrets"`
+		OldSecrets  []string     `json:"removed_secrets"`
+		BaseMissing bool         `json:"base_missing,omitempty"`
+	}{Changes: []jsonChange{}, NewSecrets: []string{}, OldSecrets: []string{}, BaseMissing: p.baseMissing}
 	out.NewSecrets = append(out.NewSecrets, p.newSecrets...)
 	out.OldSecrets = append(out.OldSecrets, p.oldSecrets...)
 	for _, c := range p.changes {
