@@ -85,9 +85,11 @@ type jsonDiagnostics struct {
 	ErrorCount    int                    `json:"error_count"`
 	WarningCount  int                    `json:"warning_count"`
 	Diagnostics   []rules.JSONDiagnostic `json:"diagnostics"`
+	// Secrets is Hookline's addition: the env() names the rules read.
+	Secrets []secretUse `json:"secrets"`
 }
 
-func (w *diagWriter) writeJSON(out io.Writer, diags hcl.Diagnostics) error {
+func (w *diagWriter) writeJSON(out io.Writer, diags hcl.Diagnostics, secrets []secretUse) error {
 	errs, warns := countDiags(diags)
 	doc := jsonDiagnostics{
 		FormatVersion: "1.0",
@@ -95,6 +97,10 @@ func (w *diagWriter) writeJSON(out io.Writer, diags hcl.Diagnostics) error {
 		ErrorCount:    errs,
 		WarningCount:  warns,
 		Diagnostics:   rules.JSONDiagnostics(diags, w.files),
+		Secrets:       secrets,
+	}
+	if doc.Secrets == nil {
+		doc.Secrets = []secretUse{}
 	}
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
