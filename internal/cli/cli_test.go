@@ -22,10 +22,15 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the CLI scripts in testdata/script. $EXAMPLES is the
-// repository's examples directory, so scripts exercise the shipped rules.
+// repository's examples directory, so scripts exercise the shipped rules;
+// $PR_CHECK is the GitHub Action's script, run against `fakegithub`.
 func TestScripts(t *testing.T) {
 	t.Parallel()
 	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prCheck, err := filepath.Abs("../../scripts/action/pr-check.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +38,11 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)
+			env.Setenv("PR_CHECK", prCheck)
 			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"fakegithub": fakeGitHub,
 		},
 	})
 }
