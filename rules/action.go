@@ -151,6 +151,7 @@ func isDateFunction(name string) bool {
 func (c *checker) checkTemplate(a *hcl.Attribute, spec *actions.Attr, types []*EventType) {
 	reported := map[string]bool{}
 	var results []cty.Value
+	var found hcl.Diagnostics
 	for _, et := range types {
 		v, diags := a.Expr.Value(c.checkContext(et))
 		for _, d := range diags {
@@ -159,25 +160,30 @@ func (c *checker) checkTemplate(a *hcl.Attribute, spec *actions.Attr, types []*E
 				continue
 			}
 			reported[key] = true
+			if c.explainMissing(d, et) {
+				found = append(found, d)
+				continue
+			}
 			if d.Summary == "Unsupported attribute" {
 				d.Detail = strings.TrimSuffix(d.Detail, ".") + "." + fieldSuggestion(d.Detail, et)
 			}
 			if len(types) > 1 {
 				d.Detail += fmt.Sprintf(" (for event type %s)", et.Name)
 			}
-			c.diags = append(c.diags, d)
+			found = append(found, d)
 		}
 		if !diags.HasErrors() {
 			diags = interpolationDiags(a.Expr, c.checkContext(et))
 			for _, d := range diags {
 				if key := fmt.Sprint(d.Subject, d.Detail); !reported[key] {
 					reported[key] = true
-					c.diags = append(c.diags, d)
+					found = append(found, d)
 				}
 			}
 			results = append(results, v)
 		}
 	}
+	c.diags = append(c.diags, mergeNotInEvent(found)...)
 	if len(results) == 0 {
 		return
 	}
@@ -296,7 +302,43 @@ func interpolationDiags(expr hcl.Expression, ctx *hcl.EvalContext) hcl.Diagnosti
 	return diags
 }
 
-var attrNamed = regexp.MustCompile(`attribute named "([^"]+)"`)
+var (
+	attrNamed     = regexp.MustCompile(`attribute named "([^"]+)"`)
+	variableNamed = regexp.MustCompile(`variable named "([^"]+)"`)
+)
+
+// explainMissing rewrites HCL's "There is no variable named" and "This
+// object does not have an attribute named" into the sentences filters
+// give, which name the event type: templates and filters read the same
+// event, so they say the same thing. It reports whether it did.
+func (c *checker) explainMissing(d *hcl.Diagnostic, et *EventType) bool {
+	if d.Subject == nil {
+		return false
+	}
+	switch d.Summary {
+	case "Unknown variable":
+		m := variableNamed.FindStringSubmatch(d.Detail)
+		if m == nil {
+			return false
+		}
+		detail, x := missingVariable(c.set.Schema, et, m[1])
+		d.Detail, d.Extra = detail, x
+		return true
+	case "Unsupported attribute":
+		m := attrNamed.FindStringSubmatch(d.Detail)
+		f := c.set.Files[d.Subject.Filename]
+		if m == nil || f == nil {
+			return false
+		}
+		detail, x, ok := missingField(et, pathBefore(f.Bytes, d.Subject.Start.Byte), m[1])
+		if !ok {
+			return false
+		}
+		d.Detail, d.Extra = detail, x
+		return true
+	}
+	return false
+}
 
 // fieldSuggestion adds "Did you mean ...?" to HCL's unsupported-attribute
 // message, from the fields of the event type.

@@ -104,26 +104,54 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 	}
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {
-		var diags hcl.Diagnostics
 		var fileBytes []byte
 		if f := c.set.Files[rng.Filename]; f != nil {
 			fileBytes = f.Bytes
 		}
+		at := func(line, col, width int) *hcl.Range {
+			return &hcl.Range{Filename: rng.Filename, Start: celPos(fileBytes, rng, line, col), End: celPos(fileBytes, rng, line, col+width)}
+		}
+		if fix, ok := explainSyntax(src, iss.Errors()); ok {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: fix.detail, Subject: at(fix.line, fix.col, fix.width), Context: rng.Ptr()}}
+		}
+		var diags hcl.Diagnostics
 		for _, e := range iss.Errors() {
 			line, col, width := e.Location.Line(), e.Location.Column(), 1
+			detail := ""
+			var extra *notInEvent
 			if name, ok := undefinedField(e.Message); ok {
 				// CEL places a selection at its dot; point at the name instead.
+				path := pathBefore([]byte(src), celOffset(src, line, col))
 				col, width = col+1, len([]rune(name))
+				if d, x, ok := missingField(et, path, name); ok {
+					detail, extra = d, x
+				}
+			} else if m := undeclaredRef.FindStringSubmatch(e.Message); m != nil {
+				name := m[1]
+				text := []rune(celLine(src, line))
+				switch {
+				case col >= 0 && col < len(text) && text[col] == '(':
+					// A call is placed at its parenthesis.
+					start, _ := wordBefore(string(text), col)
+					col, width = start, len([]rune(name))
+					if name == "not" {
+						detail = notSentence
+					} else {
+						detail = unknownCELFunction(env, name)
+					}
+				default:
+					width = len([]rune(name))
+					detail, extra = missingVariable(c.set.Schema, et, name)
+				}
 			}
-			pos := celPos(fileBytes, rng, line, col)
-			end := celPos(fileBytes, rng, line, col+width)
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid filter",
-				Detail:   celDetail(e.Message, et, forType),
-				Subject:  &hcl.Range{Filename: rng.Filename, Start: pos, End: end},
-				Context:  rng.Ptr(),
-			})
+			if detail == "" {
+				detail = celDetail(e.Message, et, forType)
+			}
+			d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: detail, Subject: at(line, col, width), Context: rng.Ptr()}
+			if extra != nil {
+				d.Extra = extra
+			}
+			diags = append(diags, d)
 		}
 		return nil, diags
 	}
@@ -138,8 +166,9 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 	return ast, nil
 }
 
-// celDetail turns a CEL error into a sentence; CEL's terse "undefined
-// field 'phon'" gets a suggestion drawn from the schema.
+// celDetail is a CEL error that no sentence explains, in CEL's words;
+// CEL's terse "undefined field 'phon'" gets a suggestion drawn from the
+// schema.
 func celDetail(msg string, et *EventType, forType string) string {
 	name, ok := undefinedField(msg)
 	if !ok {
@@ -150,7 +179,21 @@ func celDetail(msg string, et *EventType, forType string) string {
 		collectFieldNames(f.Type, &candidates, map[*Object]bool{})
 	}
 	collectFieldNames(&Type{Kind: KindObject, Object: envelopeObject()}, &candidates, map[*Object]bool{})
-	return fmt.Sprintf("No field named %q in the event schema%s.%s", name, forType, didYouMean(name, candidates))
+	return fmt.Sprintf("There is no field named %q in %s events.%s", name, et.Name, didYouMean(name, candidates))
+}
+
+// celOffset is the byte offset in src of a CEL position (line from 1,
+// column from 0 in characters).
+func celOffset(src string, line, col int) int {
+	off := 0
+	for i, l := range strings.SplitAfter(src, "\n") {
+		if i+1 == line {
+			r := []rune(l)
+			return off + len(string(r[:min(col, len(r))]))
+		}
+		off += len(l)
+	}
+	return len(src)
 }
 
 func undefinedField(msg string) (string, bool) {

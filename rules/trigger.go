@@ -223,13 +223,14 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 	t.ASTs = map[string]*cel.Ast{}
 	reported := map[string]bool{}
 	var envs []*cel.Env
+	var found hcl.Diagnostics
 	for _, et := range types {
 		ast, diags := c.compileCEL(t.When, t.WhenRange, et, len(types) > 1)
 		for _, d := range diags {
 			key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
 			if !reported[key] {
 				reported[key] = true
-				c.diags = append(c.diags, d)
+				found = append(found, d)
 			}
 		}
 		if ast == nil {
@@ -243,6 +244,7 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 		// deadline, checked inside them, keeps them short.
 		t.Tracked = t.Tracked || hasComprehension(ast.NativeRep().Expr()) || needsTracking(env, ast, c.maxEvent)
 	}
+	c.diags = append(c.diags, mergeNotInEvent(found)...)
 	// One mode for every event type, so that the engine can tell it from
 	// the trigger.
 	i := 0
