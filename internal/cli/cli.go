@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,7 +61,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // their own).
 func run(e *env, args []string) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) > 1 && args[0] == "help" {
+		// `hookline help plan` is `hookline plan -h`.
+		return run(e, append(args[1:len(args):len(args)], "-h"))
+	}
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(e.stdout, cmds)
 		if len(args) == 0 {
 			return exitUsage
@@ -90,16 +95,76 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nRun 'hookline COMMAND -h' for a command's options.")
 }
 
-// newFlags returns a FlagSet whose errors and help go to stderr and that
-// never exits the process.
+// isHelp tells whether an argument asks for help rather than naming a
+// command or subcommand.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// newFlags returns a FlagSet that never exits the process. Its errors go
+// to stderr; the help a user asks for (-h) goes to stdout, like every
+// other answer, so that it can be paged or searched.
 func newFlags(e *env, name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(&flagOutput{stdout: e.stdout, stderr: e.stderr})
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: hookline %s [OPTIONS] %s\n", name, args)
+		w := fs.Output()
+		fmt.Fprintln(w, strings.TrimSpace(fmt.Sprintf("Usage: hookline %s [OPTIONS] %s", name, args)))
+		if s := commandSummary(name); s != "" {
+			fmt.Fprintf(w, "\n%s.\n", s)
+		}
+		fmt.Fprintln(w, "\nOptions:")
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// commandSummary is the one line that says what a command or subcommand
+// ("deliveries list") does.
+func commandSummary(name string) string {
+	if c, ok := commands()[name]; ok {
+		return c.summary
+	}
+	group, sub, _ := strings.Cut(name, " ")
+	for _, s := range subcommands[group] {
+		if s.name == sub {
+			return s.summary
+		}
+	}
+	return ""
+}
+
+// flagOutput is where a FlagSet prints. While Parse runs it holds what is
+// printed, since only Parse's result tells a usage error (stderr) from
+// help that was asked for (stdout).
+type flagOutput struct {
+	stdout, stderr io.Writer
+	held           *bytes.Buffer
+}
+
+func (o *flagOutput) Write(p []byte) (int, error) {
+	if o.held != nil {
+		return o.held.Write(p)
+	}
+	return o.stderr.Write(p)
+}
+
+// parse is fs.Parse, with what it printed sent where it belongs.
+func parse(fs *flag.FlagSet, args []string) error {
+	o, ok := fs.Output().(*flagOutput)
+	if !ok {
+		return fs.Parse(args)
+	}
+	o.held = &bytes.Buffer{}
+	err := fs.Parse(args)
+	w := o.stderr
+	if errors.Is(err, flag.ErrHelp) {
+		w = o.stdout
+	}
+	held := o.held
+	o.held = nil
+	w.Write(held.Bytes())
+	return err
 }
 
 // parseFlags parses and returns -1 to continue, or the exit status.
@@ -109,7 +174,7 @@ func newFlags(e *env, name, args string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, int) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parse(fs, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, exitOK
 			}

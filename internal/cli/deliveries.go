@@ -13,11 +13,45 @@ import (
 	"github.com/hookline/hookline/server"
 )
 
+// subcommand is one of a command group's subcommands, for its help.
+type subcommand struct{ name, summary string }
+
+// subcommands lists each command group's subcommands, in the order their
+// help shows them.
+var subcommands = map[string][]subcommand{
+	"deliveries": {
+		{"list", "The run log of a running server: deliveries, newest first, with their status"},
+		{"show", "One delivery: its rendered content (secrets as (sensitive)) and every attempt"},
+		{"retry", "Schedule deliveries again now, by id or by filter, each for a fresh run of its retry policy"},
+	},
+	"events": {
+		{"show", "An event as received, and its deliveries"},
+	},
+}
+
+// groupHelp prints a command group's help: its subcommands.
+func groupHelp(w io.Writer, group string) {
+	subs := subcommands[group]
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	fmt.Fprintf(w, "Usage: hookline %s %s [OPTIONS]\n\n%s.\n\nSubcommands:\n", group, strings.Join(names, "|"), commands()[group].summary)
+	for _, s := range subs {
+		fmt.Fprintf(w, "  %-6s %s\n", s.name, s.summary)
+	}
+	fmt.Fprintf(w, "\nThey ask the server at --server URL, else $HOOKLINE_SERVER, else http://127.0.0.1:8080,\nwith $HOOKLINE_ADMIN_TOKEN. Run 'hookline %s SUBCOMMAND -h' for a subcommand's options.\n", group)
+}
+
 // runDeliveries is `hookline deliveries list|show|retry`.
 func runDeliveries(e *env, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: hookline deliveries list|show|retry [OPTIONS]")
+		groupHelp(e.stderr, "deliveries")
 		return exitUsage
+	}
+	if isHelp(args[0]) {
+		groupHelp(e.stdout, "deliveries")
+		return exitOK
 	}
 	switch args[0] {
 	case "list":
@@ -195,6 +229,10 @@ func deliveriesRetry(e *env, args []string) int {
 
 // runEvents is `hookline events show ID`.
 func runEvents(e *env, args []string) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		groupHelp(e.stdout, "events")
+		return exitOK
+	}
 	if len(args) == 0 || args[0] != "show" {
 		fmt.Fprintln(e.stderr, "Usage: hookline events show ID [--format json]")
 		return exitUsage
