@@ -15,10 +15,13 @@ import (
 
 // runFmt rewrites rule files with hclwrite, which only changes whitespace
 // and alignment: comments and the order of everything are kept.
+//
+// --diff only prints: a flag for looking at what would change should not
+// change it, and `fmt` alone is there to write.
 func runFmt(e *env, args []string) int {
 	fs := newFlags(e, "fmt", "[PATH...]")
 	check := fs.Bool("check", false, "do not write; list unformatted files and exit 1 if there are any")
-	diff := fs.Bool("diff", false, "print the changes as a unified diff")
+	diff := fs.Bool("diff", false, "do not write; print what fmt would change as a unified diff (with --check, also exit 1 if a file needs formatting)")
 	paths, code := parseFlags(fs, args)
 	if code >= 0 {
 		return code
@@ -64,6 +67,9 @@ func runFmt(e *env, args []string) int {
 		}
 		if *check {
 			status = exitFailure
+			continue
+		}
+		if *diff {
 			continue
 		}
 		if err := writeFileKeepMode(name, out); err != nil {
