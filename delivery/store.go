@@ -167,7 +167,7 @@ func (s *Store) open(ctx context.Context) error {
 		// process (or a hung executor) and is run again: at-least-once.
 		RescueStuckJobsAfter: rescue,
 		MaxAttempts:          riverMaxAttempts,
-		Logger:               s.riverLogger(),
+		Logger:               quietRiverLogger(s.log),
 		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableSoon)},
 	})
 	if err != nil {
