@@ -28,6 +28,10 @@ var envelopeFields = []struct {
 	{"time", KindTimestamp},
 }
 
+// Envelope is the CloudEvents envelope as filters and templates see it,
+// under the name event, for listings of what an event carries.
+func Envelope() *Object { return envelopeObject() }
+
 func envelopeObject() *Object {
 	o := &Object{Name: "event", byName: map[string]*Field{}}
 	for _, f := range envelopeFields {

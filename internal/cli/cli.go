@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"eval":       {"Show what one event would fire, and why the rest would not", runEval},
 		"test":       {"Run the rules directory's test blocks", runTest},
 		"plan":       {"Show how the rules differ from a base directory or git revision", runPlan},
+		"schema":     {"List the event types and the fields each carries", runSchema},
 		"serve":      {"Take events over HTTP and deliver their actions", runServe},
 		"migrate":    {"Create or update the store's tables without serving", runMigrate},
 		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
