@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"test":       {"Run the rules directory's test blocks", runTest},
 		"plan":       {"Show how the rules differ from a base directory or git revision", runPlan},
 		"schema":     {"List the event types and the fields each carries", runSchema},
+		"init":       {"Start a rules directory: rules for the common use cases, tests, the CI workflow", runInit},
 		"serve":      {"Take events over HTTP and deliver their actions", runServe},
 		"migrate":    {"Create or update the store's tables without serving", runMigrate},
 		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
