@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/rules"
@@ -68,7 +69,12 @@ smtp {
 	if err := os.WriteFile(path, []byte(rulesFor(0)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := startServer(t, dir, nil, func(o *Options) { o.Sandbox = true; o.Watch = "off" })
+	h := startServer(t, dir, nil, func(o *Options) {
+		o.Sandbox, o.Watch = true, "off"
+		// Under -race on a busy machine the loop filters can take longer
+		// than the default deadline; what this test checks is sharing.
+		o.FilterTimeout = time.Minute
+	})
 
 	post := func(typ string, n int) error {
 		data := map[string]any{}

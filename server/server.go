@@ -67,6 +67,10 @@ type Options struct {
 	// rules.RenderLimits' defaults: 256 KiB per attribute, 1 MiB per delivery).
 	Render rules.RenderLimits
 
+	// FilterTimeout bounds the filters of one event together; default
+	// 100 ms (engine.Options).
+	FilterTimeout time.Duration
+
 	// Types are the action types rules may use; default builtin.Types().
 	Types *actions.Types
 }
@@ -152,7 +156,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	m := newMetrics()
-	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
+	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{FilterTimeout: opts.FilterTimeout}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
 	live, err := s.load()
 	if err != nil {
 		return nil, err
