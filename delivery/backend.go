@@ -37,6 +37,17 @@ type backend struct {
 	// lockMigrations keeps processes sharing the database from migrating
 	// it at the same time; unlock releases it.
 	lockMigrations func(ctx context.Context) (unlock func(), err error)
+	// lockRows, appended to a SELECT in a write transaction, locks the rows
+	// it reads until the commit (" FOR UPDATE" on PostgreSQL); empty where
+	// the single writer serialises every write already (SQLite).
+	lockRows string
+	// reclaim gives some of the pages that deletes freed back to the file
+	// system (SQLite's incremental vacuum), and says how many free pages
+	// are left; nil where the database sees to it itself (PostgreSQL's
+	// autovacuum keeps them for reuse).
+	reclaim func(ctx context.Context) (left int64, err error)
+	// size is the database's size on disk, in bytes.
+	size func(ctx context.Context) (int64, error)
 	// describe names the database for logs and errors, without secrets.
 	describe string
 	close    func() error
@@ -49,7 +60,7 @@ func openBackend(ctx context.Context, cfg Config) (*backend, error) {
 	case cfg.DatabaseURL != "":
 		return openPostgres(ctx, cfg.DatabaseURL, cfg.Workers)
 	case cfg.DataDir != "":
-		return openSQLite(ctx, cfg.DataDir)
+		return openSQLite(ctx, cfg.DataDir, cfg.Logger)
 	}
 	return nil, errors.New("delivery: no data directory or database URL")
 }

@@ -85,6 +85,8 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		singleProcess:  false,
 		committers:     pgCommitters,
 		lockMigrations: func(ctx context.Context) (func(), error) { return pgLock(ctx, db, pgMigrationLock) },
+		lockRows:       " FOR UPDATE",
+		size:           func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
 		describe:       RedactURL(dsn),
 		close: func() error {
 			listen.Close()
@@ -112,6 +114,21 @@ func pgLock(ctx context.Context, db *sql.DB, key string) (unlock func(), err err
 		conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext($1 || '.' || coalesce(current_schema(), '')))`, key)
 		conn.Close()
 	}, nil
+}
+
+// pgSize is what the tables of the store's schema (ours and River's) take
+// on disk, their indexes and TOAST included. Not pg_database_size: several
+// stores, or other applications, may share the database, each in its own
+// schema.
+func pgSize(ctx context.Context, db *sql.DB) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint
+		FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+		WHERE ns.nspname = current_schema() AND c.relkind = 'r'`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("delivery: database size: %w", err)
+	}
+	return n, nil
 }
 
 // dollarRebinder returns a rebind that turns ? into $1, $2, ..., outside

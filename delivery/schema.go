@@ -86,6 +86,12 @@ var migrations = []string{
 	FROM hookline_delivery d
 	WHERE d.status = 'failed' AND hookline_attempt.delivery_id = d.id
 		AND hookline_attempt.number = d.attempts AND hookline_attempt.outcome = 'retry';`,
+
+	// 4: retention (retention.go) walks events in the order they were
+	// received, oldest first, with (received_at, id) as its cursor: the
+	// index answers both the cutoff and the cursor without reading the
+	// table.
+	`CREATE INDEX hookline_event_received ON hookline_event (received_at, id);`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,9 +25,10 @@ const readConns = 4
 // sqliteFile is the database inside Config.DataDir.
 const sqliteFile = "hookline.db"
 
-// openSQLite opens DIR/hookline.db, creating both, and locks DIR against
-// other processes.
-func openSQLite(ctx context.Context, dir string) (*backend, error) {
+// openSQLite opens DIR/hookline.db, creating both, locks DIR against
+// other processes and makes sure the file gives freed space back
+// (sqlitespace.go), converting a database created before that once.
+func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: data directory: %w", err)
@@ -68,6 +70,12 @@ func openSQLite(ctx context.Context, dir string) (*backend, error) {
 		unlock()
 		return nil, fmt.Errorf("delivery: open database: %w", err)
 	}
+	path := filepath.Join(abs, sqliteFile)
+	if err := useIncrementalVacuum(ctx, write, log, path); err != nil {
+		write.Close()
+		unlock()
+		return nil, fmt.Errorf("delivery: open database: %w", err)
+	}
 	read, err := openCached(uri + "?" + common + "&_pragma=query_only(1)")
 	if err != nil {
 		write.Close()
@@ -86,7 +94,9 @@ func openSQLite(ctx context.Context, dir string) (*backend, error) {
 		committers:    1,
 		// The lock file already keeps other processes out.
 		lockMigrations: func(context.Context) (func(), error) { return func() {}, nil },
-		describe:       filepath.Join(abs, sqliteFile),
+		reclaim:        func(ctx context.Context) (int64, error) { return incrementalVacuum(ctx, write, reclaimPages) },
+		size:           func(context.Context) (int64, error) { return sqliteSize(path) },
+		describe:       path,
 		close: func() error {
 			err := errors.Join(read.Close(), write.Close())
 			unlock()

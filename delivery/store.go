@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -32,6 +33,16 @@ type Config struct {
 	Now            func() time.Time            // default time.Now
 	Rand           func() float64              // jitter source in [0,1), safe for concurrent use; default math/rand/v2
 	AttemptTimeout time.Duration               // safety bound per attempt; default 5m. Also sets how soon a crashed node's attempts are rescued.
+	// Retention is how long events are kept: a River periodic job removes
+	// an event with its deliveries and attempts once it is older than
+	// this and every delivery of it is final (see Purge). 0 keeps
+	// everything. On PostgreSQL the leader's schedule applies and each
+	// node's own setting decides when it runs the job: give every node the
+	// same one.
+	Retention time.Duration
+	// RetentionInterval is how often the retention job runs; default a
+	// tenth of Retention, from 1s to 10m.
+	RetentionInterval time.Duration
 }
 
 // Defaults for the zero values in Config.
@@ -93,6 +104,10 @@ type Store struct {
 	records *txBatcher // shared transactions for recording attempts; nil: one each
 	health  recordHealth
 
+	purgeBatch int           // events per purge transaction: purgeBatchSize, lowered by tests
+	removed    removedCounts // rows removed by retention and purges, for metrics
+	stopping   atomic.Bool   // set while Stop waits: a purge in progress yields
+
 	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
 
 	mu      sync.Mutex
@@ -110,7 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be}
+	s := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be, purgeBatch: purgeBatchSize}
 	if err := s.open(ctx); err != nil {
 		return nil, errors.Join(err, be.close())
 	}
@@ -132,6 +147,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if c.Retention < 0 {
+		c.Retention = 0
+	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = min(max(c.Retention/10, time.Second), 10*time.Minute)
 	}
 	c.Executors = maps.Clone(c.Executors) // workers read it concurrently
 	return c
@@ -155,14 +176,28 @@ func (s *Store) open(ctx context.Context) error {
 	if err := river.AddWorkerSafely(workers, &worker{s: s}); err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}
+	// Registered whatever Retention says: on PostgreSQL another node may
+	// have queued the job.
+	if err := river.AddWorkerSafely(workers, &purgeWorker{s: s}); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
 	jobTimeout, rescue := s.timeouts()
+	finished := s.finishedJobRetention()
 	var err error
 	s.client, err = river.NewClient(s.be.driver, &river.Config{
-		Queues:            map[string]river.QueueConfig{queueName: {MaxWorkers: s.cfg.Workers}},
-		Workers:           workers,
-		FetchCooldown:     fetchCooldown,
-		FetchPollInterval: fetchPollInterval,
-		JobTimeout:        jobTimeout,
+		Queues: map[string]river.QueueConfig{
+			queueName:        {MaxWorkers: s.cfg.Workers},
+			maintenanceQueue: {MaxWorkers: 1, FetchPollInterval: maintenancePoll},
+		},
+		PeriodicJobs: s.periodicJobs(),
+		// River's own rows of finished jobs: kept no longer than ours.
+		CompletedJobRetentionPeriod: finished.completed,
+		CancelledJobRetentionPeriod: finished.cancelled,
+		DiscardedJobRetentionPeriod: finished.discarded,
+		Workers:                     workers,
+		FetchCooldown:               fetchCooldown,
+		FetchPollInterval:           fetchPollInterval,
+		JobTimeout:                  jobTimeout,
 		// A job still running this long after it started belongs to a dead
 		// process (or a hung executor) and is run again: at-least-once.
 		RescueStuckJobsAfter: rescue,
@@ -205,6 +240,7 @@ func (s *Store) Start(ctx context.Context) error {
 		// Every delivery would become a dead letter.
 		return errors.New("delivery: start: no executors configured")
 	}
+	s.stopping.Store(false)
 	if err := s.client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("delivery: start: %w", err)
 	}
@@ -230,6 +266,9 @@ func (s *Store) stop(ctx context.Context) error {
 	if !s.started {
 		return nil
 	}
+	// A purge in progress stops after its batch rather than make the
+	// shutdown wait (its job runs again on the next start).
+	s.stopping.Store(true)
 	// Both at once: each waits for its attempts in flight until ctx is
 	// done.
 	directErr := make(chan error, 1)

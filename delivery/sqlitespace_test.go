@@ -1,0 +1,92 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pragma reads an integer pragma on the store's writer.
+func pragma(t *testing.T, s *Store, name string) int64 {
+	t.Helper()
+	var n int64
+	if err := s.db.QueryRowContext(context.Background(), `PRAGMA `+name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A database from before incremental vacuum is converted when opened, its
+// data kept; a new one is created so.
+func TestSQLiteConvertsToIncrementalVacuum(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	old, err := sql.Open("sqlite", filepath.Join(dir, sqliteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec(`PRAGMA journal_mode = WAL; CREATE TABLE kept (x TEXT); INSERT INTO kept VALUES ('still here')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openStore(t, testDB{kind: "sqlite", dir: dir}, nil)
+	if mode := pragma(t, s, "auto_vacuum"); mode != autoVacuumIncremental {
+		t.Errorf("auto_vacuum = %d after opening an old database, want %d (incremental)", mode, autoVacuumIncremental)
+	}
+	var x string
+	if err := s.db.QueryRow(`SELECT x FROM kept`).Scan(&x); err != nil || x != "still here" {
+		t.Errorf("data after converting: %q, %v", x, err)
+	}
+	fresh := openStore(t, newTestDB(t, "sqlite"), nil)
+	if mode := pragma(t, fresh, "auto_vacuum"); mode != autoVacuumIncremental {
+		t.Errorf("auto_vacuum = %d in a new database, want %d (incremental)", mode, autoVacuumIncremental)
+	}
+}
+
+// After a purge the file gives its free pages back, and filling it again
+// to the same point takes it back to about the same size, no more: it
+// stops growing.
+func TestSQLitePurgeShrinksTheFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{t: t0}
+	s := openStore(t, newTestDB(t, "sqlite"), func(c *Config) { c.Now = clk.Now })
+	fill := func(round int) { // 600 events, 8 at a time (group commit)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 75 {
+					if _, err := s.Accept(ctx, bigEvent(fmt.Sprintf("r%d-%d-%d", round, g, i))); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	fill(1)
+	full := pragma(t, s, "page_count")
+	clk.Set(t0.Add(time.Hour))
+	if res, err := s.Purge(ctx, clk.Now()); err != nil || res.Events != 600 {
+		t.Fatalf("Purge = %+v, %v", res, err)
+	}
+	if free := pragma(t, s, "freelist_count"); free != 0 {
+		t.Errorf("%d free pages left after a purge, want none", free)
+	}
+	if empty := pragma(t, s, "page_count"); empty > full/4 {
+		t.Errorf("%d pages after removing everything, %d before: the file did not shrink", empty, full)
+	}
+
+	fill(2)
+	if again := pragma(t, s, "page_count"); again > full+full/10 {
+		t.Errorf("%d pages after filling again, %d the first time: the file keeps growing", again, full)
+	}
+}
