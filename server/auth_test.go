@@ -79,6 +79,9 @@ func TestAuthentication(t *testing.T) {
 		{"admin with scheme bEaReR", "GET", "/v1/deliveries", nil, map[string]string{"Authorization": "bEaReR " + admin}, 200},
 		{"admin with another scheme", "GET", "/v1/deliveries", nil, map[string]string{"Authorization": "Basic " + admin}, 401},
 		{"reload with the admin token", "POST", "/v1/reload", nil, bearer(admin), 200},
+		{"purge without credentials", "POST", "/v1/events/purge", []byte(`{"before": "30d"}`), nil, 401},
+		{"purge with an ingest token", "POST", "/v1/events/purge", []byte(`{"before": "30d"}`), bearer(ingest), 403},
+		{"purge with the admin token", "POST", "/v1/events/purge", []byte(`{"before": "30d"}`), bearer(admin), 200},
 		{"health needs nothing", "GET", "/healthz", nil, nil, 200},
 		{"metrics need nothing", "GET", "/readyz", nil, nil, 200},
 	}

@@ -9,6 +9,7 @@ func (s *Server) routes() http.Handler {
 	admin := s.auth.adminOnly
 	mux.HandleFunc("POST /v1/events", s.postEvent) // authenticates itself: signatures need the body
 	mux.HandleFunc("GET /v1/events/{id}", admin(s.getEvent))
+	mux.HandleFunc("POST /v1/events/purge", admin(s.purgeEvents))
 	mux.HandleFunc("GET /v1/deliveries", admin(s.listDeliveries))
 	mux.HandleFunc("GET /v1/deliveries/{id}", admin(s.getDelivery))
 	mux.HandleFunc("POST /v1/deliveries/{id}/retry", admin(s.retryDelivery))

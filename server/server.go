@@ -49,6 +49,15 @@ type Options struct {
 	// PostgreSQL it also sets how soon another node runs again the attempts
 	// of a node that died (see delivery.Config.AttemptTimeout).
 	AttemptTimeout time.Duration
+	// Retention is how long events are kept once every delivery of theirs
+	// is final (delivered or failed): older ones are removed, with their
+	// deliveries and attempts, by a periodic job (delivery.Config.Retention).
+	// Unlike the other fields, zero is not a default: it keeps everything
+	// (the CLI's default is 30 days).
+	Retention time.Duration
+	// RetentionInterval is how often that job runs; default a tenth of
+	// Retention, from 1 s to 10 min.
+	RetentionInterval time.Duration
 	// ShutdownTimeout bounds how long attempts in flight may finish after
 	// Run's context is cancelled; the rest are retried on the next start.
 	ShutdownTimeout time.Duration
@@ -171,19 +180,22 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.reload.loadedAt = time.Now()
 	m.loaded(set.Hash, len(set.Triggers), s.reload.loadedAt)
 	store, err := delivery.Open(ctx, delivery.Config{
-		DataDir:        opts.DataDir,
-		DatabaseURL:    opts.DatabaseURL,
-		NoMigrate:      opts.NoMigrate,
-		Logger:         opts.Logger,
-		Executors:      s.dispatch.storeExecutors(opts.Types),
-		Workers:        opts.Workers,
-		AttemptTimeout: opts.AttemptTimeout,
+		DataDir:           opts.DataDir,
+		DatabaseURL:       opts.DatabaseURL,
+		NoMigrate:         opts.NoMigrate,
+		Logger:            opts.Logger,
+		Executors:         s.dispatch.storeExecutors(opts.Types),
+		Workers:           opts.Workers,
+		AttemptTimeout:    opts.AttemptTimeout,
+		Retention:         opts.Retention,
+		RetentionInterval: opts.RetentionInterval,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store %s: %w", opts.storeName(), err)
 	}
 	s.store = store
 	m.watchStore(store, storeGaugesTTL)
+	m.watchRetention(store, storeGaugesTTL)
 	m.watchFirstAttempts(store)
 	s.mux = s.routes()
 	return s, nil
