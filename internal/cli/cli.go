@@ -49,7 +49,7 @@ func commands() map[string]command {
 		"serve":      {"Take events over HTTP and deliver their actions", runServe},
 		"migrate":    {"Create or update the store's tables without serving", runMigrate},
 		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
-		"events":     {"Show an event and its deliveries on a running server", runEvents},
+		"events":     {"Show an event and its deliveries, or purge old events, on a running server", runEvents},
 		"version":    {"Print the version", runVersion},
 	}
 }

@@ -43,6 +43,8 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"fakegithub": fakeGitHub,
+			"serve-bg":   serveBG,
+			"send-event": sendEvent,
 		},
 	})
 }

@@ -32,6 +32,12 @@ func newAPIClient(base string) *apiClient {
 	return &apiClient{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
 }
 
+// withTimeout sets how long a request may take; 0 is no limit.
+func (c *apiClient) withTimeout(d time.Duration) *apiClient {
+	c.http.Timeout = d
+	return c
+}
+
 // do sends a request and decodes a JSON answer into out. An API error
 // becomes an error carrying the server's own message.
 func (c *apiClient) do(method, path string, query url.Values, body any, out any) error {

@@ -26,6 +26,7 @@ var subcommands = map[string][]subcommand{
 	},
 	"events": {
 		{"show", "An event as received, and its deliveries"},
+		{"purge", "Remove the events received before a time or age whose deliveries are all final, with their deliveries and attempts"},
 	},
 }
 
@@ -223,47 +224,6 @@ func deliveriesRetry(e *env, args []string) int {
 			return clientError(e, err)
 		}
 		fmt.Fprintf(e.stdout, "%s scheduled again.\n", id)
-	}
-	return exitOK
-}
-
-// runEvents is `hookline events show ID`.
-func runEvents(e *env, args []string) int {
-	if len(args) > 0 && isHelp(args[0]) {
-		groupHelp(e.stdout, "events")
-		return exitOK
-	}
-	if len(args) == 0 || args[0] != "show" {
-		fmt.Fprintln(e.stderr, "Usage: hookline events show ID [--format json]")
-		return exitUsage
-	}
-	fs := newFlags(e, "events show", "ID")
-	apiURL := serverFlag(fs)
-	format := fs.String("format", "text", "output format: text or json")
-	pos, code := parseFlags(fs, args[1:])
-	if code >= 0 || len(pos) != 1 || pos[0] == "" {
-		return usageOr(e, code, "hookline events show takes one event id")
-	}
-	var raw json.RawMessage
-	if err := newAPIClient(*apiURL).do("GET", "/v1/events/"+url.PathEscape(pos[0]), nil, nil, &raw); err != nil {
-		return clientError(e, err)
-	}
-	if *format == "json" {
-		return printRaw(e, raw)
-	}
-	var ev server.EventView
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return clientError(e, err)
-	}
-	fmt.Fprintf(e.stdout, "%s  %s  (CloudEvent %q from %s, received %s)\n\n", ev.ID, ev.Type, ev.CEID, ev.Source, ev.ReceivedAt.Local().Format(time.DateTime))
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DELIVERY\tSTATUS\tATTEMPTS\tADDRESS")
-	for _, d := range ev.Deliveries {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", d.ID, d.Status, d.Attempts, d.Address)
-	}
-	tw.Flush()
-	if len(ev.Deliveries) == 0 {
-		fmt.Fprintln(e.stdout, "(no action fired)")
 	}
 	return exitOK
 }

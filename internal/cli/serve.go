@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/server"
 )
@@ -44,6 +45,8 @@ func runServe(e *env, args []string) int {
 	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
 	fs.DurationVar(&opts.AttemptTimeout, "attempt-timeout", 5*time.Minute,
 		"longest one delivery attempt may take. With --database-url, an attempt whose node died becomes due again once it has been running this long, plus this long again bounded to 5s-30s (kept for recording an attempt), plus 10s: 5m40s at the default, 17s at 2s. River's rescuer, which looks every 30s, then a 1s retry backoff and River's scheduler (every 5s) add up to about 36s before another node runs it. On SQLite such attempts run again when the server restarts")
+	retention := ageFlag(30 * 24 * time.Hour)
+	fs.Var(&retention, "retention", "how long events are kept once every delivery of theirs is final (delivered or failed): older ones are removed with their deliveries and attempts, a batch at a time, by a periodic job (one node does it on PostgreSQL). A Go duration (720h) or days (30d); 0 keeps everything")
 	maxBody := fs.Int64("max-body", 1<<20, "largest accepted event, in bytes")
 	fs.IntVar(&opts.Render.Attr, "max-render-bytes", rules.DefaultMaxAttrBytes, "largest rendered attribute (a body, a subject), in bytes; the event as an http action's default body is not counted")
 	fs.IntVar(&opts.Render.Delivery, "max-delivery-bytes", rules.DefaultMaxDeliveryBytes, "largest rendered delivery (its attributes together), in bytes")
@@ -71,6 +74,7 @@ func runServe(e *env, args []string) int {
 		return exitUsage
 	}
 	opts.RulesDir, opts.AllowCIDRs, opts.MaxBodyBytes, opts.Logger = dir, cidrs, *maxBody, logger
+	opts.Retention = time.Duration(retention)
 	opts.Auth.IngestTokens = strings.Split(os.Getenv("HOOKLINE_INGEST_TOKENS"), ",")
 	opts.Auth.IngestSecret = os.Getenv("HOOKLINE_INGEST_SECRET")
 	opts.Auth.AdminToken = os.Getenv("HOOKLINE_ADMIN_TOKEN")
@@ -117,6 +121,27 @@ func runServe(e *env, args []string) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// ageFlag is a duration flag that also takes whole days (30d), as
+// retention periods are usually given.
+type ageFlag time.Duration
+
+func (a *ageFlag) String() string {
+	d := time.Duration(*a)
+	if d != 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+func (a *ageFlag) Set(v string) error {
+	d, err := delivery.ParseAge(v)
+	if err != nil {
+		return err
+	}
+	*a = ageFlag(d)
+	return nil
 }
 
 func newLogger(e *env, format, level string) (*slog.Logger, error) {
