@@ -20,12 +20,48 @@ import (
 // was retried by hand after the cutoff.
 //
 // Intake must never wait long for a purge: events go a batch at a time,
-// each batch in a short transaction of its own, with a pause after it as
-// long as it took (see purgePause), so that a purge holds SQLite's single
-// writer at most half the time and never for longer than one batch.
+// each batch in a transaction of its own, followed by a pause as long as
+// the batch took, so that a purge holds the writer at most about half the
+// time. A batch's size follows how long the last one took (nextBatch):
+// about purgeTarget, short on SQLite, where intake waits for the one
+// writer meanwhile, longer on PostgreSQL, where it does not (the rows are
+// not intake's) and each transaction costs round trips.
 
-// purgeBatchSize is how many events one purge transaction looks at.
-const purgeBatchSize = 500
+// Batch sizes, in events.
+const (
+	// purgeBatchSize is the largest batch.
+	purgeBatchSize = 500
+	// purgeFirstBatch is where a purge starts, growing from there as
+	// batches prove quick: a purge never starts with a long transaction.
+	purgeFirstBatch = 16
+)
+
+// Batch duration targets (see nextBatch).
+const (
+	purgeTargetSingleWriter = time.Millisecond
+	purgeTargetShared       = 20 * time.Millisecond
+)
+
+// purgeTarget is how long a purge batch should take on this database.
+func (s *Store) purgeTarget() time.Duration {
+	if s.be.singleWriter {
+		return purgeTargetSingleWriter
+	}
+	return purgeTargetShared
+}
+
+// nextBatch is the size of the batch after one of n events that took
+// took: half when it took longer than target, twice when it took less than
+// half of it, between 1 and largest.
+func nextBatch(n int, took, target time.Duration, largest int) int {
+	switch {
+	case took > target:
+		return max(n/2, 1)
+	case took < target/2:
+		return min(n*2, largest)
+	}
+	return n
+}
 
 // PurgeResult counts the rows a purge removed.
 type PurgeResult struct {
@@ -79,8 +115,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (PurgeResult, error
 func (s *Store) purge(ctx context.Context, before, deadline time.Time) (total PurgeResult, done bool, err error) {
 	cutoff := nanos(before)
 	after := purgeCursor{at: math.MinInt64}
+	n, target := min(purgeFirstBatch, s.purgeBatch), s.purgeTarget()
 	for {
-		ids, last, err := s.purgeCandidates(ctx, cutoff, after)
+		ids, last, err := s.purgeCandidates(ctx, cutoff, after, n)
 		if err != nil {
 			return total, false, err
 		}
@@ -88,35 +125,32 @@ func (s *Store) purge(ctx context.Context, before, deadline time.Time) (total Pu
 			return total, true, s.reclaimRest(ctx, total)
 		}
 		started := time.Now()
-		res, err := s.purgeEvents(ctx, ids, cutoff)
-		took := time.Since(started)
+		res, err := s.purgeEvents(ctx, ids, n, cutoff)
 		s.removed.add(res)
 		total.add(res)
 		if err != nil {
 			return total, false, err
 		}
-		if s.be.reclaim != nil && res.Events > 0 {
-			if _, err := s.be.reclaim(ctx); err != nil {
-				return total, false, err
-			}
-		}
-		if len(ids) < s.purgeBatch {
+		took := time.Since(started)
+		if len(ids) < n {
 			return total, true, s.reclaimRest(ctx, total)
 		}
 		after = last
 		if s.stopping.Load() || (!deadline.IsZero() && time.Now().After(deadline)) {
 			return total, false, nil
 		}
+		n = nextBatch(n, took, target, s.purgeBatch)
 		if err := sleep(ctx, purgePause(took)); err != nil {
 			return total, false, err
 		}
 	}
 }
 
-// reclaimRest gives back, a step at a time with the pauses of batches,
-// the free pages each batch's step left (SQLite), once a purge that
-// removed something is done. The number of steps is bounded by the pages
-// free at the start, since other writes keep freeing pages too.
+// reclaimRest gives the pages a purge freed back to the file system
+// (SQLite), once the purge is done, a step at a time with pauses as long
+// as the steps, as batches have. Not after each batch: intake reuses pages
+// freed meanwhile, which would be moved for nothing. The steps are bounded
+// by the pages free at the start, since other writes free pages too.
 func (s *Store) reclaimRest(ctx context.Context, removed PurgeResult) error {
 	if s.be.reclaim == nil || removed.Events == 0 {
 		return nil
@@ -149,10 +183,10 @@ type purgeCursor struct {
 // equivalent OR only bounds it on one side). Which of them may
 // go is decided in the write transaction (purgeEvents). Those that may not
 // are passed for the rest of this purge, so each is read once per purge.
-func (s *Store) purgeCandidates(ctx context.Context, cutoff int64, after purgeCursor) ([]any, purgeCursor, error) {
+func (s *Store) purgeCandidates(ctx context.Context, cutoff int64, after purgeCursor, n int) ([]any, purgeCursor, error) {
 	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT id, received_at FROM hookline_event
 		WHERE received_at < ? AND (received_at, id) > (?, ?)
-		ORDER BY received_at, id LIMIT ?`), cutoff, after.at, after.id, s.purgeBatch)
+		ORDER BY received_at, id LIMIT ?`), cutoff, after.at, after.id, n)
 	if err != nil {
 		return nil, after, err
 	}
@@ -167,13 +201,14 @@ func (s *Store) purgeCandidates(ctx context.Context, cutoff int64, after purgeCu
 	return ids, after, rows.Err()
 }
 
-// purgeEvents removes, in one transaction, the events of ids that may go
-// (see the top of this file) with their deliveries and attempts.
-func (s *Store) purgeEvents(ctx context.Context, ids []any, cutoff int64) (PurgeResult, error) {
+// purgeEvents removes, in one transaction, the events of ids (a batch of
+// at most n) that may go (see the top of this file) with their deliveries
+// and attempts.
+func (s *Store) purgeEvents(ctx context.Context, ids []any, n int, cutoff int64) (PurgeResult, error) {
 	var res PurgeResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = PurgeResult{}
-		in, args := s.inList(ids)
+		in, args := inList(ids, n)
 		if s.be.lockRows != "" {
 			// PostgreSQL: lock the deliveries before deciding, so that a
 			// retry or an attempt's record cannot change one between the
@@ -189,7 +224,7 @@ func (s *Store) purgeEvents(ctx context.Context, ids []any, cutoff int64) (Purge
 		if err != nil || len(gone) == 0 {
 			return err
 		}
-		in, args = s.inList(gone)
+		in, args = inList(gone, n)
 		for _, step := range []struct {
 			q string
 			n *int64
@@ -243,12 +278,12 @@ func (s *Store) purgeable(ctx context.Context, tx *sql.Tx, in string, args []any
 }
 
 // inList returns the placeholders and values of an IN list of ids, padded
-// with copies of the last id up to the batch size: every batch then runs
-// the same statement texts, which SQLite's statement cache (and
+// with copies of the last id up to the batch size n: batches of one size
+// then run the same statement texts, which SQLite's statement cache (and
 // PostgreSQL's) keeps prepared, instead of one per count. Repeating a
 // member leaves a set unchanged.
-func (s *Store) inList(ids []any) (string, []any) {
-	n := max(s.purgeBatch, len(ids))
+func inList(ids []any, n int) (string, []any) {
+	n = max(n, len(ids))
 	args := make([]any, n)
 	copy(args, ids)
 	for i := len(ids); i < n; i++ {

@@ -365,3 +365,27 @@ func TestFinishedJobRetention(t *testing.T) {
 		}
 	}
 }
+
+// A batch halves when it took longer than the target and doubles when it
+// took less than half of it, within 1 and the largest.
+func TestNextBatch(t *testing.T) {
+	t.Parallel()
+	const target = time.Millisecond
+	for _, c := range []struct {
+		n    int
+		took time.Duration
+		want int
+	}{
+		{16, 2 * time.Millisecond, 8},
+		{1, 5 * time.Millisecond, 1},
+		{16, 100 * time.Microsecond, 32},
+		{400, 100 * time.Microsecond, 500},
+		{500, 100 * time.Microsecond, 500},
+		{16, 700 * time.Microsecond, 16},
+		{16, time.Millisecond, 16},
+	} {
+		if got := nextBatch(c.n, c.took, target, 500); got != c.want {
+			t.Errorf("nextBatch(%d, %s) = %d, want %d", c.n, c.took, got, c.want)
+		}
+	}
+}

@@ -22,11 +22,11 @@ import (
 // autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
 const autoVacuumIncremental = 2
 
-// reclaimPages bounds the pages one incremental vacuum gives back (1 MiB
-// at the default 4 KiB page): moving a page means rewriting it and the
-// pages pointing at it, and the writer waits meanwhile. What a step leaves
-// on the freelist is reused by later writes or given back by later steps.
-const reclaimPages = 256
+// reclaimPages bounds the pages one incremental vacuum step gives back
+// (128 KiB at the default 4 KiB page): moving a page means rewriting it and
+// the pages pointing at it while intake waits for the writer, so a step
+// should take about as long as a purge batch (a millisecond or so).
+const reclaimPages = 32
 
 // useIncrementalVacuum switches the database db (the writer) to
 // auto_vacuum=INCREMENTAL. A database that already has tables only
