@@ -69,6 +69,26 @@ func TestHarness(t *testing.T) {
 		}
 	})
 
+	t.Run("soak", func(t *testing.T) {
+		cfg := tinyConfig(bin)
+		cfg.Soak, cfg.Retention, cfg.SizeEvery = 6*time.Second, time.Second, time.Second
+		var out strings.Builder
+		rep, err := run(ctx, cfg, &out)
+		t.Log(out.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, rep)
+		if len(rep.Sizes) < 3 || rep.Sizes[len(rep.Sizes)-1].Bytes <= 0 {
+			t.Fatalf("sizes %+v, want a reading a second", rep.Sizes)
+		}
+		// With a retention of a second, the server's job removes events
+		// while the load goes on.
+		if last := rep.Sizes[len(rep.Sizes)-1]; last.Removed == 0 {
+			t.Errorf("no event removed during a 6s soak with --retention 1s: %+v", rep.Sizes)
+		}
+	})
+
 	t.Run("chaos", func(t *testing.T) {
 		cfg := tinyConfig(bin)
 		cfg.Chaos = true
@@ -133,10 +153,37 @@ func TestFlags(t *testing.T) {
 		{"-nodes", "2"},
 		{"-duration", "0s"},
 		{"-fail-rate", "1"},
+		{"-soak", "1m", "-chaos"},
+		{"-soak", "-1m"},
 		{"extra"},
 	} {
 		if code := cliMain(args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// A soak levels off when the size grew little over its second half, and
+// is judged only once it lasted a few retention periods.
+func TestSoakVerdict(t *testing.T) {
+	at := func(min int, mib int64) sizeSample {
+		return sizeSample{At: time.Duration(min) * time.Minute, Bytes: mib << 20}
+	}
+	for _, c := range []struct {
+		name         string
+		samples      []sizeSample
+		run          time.Duration
+		levelled, ok bool
+	}{
+		{"flat", []sizeSample{at(0, 1), at(2, 40), at(5, 50), at(8, 52), at(10, 53)}, 10 * time.Minute, true, true},
+		{"growing", []sizeSample{at(0, 1), at(2, 40), at(5, 50), at(8, 70), at(10, 80)}, 10 * time.Minute, false, true},
+		{"shrinking", []sizeSample{at(0, 1), at(5, 50), at(10, 30)}, 10 * time.Minute, true, true},
+		{"too short", []sizeSample{at(0, 1), at(1, 40), at(2, 50)}, 2 * time.Minute, false, false},
+		{"too few samples", []sizeSample{at(0, 1), at(10, 40)}, 10 * time.Minute, false, false},
+	} {
+		_, levelled, ok := soakVerdict(c.samples, c.run, time.Minute)
+		if levelled != c.levelled || ok != c.ok {
+			t.Errorf("%s: levelled %v, judged %v; want %v, %v", c.name, levelled, ok, c.levelled, c.ok)
 		}
 	}
 }

@@ -7,6 +7,7 @@
 //	go run ./bench -rate 500 -duration 30s  # a fixed rate
 //	go run ./bench -chaos -duration 30s     # kill -9 the server every 3 s, 20 % of deliveries fail
 //	go run ./bench -database-url postgres://... -nodes 3
+//	go run ./bench -soak 10m                # 200 events/s, --retention 1m: the store's size each minute
 //
 // A run:
 //
@@ -37,6 +38,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -85,6 +87,13 @@ type Config struct {
 	Keep           bool          // keep the temporary directory
 	Seed           uint64
 	StartTimeout   time.Duration
+	// Soak, when set, makes the run a soak of this long (it replaces
+	// Duration; see soak.go): a steady Rate (soakRate unless set) to a
+	// server with --retention Retention (soakRetention unless set), the
+	// store's size read every SizeEvery. The references are skipped.
+	Soak      time.Duration
+	Retention time.Duration // hookline serve --retention when > 0
+	SizeEvery time.Duration
 }
 
 func defaultConfig() Config {
@@ -124,6 +133,9 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Hookline, "hookline", cfg.Hookline, "use this hookline binary instead of building cmd/hookline")
 	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep the temporary directory (rules, data, server logs)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the generated events")
+	fs.DurationVar(&cfg.Soak, "soak", cfg.Soak, "a soak run this long instead of -duration: a steady -rate (default 200/s) with a short -retention (default 1m), printing the store's size every -size-every, which must level off; no references")
+	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "hookline serve --retention (default: the server's, 30d; 1m with -soak)")
+	fs.DurationVar(&cfg.SizeEvery, "size-every", cfg.SizeEvery, "soak: how often the store's size is read (default 1m)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -162,8 +174,13 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 }
 
 func (c *Config) check() error {
+	if c.Soak != 0 {
+		if err := c.soak(); err != nil {
+			return err
+		}
+	}
 	switch {
-	case c.Duration <= 0 || c.Duration > time.Hour:
+	case c.Soak == 0 && (c.Duration <= 0 || c.Duration > time.Hour):
 		return errors.New("-duration must be between 0 and 1h")
 	case c.Rate < 0 || c.Workers < 1 || c.Workers > 4096:
 		return errors.New("-rate must be >= 0 and -workers between 1 and 4096")
@@ -202,6 +219,24 @@ func (c *Config) check() error {
 			c.FailRate = 0.2
 		}
 	}
+	return nil
+}
+
+// soak turns a soak's settings into the run's.
+func (c *Config) soak() error {
+	switch {
+	case c.Soak < 0 || c.Soak > 24*time.Hour:
+		return errors.New("-soak must be between 0 and 24h")
+	case c.Chaos:
+		return errors.New("-soak and -chaos do not go together")
+	case c.Retention < 0 || c.SizeEvery < 0:
+		return errors.New("-retention and -size-every must not be negative")
+	}
+	c.Duration = c.Soak
+	c.Rate = cmp.Or(c.Rate, soakRate)
+	c.Retention = cmp.Or(c.Retention, soakRetention)
+	c.SizeEvery = cmp.Or(c.SizeEvery, soakSizeEvery)
+	c.RawDuration, c.RiverJobs = 0, 0
 	return nil
 }
 
@@ -246,10 +281,19 @@ type Report struct {
 	RawOtherLoad, RiverOtherLoad float64
 	// CPU is the cores each party used during the load.
 	CPU cpuUse
+	// Sizes are the store's size during a soak, and SoakGrowth how much
+	// it grew over the second half; SoakJudged is false when the run was
+	// too short to tell whether it levelled off.
+	Sizes                    []sizeSample
+	SoakGrowth               float64
+	SoakLevelled, SoakJudged bool
 }
 
-// Pass is the run's verdict: nothing the server accepted may be lost.
-func (r *Report) Pass() bool { return r.Lost == 0 && r.Accepted > 0 }
+// Pass is the run's verdict: nothing the server accepted may be lost, and
+// a soak long enough to tell must level off.
+func (r *Report) Pass() bool {
+	return r.Lost == 0 && r.Accepted > 0 && (!r.SoakJudged || r.SoakLevelled)
+}
 
 // run is one harness run; the report is printed to out as it progresses.
 func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error) {
@@ -407,6 +451,19 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 	}
 	cpuStart := sampleCPU(pids())
 	loadStart := time.Now()
+	var sampled sync.WaitGroup
+	var sizesMu sync.Mutex
+	if cfg.Soak > 0 {
+		logf("store size every %s (retention %s):", cfg.SizeEvery, cfg.Retention)
+		sampled.Go(func() {
+			sampleSizes(loadCtx, nodes[0].url(), cfg.SizeEvery, loadStart, func(s sizeSample) {
+				logf("  %8s  %10s  %d events removed", s.At.Round(time.Second), mib(s.Bytes), s.Removed)
+				sizesMu.Lock()
+				rep.Sizes = append(rep.Sizes, s)
+				sizesMu.Unlock()
+			})
+		})
+	}
 	rep.Load = attack(loadCtx, gen.targeter(), cfg.Rate, cfg.Workers, cfg.Duration, func(res *vegeta.Result) {
 		seq, ok := seqOfURL(res.URL)
 		if !ok {
@@ -419,6 +476,15 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		}
 	})
 	loadEnd := time.Now()
+	if cfg.Soak > 0 {
+		cancelLoad() // the load is over: stop sampling, take the last reading
+		sampled.Wait()
+		if s, err := readSize(ctx, nodes[0].url(), loadStart); err == nil {
+			logf("  %8s  %10s  %d events removed (end of the load)", s.At.Round(time.Second), mib(s.Bytes), s.Removed)
+			rep.Sizes = append(rep.Sizes, s)
+		}
+		rep.SoakGrowth, rep.SoakLevelled, rep.SoakJudged = soakVerdict(rep.Sizes, cfg.Soak, cfg.Retention)
+	}
 	close(chaosStop)
 	chaosWG.Wait()
 	cpuEnd := sampleCPU(pids())
@@ -596,6 +662,9 @@ func makeNodes(cfg Config, bin, tmp, rulesDir, dsn, secret, twilioToken string) 
 		}
 		if cfg.AttemptTimeout > 0 {
 			args = append(args, "--attempt-timeout", cfg.AttemptTimeout.String())
+		}
+		if cfg.Retention > 0 {
+			args = append(args, "--retention", cfg.Retention.String())
 		}
 		nodes = append(nodes, &node{id: i, bin: bin, args: args, env: env, port: port,
 			logPath: filepath.Join(tmp, fmt.Sprintf("node-%d.log", i))})

@@ -75,10 +75,27 @@ func (r *Report) print(w io.Writer) {
 	}
 	p("server:           peak RSS %.0f MiB (VmHWM, highest of any server process); CPU during the load: servers %.2f cores, harness (vegeta, receiver) %.2f%s, other processes %.2f",
 		float64(r.PeakRSS)/1024, r.CPU.Servers, r.CPU.Harness, db, r.CPU.Other)
-	if r.Pass() {
+	if c.Soak > 0 {
+		p("soak:             --retention %s; store size (hookline_store_size_bytes) and events removed:", c.Retention)
+		for _, s := range r.Sizes {
+			p("                  %8s  %10s  %d", s.At.Round(time.Second), mib(s.Bytes), s.Removed)
+		}
+		switch {
+		case !r.SoakJudged:
+			p("                  too short to tell whether the size levels off (%d retention periods needed)", soakSettle)
+		case r.SoakLevelled:
+			p("                  levels off: %+.1f%% over the second half (at most %.0f%%)", 100*r.SoakGrowth, 100*soakLevel)
+		default:
+			p("                  does NOT level off: %+.1f%% over the second half (at most %.0f%%)", 100*r.SoakGrowth, 100*soakLevel)
+		}
+	}
+	switch {
+	case r.Pass():
 		p("RESULT: PASS (nothing accepted was lost)")
-	} else {
+	case r.Lost > 0 || r.Accepted == 0:
 		p("RESULT: FAIL: %d accepted deliveries lost", r.Lost)
+	default:
+		p("RESULT: FAIL: the store's size did not level off")
 	}
 }
 
