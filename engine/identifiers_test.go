@@ -32,7 +32,7 @@ event "clinic.visit" {
 			ev("participant.confirmed", `{"appointment":{},"participant":{"email":" Ann@Example.com","phone":"+1 (555) 010-0123","normalized_phone":"+15550100123","name":"Ann"}}`),
 			pii.Normalizer{}, []string{"email:ann@example.com", "phone:+15550100123"}},
 		{"a message's ends, told apart by the @",
-			ev("participant.replied", `{"appointment":{},"participant":{"email":"ann@example.com"},"message":{"from":"+1 555 010 0199","to":"Desk@Clinic.example","body":"call +15550100777"}}`),
+			ev("participant.replied", `{"appointment":{},"participant":{"email":"ann@example.com"},"message":{"from":"+1 555 010 0199","to":"Front Desk <Desk@Clinic.example>","body":"call +15550100777"}}`),
 			pii.Normalizer{}, []string{"email:ann@example.com", "email:desk@clinic.example", "phone:+15550100199"}},
 		{"a national number is left out without a default country code",
 			ev("participant.confirmed", `{"appointment":{},"participant":{"phone":"(555) 010-0123"}}`),

@@ -67,9 +67,7 @@ func (s *Server) postErasure(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "event", body.EventID, err)
 		return
 	}
-	s.metrics.erasures.WithLabelValues(e.Kind).Inc()
-	s.log.Info("personal data erased", "erasure_id", e.ID, "kind", e.Kind, "events", e.Events,
-		"deliveries", e.Deliveries, "canceled", e.Canceled, "attempts", e.Attempts)
+	s.metrics.erasures.WithLabelValues(e.Kind).Inc() // the store logs it
 	writeJSON(w, http.StatusOK, erasureView(e))
 }
 

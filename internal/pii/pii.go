@@ -8,6 +8,7 @@ package pii
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"unicode"
 )
@@ -31,13 +32,20 @@ var ErrNoCountryCode = errors.New("the number has no country code")
 // maxEmail is the longest address SMTP carries (RFC 5321's path limit).
 const maxEmail = 254
 
-// Email returns addr trimmed and lower-cased. Addresses are compared
-// case-insensitively as a whole: the local part is case-sensitive in
-// principle, but no provider people use treats it so, and an erasure that
-// missed "Ann@" for "ann@" would be the worse mistake. Errors never quote
-// addr, which may be logged.
+// Email returns addr trimmed and lower-cased, the address alone when it
+// comes with a name ("Ann Lee <ann@example.com>", as a message's to or
+// from may). Addresses are compared case-insensitively as a whole: the
+// local part is case-sensitive in principle, but no provider people use
+// treats it so, and an erasure that missed "Ann@" for "ann@" would be the
+// worse mistake. Errors never quote addr, which may be logged.
 func Email(addr string) (string, error) {
-	a := strings.ToLower(strings.TrimSpace(addr))
+	a := strings.TrimSpace(addr)
+	if strings.ContainsRune(a, '<') {
+		if parsed, err := mail.ParseAddress(a); err == nil {
+			a = parsed.Address
+		}
+	}
+	a = strings.ToLower(a)
 	at := strings.LastIndexByte(a, '@')
 	switch {
 	case a == "":
