@@ -34,7 +34,7 @@ type acceptReq struct {
 	rows []deliveryRow
 	// hashes are the event's identifiers as the erasure index keeps them,
 	// computed before the transaction.
-	hashes []string
+	hashes [][]byte
 	now    time.Time
 	// direct: the first attempts are held in memory, not queued in River
 	// (room reserved in Store.direct).

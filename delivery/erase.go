@@ -94,7 +94,7 @@ func (s *Store) Erase(ctx context.Context, req EraseRequest) (Erasure, error) {
 	}
 	now := s.cfg.Now()
 	e := Erasure{ID: newID("ers_", now), Kind: req.Kind, RequestedAt: now}
-	var hash string
+	var hash []byte
 	if req.Identifier != "" {
 		hash = s.identifierHash(req.Identifier)
 	}
@@ -155,7 +155,7 @@ func (s *Store) afterErasure(ctx context.Context) {
 
 // erasureTargets returns the next batch of events to erase: those the
 // index lists under hash after event ID after, or the event eventID.
-func (s *Store) erasureTargets(ctx context.Context, tx *sql.Tx, hash, eventID, after string) ([]string, error) {
+func (s *Store) erasureTargets(ctx context.Context, tx *sql.Tx, hash []byte, eventID, after string) ([]string, error) {
 	if eventID != "" {
 		return []string{eventID}, nil
 	}

@@ -13,7 +13,8 @@ import (
 // migrations are our schema steps, applied in order and never edited once
 // released: append a new step instead. The SQL is meant to run unchanged on
 // SQLite and PostgreSQL: TEXT, INTEGER and BIGINT only (times are unix
-// nanoseconds in BIGINT, which PostgreSQL's 4-byte INTEGER could not hold).
+// nanoseconds in BIGINT, which PostgreSQL's 4-byte INTEGER could not hold),
+// and BYTEA for bytes (SQLite keeps them as a BLOB under any type name).
 var migrations = []string{
 	// 1: events, deliveries, attempts.
 	`CREATE TABLE hookline_event (
@@ -89,7 +90,8 @@ var migrations = []string{
 
 	// 4: erasure of one person's data (erase.go). hookline_identifier
 	// indexes each event by the personal identifiers it carries, as keyed
-	// hashes (identifiers.go), written with the event; its event_id index
+	// hashes (identifiers.go), written with the event (BYTEA: SQLite takes
+	// the name and stores the bytes as a BLOB); its event_id index
 	// serves deleting an event's rows (deleteIdentifiers). The key is a
 	// row of hookline_setting. erased_at (unix nanoseconds, 0 when not
 	// erased) marks an event or delivery whose data was replaced by a
@@ -101,7 +103,7 @@ var migrations = []string{
 		value TEXT NOT NULL
 	);
 	CREATE TABLE hookline_identifier (
-		hash     TEXT NOT NULL,
+		hash     BYTEA NOT NULL,
 		event_id TEXT NOT NULL,
 		PRIMARY KEY (hash, event_id)
 	);

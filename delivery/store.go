@@ -95,7 +95,7 @@ type Store struct {
 
 	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
 	identifierInsert            *bulkInsert // the erasure index, for Accept
-	idKey                       []byte      // the erasure index's HMAC key (identifiers.go)
+	macs                        sync.Pool   // HMACs under the erasure index's key (identifiers.go)
 
 	mu      sync.Mutex
 	started bool
