@@ -43,6 +43,12 @@ const (
 // the write lock is released regularly however many events a person has.
 const eraseBatch = 100
 
+// checkpointTimeout bounds the checkpoint after an erasure, which holds
+// the writer (SQLite): the log is at most a few megabytes between
+// automatic checkpoints, written back in milliseconds, but readers of
+// older snapshots make it wait (busy_timeout).
+const checkpointTimeout = 30 * time.Second
+
 // ErrErased is wrapped by Retry's error for a delivery whose content was
 // erased: nothing is left to send.
 var ErrErased = errors.New("erased")
@@ -147,6 +153,10 @@ func (s *Store) afterErasure(ctx context.Context) {
 	if s.be.checkpoint == nil {
 		return
 	}
+	// The erasure has committed: a caller that gives up now must not
+	// leave its pages in the log.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointTimeout)
+	defer cancel()
 	if err := s.be.checkpoint(ctx, s.db); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "after an erasure the write-ahead log could not be truncated; its old pages are overwritten as it is reused",
 			slog.String("error", err.Error()))
