@@ -22,6 +22,11 @@ type NewEvent struct {
 	Source, CEID, Type string // CloudEvents source, id, type; (Source, CEID) is the idempotency key
 	Raw                []byte // the event as structured JSON, stored as is
 	Deliveries         []NewDelivery
+	// Identifiers are the personal identifiers the event carries, as the
+	// keys Erase is asked for (internal/pii: "email:ann@example.com",
+	// "phone:+15550100123"). They are stored as keyed hashes, never as
+	// given (identifiers.go).
+	Identifiers []string
 }
 
 // NewDelivery is one fired action.
@@ -75,6 +80,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	now := s.cfg.Now()
 	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), done: make(chan struct{})}
 	r.fresh = Receipt{EventID: newID("evt_", now), Deliveries: make([]Ref, len(ev.Deliveries))}
+	r.hashes = s.identifierHashes(ev.Identifiers)
 	for i, nd := range ev.Deliveries {
 		row, err := newDeliveryRow(nd, now)
 		if err != nil {
@@ -87,6 +93,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	// Room in memory for the first attempts is claimed before the commit,
 	// so that handing them over after it cannot block.
 	r.direct = s.direct.reserve(len(r.rows))
+	erasures := s.direct.erasureCount() // before the commit: see direct.erased
 	if err := c.submit(ctx, r); err != nil {
 		if r.direct {
 			s.direct.release(len(r.rows))
@@ -98,7 +105,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		s.direct.release(len(r.rows))
 	case r.direct:
 		for _, row := range r.rows {
-			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry})
+			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry, erasures: erasures})
 		}
 	case s.direct != nil && !r.out.Duplicate && len(r.rows) > 0:
 		s.direct.spilled.Add(int64(len(r.rows)))
@@ -129,6 +136,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 	var ids []string // deliveries queued in River
 	var jobRow []int // their rows' positions in dels
 	var dels []any   // delivery rows' values, deliveryCols each; job_id last
+	var idents []any // erasure index rows' values, identifierCols each
 	for _, i := range order {
 		r := reqs[i]
 		if !inserted[r.fresh.EventID] {
@@ -145,6 +153,9 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 			continue
 		}
 		outs[i] = r.fresh
+		for _, h := range r.hashes {
+			idents = append(idents, h, r.fresh.EventID)
+		}
 		job := int64(jobHeld)
 		spilled := s.direct != nil && !r.direct
 		if spilled {
@@ -175,6 +186,11 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 		}
 		for i, id := range jobIDs {
 			dels[jobRow[i]*deliveryCols+deliveryCols-1] = id
+		}
+	}
+	if len(idents) > 0 {
+		if err := s.identifierInsert.run(ctx, tx, idents, nil); err != nil {
+			return err
 		}
 	}
 	if len(dels) == 0 {

@@ -37,6 +37,11 @@ type backend struct {
 	// lockMigrations keeps processes sharing the database from migrating
 	// it at the same time; unlock releases it.
 	lockMigrations func(ctx context.Context) (unlock func(), err error)
+	// checkpoint, when set, writes the write-ahead log back into the
+	// database file through db (the writer) and truncates it, so that
+	// pages an erasure overwrote leave both files (SQLite); nil where the
+	// database's files are not ours to manage (PostgreSQL).
+	checkpoint func(ctx context.Context, db *sql.DB) error
 	// describe names the database for logs and errors, without secrets.
 	describe string
 	close    func() error

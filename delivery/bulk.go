@@ -41,6 +41,11 @@ func (s *Store) prepareInserts(ctx context.Context) error {
 		(id, event_id, seq, address, trigger_name, type, name, status, created_at, updated_at,
 		 next_attempt_at, content, retry_schedule, max_attempts, spill_seq, job_id, attempts, last_error, retry_requested) VALUES `,
 		deliveryCols, `, 0, '', 0`, ``)
+	if err != nil {
+		return err
+	}
+	s.identifierInsert, err = s.prepareBulk(ctx, `INSERT INTO hookline_identifier (hash, event_id) VALUES `,
+		identifierCols, ``, ``)
 	return err
 }
 

@@ -22,13 +22,14 @@ const (
 	StatusRetrying  Status = "retrying"  // an attempt failed; another is scheduled
 	StatusDelivered Status = "delivered" // the peer accepted it
 	StatusFailed    Status = "failed"    // dead letter: permanent failure or attempts exhausted
+	StatusCanceled  Status = "canceled"  // erased before it ran (Erase): it never will
 )
 
-func (s Status) final() bool { return s == StatusDelivered || s == StatusFailed }
+func (s Status) final() bool { return s == StatusDelivered || s == StatusFailed || s == StatusCanceled }
 
 func (s Status) valid() bool {
 	switch s {
-	case StatusPending, StatusRetrying, StatusDelivered, StatusFailed:
+	case StatusPending, StatusRetrying, StatusDelivered, StatusFailed, StatusCanceled:
 		return true
 	}
 	return false
@@ -43,6 +44,7 @@ type Summary struct {
 	UpdatedAt                                 time.Time
 	NextAttemptAt                             *time.Time // when pending/retrying
 	LastError                                 string
+	ErasedAt                                  *time.Time // when its content was erased (Erase)
 }
 
 // Attempt is one recorded attempt.
@@ -83,25 +85,26 @@ const (
 type Event struct {
 	ID, Source, CEID, Type string
 	ReceivedAt             time.Time
-	Raw                    json.RawMessage
+	Raw                    json.RawMessage // a marker once erased
+	ErasedAt               *time.Time      // when its data was erased (Erase)
 	Deliveries             []Summary
 }
 
 const summaryColumns = `id, event_id, address, trigger_name, type, name, status, attempts,
-	created_at, updated_at, next_attempt_at, last_error`
+	created_at, updated_at, next_attempt_at, last_error, erased_at`
 
 type scanner interface{ Scan(...any) error }
 
 func scanSummary(r scanner, extra ...any) (Summary, error) {
 	var d Summary
-	var created, updated int64
+	var created, updated, erased int64
 	var next sql.NullInt64
 	err := r.Scan(append([]any{&d.ID, &d.EventID, &d.Address, &d.Trigger, &d.Type, &d.Name, &d.Status,
-		&d.Attempts, &created, &updated, &next, &d.LastError}, extra...)...)
+		&d.Attempts, &created, &updated, &next, &d.LastError, &erased}, extra...)...)
 	if err != nil {
 		return Summary{}, err
 	}
-	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
+	d.CreatedAt, d.UpdatedAt, d.ErasedAt = fromNanos(created), fromNanos(updated), optNanos(erased)
 	if next.Valid {
 		t := fromNanos(next.Int64)
 		d.NextAttemptAt = &t
@@ -255,17 +258,17 @@ func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
 	}
 	defer tx.Rollback()
 	var ev Event
-	var received int64
+	var received, erased int64
 	var raw string
-	err = tx.QueryRowContext(ctx, s.sql(`SELECT id, source, ce_id, type, received_at, raw FROM hookline_event WHERE id = ?`), id).
-		Scan(&ev.ID, &ev.Source, &ev.CEID, &ev.Type, &received, &raw)
+	err = tx.QueryRowContext(ctx, s.sql(`SELECT id, source, ce_id, type, received_at, raw, erased_at FROM hookline_event WHERE id = ?`), id).
+		Scan(&ev.ID, &ev.Source, &ev.CEID, &ev.Type, &received, &raw, &erased)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
 	}
-	ev.ReceivedAt, ev.Raw = fromNanos(received), json.RawMessage(raw)
+	ev.ReceivedAt, ev.Raw, ev.ErasedAt = fromNanos(received), json.RawMessage(raw), optNanos(erased)
 	rows, err := tx.QueryContext(ctx, s.sql(`SELECT `+summaryColumns+` FROM hookline_delivery WHERE event_id = ? ORDER BY seq`), id)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
@@ -286,7 +289,7 @@ func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
 }
 
 // Counts returns how many deliveries are in each status, every status
-// present (zero included).
+// present (zero included) but canceled, present when some are.
 func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 	out := map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusDelivered: 0, StatusFailed: 0}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT status, COUNT(*) FROM hookline_delivery GROUP BY status`)

@@ -13,7 +13,8 @@ import (
 // migrations are our schema steps, applied in order and never edited once
 // released: append a new step instead. The SQL is meant to run unchanged on
 // SQLite and PostgreSQL: TEXT, INTEGER and BIGINT only (times are unix
-// nanoseconds in BIGINT, which PostgreSQL's 4-byte INTEGER could not hold).
+// nanoseconds in BIGINT, which PostgreSQL's 4-byte INTEGER could not hold),
+// and BYTEA for bytes (SQLite keeps them as a BLOB under any type name).
 var migrations = []string{
 	// 1: events, deliveries, attempts.
 	`CREATE TABLE hookline_event (
@@ -86,6 +87,47 @@ var migrations = []string{
 	FROM hookline_delivery d
 	WHERE d.status = 'failed' AND hookline_attempt.delivery_id = d.id
 		AND hookline_attempt.number = d.attempts AND hookline_attempt.outcome = 'retry';`,
+
+	// 4: erasure of one person's data (erase.go). hookline_identifier
+	// indexes each event by the personal identifiers it carries, as keyed
+	// hashes (identifiers.go), written with the event (BYTEA: SQLite takes
+	// the name and stores the bytes as a BLOB); its event_id index
+	// serves deleting an event's rows (deleteIdentifiers). The key is a
+	// row of hookline_setting. erased_at (unix nanoseconds, 0 when not
+	// erased) marks an event or delivery whose data was replaced by a
+	// marker; hookline_erasure and hookline_erased_event are the audit
+	// trail: what was erased when, by ids and statuses, never the data or
+	// the identifier asked for.
+	`CREATE TABLE hookline_setting (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);
+	CREATE TABLE hookline_identifier (
+		hash     BYTEA NOT NULL,
+		event_id TEXT NOT NULL,
+		PRIMARY KEY (hash, event_id)
+	);
+	CREATE INDEX hookline_identifier_event ON hookline_identifier (event_id);
+	ALTER TABLE hookline_event ADD COLUMN erased_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE hookline_delivery ADD COLUMN erased_at BIGINT NOT NULL DEFAULT 0;
+	CREATE TABLE hookline_erasure (
+		id           TEXT PRIMARY KEY,
+		kind         TEXT NOT NULL,
+		requested_at BIGINT NOT NULL,
+		finished_at  BIGINT NOT NULL,
+		events       INTEGER NOT NULL,
+		deliveries   INTEGER NOT NULL,
+		attempts     INTEGER NOT NULL,
+		canceled     INTEGER NOT NULL
+	);
+	CREATE INDEX hookline_erasure_requested ON hookline_erasure (requested_at, id);
+	CREATE TABLE hookline_erased_event (
+		erasure_id  TEXT NOT NULL,
+		event_id    TEXT NOT NULL,
+		received_at BIGINT NOT NULL,
+		deliveries  TEXT NOT NULL,
+		PRIMARY KEY (erasure_id, event_id)
+	);`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

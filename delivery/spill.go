@@ -90,6 +90,7 @@ func (q *direct) feed(take context.Context) {
 // which room is reserved, and returns how many.
 func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	s := q.s
+	erasures := q.erasureCount() // before the read: see direct.erased
 	tx, err := s.rdb.BeginTx(ctx, snapshot())
 	if err != nil {
 		return 0, err
@@ -112,7 +113,7 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	last := q.cursor
 	for rows.Next() {
 		var content, sched string
-		j := directJob{d: new(actions.Delivery), job: jobSpilled}
+		j := directJob{d: new(actions.Delivery), job: jobSpilled, erasures: erasures}
 		if err := rows.Scan(&last, &j.id, &j.eventID, &content, &sched, &j.retry.MaxAttempts); err != nil {
 			rows.Close()
 			return 0, err

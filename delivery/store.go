@@ -94,6 +94,8 @@ type Store struct {
 	health  recordHealth
 
 	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
+	identifierInsert            *bulkInsert // the erasure index, for Accept
+	macs                        sync.Pool   // HMACs under the erasure index's key (identifiers.go)
 
 	mu      sync.Mutex
 	started bool
@@ -148,6 +150,10 @@ func (s *Store) open(ctx context.Context) error {
 			return err
 		}
 	} else if err := s.migrateAll(ctx); err != nil {
+		return err
+	}
+
+	if err := s.loadIdentifierKey(ctx); err != nil {
 		return err
 	}
 
@@ -273,7 +279,7 @@ func (s *Store) Close() error {
 	if s.records != nil {
 		s.records.close()
 	}
-	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.be.close())
+	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.identifierInsert.close(), s.be.close())
 }
 
 // Ping reports whether the database answers, for readiness checks.
@@ -310,6 +316,15 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// optNanos reads a time column where 0 means none.
+func optNanos(n int64) *time.Time {
+	if n == 0 {
+		return nil
+	}
+	t := fromNanos(n)
+	return &t
+}
 
 // demoted lowers River's info records (periodic job counts, start and stop)
 // to debug: at info level an operator should see Hookline's events, not the

@@ -46,7 +46,7 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	// recorded, which River runs again (a second send) on its own backoff:
 	// the job must finish within River's timeout, so it cannot wait for the
 	// database as a first attempt from memory does (unrecorded.go).
-	out, next, err := s.attempt(ctx, p.eventID, id, &p.content, job.ID)
+	_, next, err := s.attempt(ctx, p.eventID, id, &p.content, job.ID)
 	if nr := (*notRecorded)(nil); errors.As(err, &nr) {
 		s.recordFailed(ctx, s.attemptLog(p.eventID, id, &p.content), nr.err, "recording an attempt failed; it will run again")
 	}
@@ -54,7 +54,9 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 		return err
 	}
 	if next.status == StatusFailed {
-		return river.JobCancel(errors.New(out.Error))
+		// Not the attempt's error, which the attempt log holds: River
+		// keeps this text in its job row, out of reach of an erasure.
+		return river.JobCancel(errors.New("the delivery failed; its attempt log says why"))
 	}
 	return nil
 }
@@ -157,16 +159,22 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 		// serialises us with Retry before we read retry_requested.
 		var n, maxAttempts, runBase int
 		var sched string
-		var jobID int64
+		var jobID, erasedAt int64
 		var requested bool
 		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?
-			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base`), nanos(now), id).
-			Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase); err != nil {
+			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base, erased_at`), nanos(now), id).
+			Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase, &erasedAt); err != nil {
 			return err
 		}
-		// Superseded while in flight (jobID differs): keep the record,
-		// decide nothing.
-		current := jobID == attemptJob
+		// Superseded while in flight (jobID differs), or erased meanwhile
+		// (erase.go): keep the record, decide nothing. An erased one's
+		// excerpts are erased too: the peer's answer may quote the data.
+		next.erased = erasedAt != 0
+		current := jobID == attemptJob && !next.erased
+		errText, response := out.Error, out.Response
+		if next.erased {
+			errText, response = erasedUnlessEmpty(errText), erasedUnlessEmpty(response)
+		}
 		if current {
 			schedule, err := decodeSchedule(sched)
 			if err != nil {
@@ -181,7 +189,7 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 			(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			id, n, nanos(started), recordedOutcome(out, next), out.StatusCode, int64(out.Duration),
-			out.Error, out.Response, out.ProviderID); err != nil {
+			errText, response, out.ProviderID); err != nil {
 			return err
 		}
 		if !current {
@@ -228,6 +236,15 @@ type nextStep struct {
 	status Status
 	at     time.Time // next attempt, zero when none
 	fresh  bool      // the next attempt starts a new run of the retry policy
+	erased bool      // the delivery was erased while the attempt was in flight: nothing follows
+}
+
+// erasedUnlessEmpty is the marker for an erased text that held something.
+func erasedUnlessEmpty(s string) string {
+	if s == "" {
+		return ""
+	}
+	return erasedText
 }
 
 // decide what follows an attempt, the k-th of its run of policy p (the
@@ -285,6 +302,9 @@ func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Ou
 		msg = "attempt finished; retrying now as requested"
 	case "":
 		msg = "attempt of a superseded job recorded"
+		if next.erased {
+			msg = "attempt of a delivery erased meanwhile recorded; nothing follows"
+		}
 	}
 	if !log.Enabled(ctx, level) {
 		return
@@ -295,6 +315,9 @@ func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Ou
 		slog.String("provider_id", out.ProviderID),
 		slog.Duration("duration", out.Duration),
 		slog.String("error", out.Error), // executors redact secrets from it
+	}
+	if next.erased {
+		attrs[len(attrs)-1] = slog.String("error", erasedUnlessEmpty(out.Error))
 	}
 	if !next.at.IsZero() {
 		attrs = append(attrs, slog.Time("next_attempt_at", next.at))

@@ -26,13 +26,14 @@ type DeliveryView struct {
 	UpdatedAt     time.Time  `json:"updated_at"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	LastError     string     `json:"last_error,omitempty"`
+	ErasedAt      *time.Time `json:"erased_at,omitempty"` // its content and attempt excerpts then read (erased)
 }
 
 func view(d delivery.Summary) DeliveryView {
 	return DeliveryView{
 		ID: d.ID, EventID: d.EventID, Address: d.Address, Trigger: d.Trigger, Type: d.Type,
 		Status: string(d.Status), Attempts: d.Attempts, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
-		NextAttemptAt: d.NextAttemptAt, LastError: d.LastError,
+		NextAttemptAt: d.NextAttemptAt, LastError: d.LastError, ErasedAt: d.ErasedAt,
 	}
 }
 
@@ -87,6 +88,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 var statuses = map[string]bool{
 	string(delivery.StatusPending): true, string(delivery.StatusRetrying): true,
 	string(delivery.StatusDelivered): true, string(delivery.StatusFailed): true,
+	string(delivery.StatusCanceled): true,
 }
 
 // parseFilter reads status, trigger, event_id, since, until (RFC 3339),
@@ -102,7 +104,7 @@ func parseFilter(q url.Values) (delivery.Filter, error) {
 	}
 	f.Status, f.Trigger, f.EventID, f.Cursor = q.Get("status"), q.Get("trigger"), q.Get("event_id"), q.Get("cursor")
 	if f.Status != "" && !statuses[f.Status] {
-		return f, fmt.Errorf("unknown status %q; use pending, retrying, delivered or failed", f.Status)
+		return f, fmt.Errorf("unknown status %q; use pending, retrying, delivered, failed or canceled", f.Status)
 	}
 	for _, t := range []struct {
 		key string

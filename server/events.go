@@ -77,7 +77,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 			s.metrics.renderErrors.WithLabelValues(f.Trigger).Inc()
 		}
 	}
-	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw}
+	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw, Identifiers: ev.Identifiers(s.phones)}
 	for _, f := range res.Fired {
 		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: f.Delivery, Retry: retryPolicy(f.Action.Retry)})
 	}
@@ -170,7 +170,8 @@ func (s *Server) readEvent(r *http.Request, readBody func() ([]byte, error)) ([]
 type EventView struct {
 	CEID       string          `json:"ce_id"`
 	Deliveries []DeliveryView  `json:"deliveries"`
-	Event      json.RawMessage `json:"event"` // structured mode, even if it came in binary mode
+	ErasedAt   *time.Time      `json:"erased_at,omitempty"` // event then reads {"erased": true}
+	Event      json.RawMessage `json:"event"`               // structured mode, even if it came in binary mode
 	ID         string          `json:"id"`
 	ReceivedAt time.Time       `json:"received_at"`
 	Source     string          `json:"source"`
@@ -185,7 +186,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, EventView{
 		ID: ev.ID, Source: ev.Source, CEID: ev.CEID, Type: ev.Type, ReceivedAt: ev.ReceivedAt,
-		Event: ev.Raw, Deliveries: deliveryViews(ev.Deliveries),
+		Event: ev.Raw, ErasedAt: ev.ErasedAt, Deliveries: deliveryViews(ev.Deliveries),
 	})
 }
 
@@ -196,6 +197,10 @@ func (s *Server) storeError(w http.ResponseWriter, what, id string, err error) {
 	}
 	if errors.Is(err, delivery.ErrInvalidFilter) {
 		writeError(w, http.StatusBadRequest, "invalid_filter", err.Error())
+		return
+	}
+	if errors.Is(err, delivery.ErrErased) {
+		writeError(w, http.StatusConflict, "erased", fmt.Sprintf("The %s %q was erased: nothing is left to send.", what, id))
 		return
 	}
 	s.log.Error("store query failed", "error", err)

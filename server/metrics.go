@@ -30,6 +30,7 @@ type metrics struct {
 	attemptDuration *prometheus.HistogramVec
 	filterErrors    *prometheus.CounterVec
 	renderErrors    *prometheus.CounterVec
+	erasures        *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -68,9 +69,14 @@ func newMetrics() *metrics {
 			"Filter evaluations that failed (not false: failed), by trigger.", "trigger"),
 		renderErrors: counters("hookline_render_errors_total",
 			"Actions whose templates failed to render, by trigger.", "trigger"),
+		erasures: counters("hookline_erasures_total",
+			"Erasures of personal data done by this process, by what they were asked for (email, phone, event).", "kind"),
+	}
+	for _, kind := range []string{"email", "phone", "event"} {
+		m.erasures.WithLabelValues(kind) // present from the start, at 0
 	}
 	m.reg.MustRegister(m.reloadOK, m.reloadOKAt, m.rulesHash, m.triggers, m.received, m.rejected,
-		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors,
+		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors, m.erasures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/engine"
+	"github.com/hookline/hookline/internal/pii"
 	"github.com/hookline/hookline/rules"
 )
 
@@ -73,6 +74,11 @@ type Options struct {
 
 	// Types are the action types rules may use; default builtin.Types().
 	Types *actions.Types
+
+	// DefaultCountryCode is the calling code ("1", "44") of phone numbers
+	// written without one, in events and in erasure requests; "" leaves
+	// such numbers out of the erasure index and refuses them in requests.
+	DefaultCountryCode string
 }
 
 func (o *Options) defaults() {
@@ -146,6 +152,7 @@ type Server struct {
 	metrics  *metrics
 	auth     *authenticator
 	mux      http.Handler
+	phones   pii.Normalizer // for the erasure index and erasure requests
 }
 
 // New loads the rules and opens the store. It starts nothing: Run does.
@@ -155,8 +162,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	phones := pii.Normalizer{}
+	if opts.DefaultCountryCode != "" {
+		cc, err := pii.ParseCountryCode(opts.DefaultCountryCode)
+		if err != nil {
+			return nil, fmt.Errorf("default country code: %w", err)
+		}
+		phones.CountryCode = cc
+	}
 	m := newMetrics()
-	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{FilterTimeout: opts.FilterTimeout}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
+	s := &Server{opts: opts, phones: phones, log: opts.Logger, engine: engine.New(engine.Options{FilterTimeout: opts.FilterTimeout}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
 	live, err := s.load()
 	if err != nil {
 		return nil, err

@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"migrate":    {"Create or update the store's tables without serving", runMigrate},
 		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
 		"events":     {"Show an event and its deliveries on a running server", runEvents},
+		"erase":      {"Erase one person's data (by e-mail, phone or event) on a running server", runErase},
 		"version":    {"Print the version", runVersion},
 	}
 }

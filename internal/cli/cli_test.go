@@ -42,7 +42,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"fakegithub": fakeGitHub,
+			"fakegithub":  fakeGitHub,
+			"startserver": startServer,
+			"postevent":   postEvent,
 		},
 	})
 }

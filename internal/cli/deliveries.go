@@ -68,7 +68,7 @@ func runDeliveries(e *env, args []string) int {
 func deliveriesList(e *env, args []string) int {
 	fs := newFlags(e, "deliveries list", "")
 	apiURL := serverFlag(fs)
-	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered or failed")
+	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered, failed or canceled (erased before they ran)")
 	trigger := fs.String("trigger", "", "only this trigger's deliveries")
 	event := fs.String("event", "", "only this event's deliveries (its Hookline id)")
 	limit := fs.Int("limit", 50, "at most this many (1-500)")
@@ -255,7 +255,11 @@ func runEvents(e *env, args []string) int {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return clientError(e, err)
 	}
-	fmt.Fprintf(e.stdout, "%s  %s  (CloudEvent %q from %s, received %s)\n\n", ev.ID, ev.Type, ev.CEID, ev.Source, ev.ReceivedAt.Local().Format(time.DateTime))
+	fmt.Fprintf(e.stdout, "%s  %s  (CloudEvent %q from %s, received %s)\n", ev.ID, ev.Type, ev.CEID, ev.Source, ev.ReceivedAt.Local().Format(time.DateTime))
+	if ev.ErasedAt != nil {
+		fmt.Fprintf(e.stdout, "Its data was erased on %s: the event, rendered messages and attempt excerpts read (erased).\n", ev.ErasedAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DELIVERY\tSTATUS\tATTEMPTS\tADDRESS")
 	for _, d := range ev.Deliveries {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hookline/hookline/internal/pii"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/server"
 )
@@ -50,6 +51,7 @@ func runServe(e *env, args []string) int {
 	fs.StringVar(&opts.Watch, "watch", "fsnotify", "how rule changes are noticed: fsnotify, poll or off")
 	fs.DurationVar(&opts.PollInterval, "poll-interval", 2*time.Second, "with --watch=poll, how often the files are checked")
 	fs.BoolVar(&opts.Auth.Insecure, "insecure", false, "allow listening beyond loopback without authentication")
+	fs.StringVar(&opts.DefaultCountryCode, "default-country-code", "", "country calling code (e.g. 1 or 44) of phone numbers written without one, in events and erasure requests; without it such numbers are not indexed for erasure and erase --phone needs the +")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	dir, code := parseDir(e, fs, args)
@@ -65,6 +67,12 @@ func runServe(e *env, args []string) int {
 	if err != nil {
 		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
 		return exitUsage
+	}
+	if opts.DefaultCountryCode != "" {
+		if _, err := pii.ParseCountryCode(opts.DefaultCountryCode); err != nil {
+			fmt.Fprintf(e.stderr, "hookline serve: --default-country-code: %v\n", err)
+			return exitUsage
+		}
 	}
 	if opts.Watch != "fsnotify" && opts.Watch != "poll" && opts.Watch != "off" {
 		fmt.Fprintf(e.stderr, "hookline serve: unknown --watch %q (use fsnotify, poll or off)\n", opts.Watch)
