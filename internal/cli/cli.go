@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -51,7 +50,7 @@ func commands() map[string]command {
 		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
 		"events":     {"Show an event and its deliveries on a running server", runEvents},
 		"erase":      {"Erase one person's data (by e-mail, phone or event) on a running server", runErase},
-		"version":    {"Print the version", runVersion},
+		"version":    {"Print the version, commit and date this binary was built from", runVersion},
 	}
 }
 
@@ -223,39 +222,4 @@ func stoppedAtTerminator(fs *flag.FlagSet, args []string) bool {
 func isBoolFlag(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
-}
-
-func runVersion(e *env, args []string) int {
-	fs := newFlags(e, "version", "")
-	if _, code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	fmt.Fprintf(e.stdout, "hookline %s\n", version())
-	return exitOK
-}
-
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if (v == "" || v == "(devel)") && rev != "" {
-		v = "dev-" + rev[:min(12, len(rev))] + dirty
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v + " " + info.GoVersion
 }
