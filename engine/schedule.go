@@ -124,8 +124,9 @@ func (sc *eventScope) scheduleText(expr hcl.Expression) (string, error) {
 }
 
 // correlation evaluates a schedule's correlate for an event of type
-// typ. An event that gives no value (the field is absent) correlates
-// with nothing.
+// typ. A zero value ("" or 0, which is also what an absent field reads
+// as) correlates with nothing: two events that both lack an appointment
+// id are not about the same appointment.
 func correlation(s *rules.Schedule, typ string, activation func() (any, error)) string {
 	prg := s.Correlates[typ]
 	if prg == nil {
@@ -143,9 +144,13 @@ func correlation(s *rules.Schedule, typ string, activation func() (any, error)) 
 	case string:
 		return v
 	case int64:
-		return strconv.FormatInt(v, 10)
+		if v != 0 {
+			return strconv.FormatInt(v, 10)
+		}
 	case uint64:
-		return strconv.FormatUint(v, 10)
+		if v != 0 {
+			return strconv.FormatUint(v, 10)
+		}
 	}
 	return ""
 }

@@ -128,7 +128,7 @@ func (c *checker) compileCELValue(src string, rng hcl.Range, et *EventType, mult
 	}
 	forType := ""
 	if multi {
-		forType = fmt.Sprintf(" for event type %s", et.Name)
+		forType = fmt.Sprintf(" (for event type %s)", et.Name)
 	}
 	return nil, hcl.Diagnostics{{
 		Severity: hcl.DiagError,

@@ -370,10 +370,19 @@ func (c *checker) compileCorrelate(s *Schedule, a *hcl.Attribute, types []*Event
 			all = append(all, et)
 		}
 	}
+	reported := map[string]bool{}
+	var found hcl.Diagnostics
 	for _, et := range all {
 		ast, diags := c.compileCELValue(s.Correlate, s.CorrelateRange, et, len(all) > 1)
-		if diags.HasErrors() {
-			c.diags = append(c.diags, diags...)
+		for _, d := range diags {
+			// The same mistake for each type is reported once.
+			key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
+			if !reported[key] {
+				reported[key] = true
+				found = append(found, d)
+			}
+		}
+		if ast == nil {
 			continue
 		}
 		env, _ := c.cel.forType(et)
@@ -384,6 +393,7 @@ func (c *checker) compileCorrelate(s *Schedule, a *hcl.Attribute, types []*Event
 		}
 		s.Correlates[et.Name] = prg
 	}
+	c.diags = append(c.diags, mergeNotInEvent(found)...)
 }
 
 func containsType(list []*EventType, et *EventType) bool {
