@@ -180,6 +180,9 @@ func (s *Set) describe() map[string]resource {
 			if a.Retry != nil {
 				r.attrs["retry"] = a.Retry.String()
 			}
+			if a.Schedule != nil {
+				a.Schedule.describe(s, &r)
+			}
 			for name, attr := range a.Attrs {
 				r.setExpr(s, name, attr.Expr)
 			}

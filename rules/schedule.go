@@ -33,6 +33,8 @@ type Schedule struct {
 	// LateAfter, when set, expires a delivery that could not start within
 	// this long of its due time rather than send it late.
 	LateAfter time.Duration
+	// delayText and lateText are the durations as written, for plans.
+	delayText, lateText string
 	DeclRange hcl.Range
 }
 
@@ -77,10 +79,10 @@ func (c *checker) decodeScheduleBlock(b *hcl.Block, types []*EventType) *Schedul
 		c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()})
 	}
 	if a, ok := content.Attributes["delay"]; ok {
-		s.Delay = c.decodeDelay(a, "delay", `"2h"`)
+		s.Delay, s.delayText = c.decodeDelay(a, "delay", `"2h"`)
 	}
 	if a, ok := content.Attributes["late_after"]; ok {
-		s.LateAfter = c.decodeDelay(a, "late_after", `"6h"`)
+		s.LateAfter, s.lateText = c.decodeDelay(a, "late_after", `"6h"`)
 	}
 	if a, ok := content.Attributes["at"]; ok {
 		if _, hasDelay := content.Attributes["delay"]; hasDelay {
@@ -118,11 +120,11 @@ func (c *checker) decodeScheduleBlock(b *hcl.Block, types []*EventType) *Schedul
 	return s
 }
 
-func (c *checker) decodeDelay(a *hcl.Attribute, name, example string) time.Duration {
+func (c *checker) decodeDelay(a *hcl.Attribute, name, example string) (time.Duration, string) {
 	var text string
 	if d := decodeString(a, &text); d.HasErrors() {
 		c.diags = append(c.diags, d...)
-		return 0
+		return 0, ""
 	}
 	dur, err := time.ParseDuration(text)
 	if err != nil || dur <= 0 || dur > MaxScheduleDelay {
@@ -132,9 +134,9 @@ func (c *checker) decodeDelay(a *hcl.Attribute, name, example string) time.Durat
 			Detail:   fmt.Sprintf("%q is not a duration from 1s to 8784h (366 days); write it like %s, \"90m\" or \"48h\".", text, example),
 			Subject:  a.Expr.Range().Ptr(),
 		})
-		return 0
+		return 0, ""
 	}
-	return dur
+	return dur, text
 }
 
 // checkAt checks the at template for every event type. A literal must be
@@ -430,3 +432,41 @@ func (c *checker) stringList(a *hcl.Attribute, dst *[]string, want string) bool 
 	}
 	return true
 }
+
+// describe adds the schedule to a plan's resource, one entry per
+// attribute ("schedule.delay", "schedule.window.from"), so that a change
+// shows as the attribute that changed. An inherited trigger schedule is
+// shown on each action, since that is what runs.
+func (sc *Schedule) describe(s *Set, r *resource) {
+	if sc.Delay > 0 {
+		r.attrs["schedule.delay"] = fmt.Sprintf("%q", sc.delayText)
+	}
+	if sc.At != nil {
+		r.setExpr(s, "schedule.at", sc.At.Expr)
+	}
+	if sc.LateAfter > 0 {
+		r.attrs["schedule.late_after"] = fmt.Sprintf("%q", sc.lateText)
+	}
+	if len(sc.CancelOn) > 0 {
+		r.attrs["schedule.cancel_on"] = formatList(sc.CancelOn)
+		r.attrs["schedule.correlate"] = fmt.Sprintf("%q", sc.Correlate)
+	}
+	if w := sc.Window; w != nil {
+		if w.TimeZone != nil {
+			r.setExpr(s, "schedule.window.time_zone", w.TimeZone.Expr)
+		} else {
+			r.attrs["schedule.window.time_zone"] = fmt.Sprintf("%q", w.Zone.String())
+		}
+		var days []string
+		for i, on := range w.Days {
+			if on {
+				days = append(days, dayNames[i])
+			}
+		}
+		r.attrs["schedule.window.days"] = formatList(days)
+		r.attrs["schedule.window.from"] = fmt.Sprintf("%q", clockText(w.From))
+		r.attrs["schedule.window.to"] = fmt.Sprintf("%q", clockText(w.To))
+	}
+}
+
+func clockText(min int) string { return fmt.Sprintf("%02d:%02d", min/60, min%60) }
