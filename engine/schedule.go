@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -24,13 +25,21 @@ type Timing struct {
 	// Reason says how Due was found, for eval and the run log: "2h after
 	// the event's time 2026-12-01T21:30:00Z; next window opening after
 	// it, in America/New_York".
-	Reason    string
+	Reason string
+	// Zone is the window's time zone (UTC without a window), for showing Due.
+	Zone      *time.Location
 	LateAfter time.Duration
 	// Correlation is the schedule's correlate value for this event; a
 	// later event of a cancel_on type giving the same value cancels the
 	// delivery while it waits. "" when the schedule has no cancel_on or
 	// the event gives no value.
 	Correlation string
+}
+
+// String is Due in its zone and the reason: "at 2026-12-02 10:00
+// America/New_York: 2h after the event's time ...".
+func (t *Timing) String() string {
+	return fmt.Sprintf("at %s %s: %s", t.Due.In(t.Zone).Format("2006-01-02 15:04"), t.Zone, t.Reason)
 }
 
 // Expired reports whether a delivery due at t.Due and not started by now
@@ -49,7 +58,7 @@ type Cancel struct {
 // timing works out when an action held by s runs, for the event in scope,
 // arriving at now.
 func (sc *eventScope) timing(s *rules.Schedule, now time.Time, activation func() (any, error)) (*Timing, error) {
-	t := &Timing{LateAfter: s.LateAfter}
+	t := &Timing{LateAfter: s.LateAfter, Zone: time.UTC}
 	base, reason := now, "when the event arrived"
 	switch {
 	case s.Delay > 0:
@@ -58,7 +67,7 @@ func (sc *eventScope) timing(s *rules.Schedule, now time.Time, activation func()
 			from, what = now, "the event's arrival"
 		}
 		base = from.Add(s.Delay)
-		reason = fmt.Sprintf("%s after %s %s", s.Delay, what, from.UTC().Format(time.RFC3339))
+		reason = fmt.Sprintf("%s after %s %s", shortDuration(s.Delay), what, from.UTC().Format(time.RFC3339))
 	case s.At != nil:
 		text, err := sc.scheduleText(s.At.Expr)
 		if err != nil {
@@ -82,6 +91,7 @@ func (sc *eventScope) timing(s *rules.Schedule, now time.Time, activation func()
 				return nil, fmt.Errorf("schedule.window.time_zone: %w", err)
 			}
 		}
+		t.Zone = loc
 		win := window{days: w.Days, from: w.From, to: w.To}
 		start := base
 		if start.Before(now) {
@@ -166,4 +176,16 @@ func (c *Compiled) cancels(ev *Event, activation func() (any, error)) []Cancel {
 		}
 	}
 	return out
+}
+
+// shortDuration is d as people write it: 2h rather than 2h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
