@@ -35,7 +35,7 @@ type Schedule struct {
 	LateAfter time.Duration
 	// delayText and lateText are the durations as written, for plans.
 	delayText, lateText string
-	DeclRange hcl.Range
+	DeclRange           hcl.Range
 }
 
 // Window holds deliveries until the next time it is open: from From to
