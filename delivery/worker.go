@@ -39,6 +39,11 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	if p.jobID != job.ID || (p.status.final() && !p.retryRequested) {
 		return nil
 	}
+	if p.status == StatusScheduled {
+		if ok, err := s.startScheduled(ctx, id, p.content.Address); !ok || err != nil {
+			return err
+		}
+	}
 
 	p.content.Attempt = p.attempts + 1
 	// An interrupted attempt returns ctx's error: River puts the job back
