@@ -37,6 +37,10 @@ type Cancel struct {
 // The server asks its live rule set; nil lets everything run.
 type Gate func(address string) string
 
+const cancelWaitingSQL = `UPDATE hookline_delivery
+	SET status = '` + string(StatusCanceled) + `', canceled_by = ?, updated_at = ?, next_attempt_at = NULL
+	WHERE address = ? AND correlation = ? AND created_at <= ? AND status = '` + string(StatusScheduled) + `' AND correlation <> ''`
+
 // cancelWaiting cancels the waiting deliveries that ev's Cancels name,
 // accepted at or before at, on behalf of event eventID, and returns how
 // many. status = 'scheduled' is a literal so that SQLite uses the partial
@@ -47,10 +51,7 @@ func (s *Store) cancelWaiting(ctx context.Context, tx *sql.Tx, eventID string, c
 		if c.Correlation == "" {
 			continue
 		}
-		res, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
-			SET status = '`+string(StatusCanceled)+`', canceled_by = ?, updated_at = ?, next_attempt_at = NULL
-			WHERE address = ? AND correlation = ? AND created_at <= ? AND status = '`+string(StatusScheduled)+`' AND correlation <> ''`),
-			eventID, nanos(at), c.Address, c.Correlation, nanos(at))
+		res, err := tx.ExecContext(ctx, s.sql(cancelWaitingSQL), eventID, nanos(at), c.Address, c.Correlation, nanos(at))
 		if err != nil {
 			return total, fmt.Errorf("cancel waiting deliveries of %s: %w", c.Address, err)
 		}
