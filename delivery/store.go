@@ -93,7 +93,7 @@ type Store struct {
 	records *txBatcher // shared transactions for recording attempts; nil: one each
 	health  recordHealth
 
-	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
+	eventInsert, deliveryInsert *bulkInsert             // prepared for Accept
 	riverClock                  rivertype.TimeGenerator // Config.Now for River, when the caller gave one
 
 	mu      sync.Mutex
