@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"fmt"
 	"log/slog"
@@ -145,9 +146,17 @@ func expiredError(st Status, reason string) string {
 	return ""
 }
 
-// ErrNotWaiting is returned by Cancel for a delivery that is not waiting:
-// it has run, is running, or is about to.
-var ErrNotWaiting = fmt.Errorf("not waiting")
+// ErrNotWaiting is wrapped by Cancel's error for a delivery that is not
+// waiting: it has run, is running, or is about to. A *NotWaitingError
+// says its status.
+var ErrNotWaiting = errors.New("not waiting")
+
+// NotWaitingError is Cancel's error for a delivery that is not waiting.
+type NotWaitingError struct{ Status Status }
+
+func (e *NotWaitingError) Error() string { return "it is " + string(e.Status) }
+
+func (e *NotWaitingError) Unwrap() error { return ErrNotWaiting }
 
 // Cancel cancels a delivery that is waiting, for its due time (scheduled)
 // or for its next retry (retrying), by hand. Its job, when it comes, finds
@@ -175,7 +184,7 @@ func (s *Store) Cancel(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("delivery %s is %s: %w", id, st, ErrNotWaiting)
+		return &NotWaitingError{Status: st}
 	})
 	if err != nil {
 		return fmt.Errorf("delivery: cancel: %w", err)

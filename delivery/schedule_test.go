@@ -210,7 +210,7 @@ func testCancelByHand(t *testing.T, db testDB) {
 	if d.Status != StatusCanceled || d.CanceledBy != "by hand" {
 		t.Errorf("delivery %+v", d.Summary)
 	}
-	if err := s.Cancel(context.Background(), id); !errors.Is(err, ErrNotWaiting) || !strings.Contains(err.Error(), "is canceled") {
+	if err := s.Cancel(context.Background(), id); !errors.Is(err, ErrNotWaiting) || !strings.Contains(err.Error(), "it is canceled") {
 		t.Errorf("cancel again: %v, want ErrNotWaiting saying it is canceled", err)
 	}
 	if err := s.Cancel(context.Background(), "dlv_nope"); !errors.Is(err, ErrNotFound) {

@@ -30,6 +30,7 @@ type metrics struct {
 	attemptDuration *prometheus.HistogramVec
 	filterErrors    *prometheus.CounterVec
 	renderErrors    *prometheus.CounterVec
+	dueLag          prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -68,9 +69,14 @@ func newMetrics() *metrics {
 			"Filter evaluations that failed (not false: failed), by trigger.", "trigger"),
 		renderErrors: counters("hookline_render_errors_total",
 			"Actions whose templates failed to render, by trigger.", "trigger"),
+		dueLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookline_scheduled_start_lag_seconds",
+			Help:    "How long after its due time each scheduled delivery started.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
+		}),
 	}
 	m.reg.MustRegister(m.reloadOK, m.reloadOKAt, m.rulesHash, m.triggers, m.received, m.rejected,
-		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors,
+		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors, m.dueLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -118,9 +124,11 @@ func newStoreGauges(count func(context.Context) (map[delivery.Status]int, error)
 		{"hookline_deliveries_pending", delivery.StatusPending},
 		{"hookline_deliveries_retrying", delivery.StatusRetrying},
 		{"hookline_deliveries_dead", delivery.StatusFailed},
+		{"hookline_deliveries_scheduled", delivery.StatusScheduled},
 	} {
 		// Dashboards and alerts know these names and help texts from the
 		// three GaugeFuncs this collector replaced: keep them as they are.
+		// Scheduled ones wait for their due time (an action's schedule).
 		g.gauges = append(g.gauges, storeGauge{st.status, prometheus.NewDesc(st.name,
 			"Deliveries with status "+string(st.status)+" (dead: failed for good, retried only by hand).", nil, nil)})
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,47 @@ type Options struct {
 
 	// Types are the action types rules may use; default builtin.Types().
 	Types *actions.Types
+
+	// Now is the one clock: due times of scheduled actions, and the
+	// store's. Default time.Now; tests move it instead of sleeping.
+	Now func() time.Time
+}
+
+// now is the server's clock (Options.Now).
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// gate tells the store whether a scheduled delivery of action address
+// may run now that it is due, from the rules live then: an action removed
+// or disabled by a reload since its event arrived is canceled, never
+// sent. Its content stays what was rendered when the event arrived.
+func (s *Server) gate(address string) string {
+	live := s.live.Load()
+	if live == nil {
+		return ""
+	}
+	trigger, _, _ := strings.Cut(address, ".")
+	t := live.Set().Trigger(trigger)
+	if t == nil {
+		return "its trigger was removed from the rules"
+	}
+	for _, a := range t.Actions {
+		if a.Address != address {
+			continue
+		}
+		switch {
+		case !t.Enabled:
+			return "its trigger is disabled"
+		case !a.Enabled:
+			return "the action is disabled"
+		}
+		return ""
+	}
+	return "the action was removed from the rules"
 }
 
 func (o *Options) defaults() {
@@ -178,6 +220,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Executors:      s.dispatch.storeExecutors(opts.Types),
 		Workers:        opts.Workers,
 		AttemptTimeout: opts.AttemptTimeout,
+		Now:            opts.Now,
+		Gate:           s.gate,
+		DueLag:         func(d time.Duration) { m.dueLag.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store %s: %w", opts.storeName(), err)

@@ -68,7 +68,7 @@ func runDeliveries(e *env, args []string) int {
 func deliveriesList(e *env, args []string) int {
 	fs := newFlags(e, "deliveries list", "")
 	apiURL := serverFlag(fs)
-	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered or failed")
+	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered, failed, scheduled, canceled or expired")
 	trigger := fs.String("trigger", "", "only this trigger's deliveries")
 	event := fs.String("event", "", "only this event's deliveries (its Hookline id)")
 	limit := fs.Int("limit", 50, "at most this many (1-500)")
