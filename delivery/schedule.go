@@ -2,8 +2,8 @@ package delivery
 
 import (
 	"context"
-	"errors"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
