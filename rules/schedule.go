@@ -90,6 +90,7 @@ func (c *checker) decodeScheduleBlock(b *hcl.Block, types []*EventType) *Schedul
 		} else {
 			s.At = a
 			c.checkAt(a, types)
+			c.set.recordUsage(a.Expr) // rendering converts only the fields templates read
 		}
 	}
 	for i, wb := range content.Blocks {
@@ -247,6 +248,7 @@ func (c *checker) decodeTimeZone(w *Window, a *hcl.Attribute, types []*EventType
 		return
 	}
 	w.TimeZone = a
+	c.set.recordUsage(a.Expr)
 	c.checkTemplate(a, &actions.Attr{Name: "time_zone", Kind: actions.Template, Check: func(s string) string {
 		loc, err := LoadZone(s)
 		if err != nil {
