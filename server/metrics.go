@@ -117,20 +117,20 @@ type storeGauges struct {
 
 func newStoreGauges(count func(context.Context) (map[delivery.Status]int, error), now func() time.Time, ttl time.Duration) *storeGauges {
 	g := &storeGauges{count: count, now: now, ttl: ttl}
+	const legacy = " (dead: failed for good, retried only by hand)."
 	for _, st := range []struct {
 		name   string
 		status delivery.Status
+		help   string
 	}{
-		{"hookline_deliveries_pending", delivery.StatusPending},
-		{"hookline_deliveries_retrying", delivery.StatusRetrying},
-		{"hookline_deliveries_dead", delivery.StatusFailed},
-		{"hookline_deliveries_scheduled", delivery.StatusScheduled},
-	} {
 		// Dashboards and alerts know these names and help texts from the
 		// three GaugeFuncs this collector replaced: keep them as they are.
-		// Scheduled ones wait for their due time (an action's schedule).
-		g.gauges = append(g.gauges, storeGauge{st.status, prometheus.NewDesc(st.name,
-			"Deliveries with status "+string(st.status)+" (dead: failed for good, retried only by hand).", nil, nil)})
+		{"hookline_deliveries_pending", delivery.StatusPending, "Deliveries with status pending" + legacy},
+		{"hookline_deliveries_retrying", delivery.StatusRetrying, "Deliveries with status retrying" + legacy},
+		{"hookline_deliveries_dead", delivery.StatusFailed, "Deliveries with status failed" + legacy},
+		{"hookline_deliveries_scheduled", delivery.StatusScheduled, "Deliveries waiting for their due time (an action's schedule)."},
+	} {
+		g.gauges = append(g.gauges, storeGauge{st.status, prometheus.NewDesc(st.name, st.help, nil, nil)})
 	}
 	return g
 }
