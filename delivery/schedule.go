@@ -75,33 +75,39 @@ func (s *Store) setScheduled(ctx context.Context, tx *sql.Tx, id string, sc *Sch
 
 // startScheduled is the first thing a worker does with a delivery still
 // scheduled when its job runs: cancel it if the rules no longer have its
-// action enabled, expire it if it is later than its late_after allows,
-// else mark it pending, which takes it out of the waiting index, so that
-// no event cancels it once it has started. It reports whether the
-// attempt may go ahead.
-func (s *Store) startScheduled(ctx context.Context, id, address string) (bool, error) {
+// action enabled, expire it if it is later than its late_after allows. It
+// reports whether the attempt may go ahead. A delivery that goes ahead is
+// not written here: the attempt's record moves it out of "scheduled"
+// (finish), which saves a write transaction per delivery where the
+// database has one writer. A cancelling event that arrives while its
+// attempt is in flight finds it still scheduled and marks it canceled; the
+// record then says what really happened (delivered, retrying, failed) and
+// clears canceled_by, so nobody is told a sent message was not sent.
+func (s *Store) startScheduled(ctx context.Context, id string, p *deliveryState) (bool, error) {
 	now := s.cfg.Now()
-	var due, lateAfter int64
-	if err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT due_at, late_after FROM hookline_delivery WHERE id = ?`), id).
-		Scan(&due, &lateAfter); err != nil {
-		return false, fmt.Errorf("load schedule of %s: %w", id, err)
-	}
-	status, reason := StatusPending, ""
+	address := p.content.Address
+	var status Status
+	var reason string
 	if s.cfg.Gate != nil {
 		reason = s.cfg.Gate(address)
 	}
-	late := now.Sub(fromNanos(due))
+	late := now.Sub(fromNanos(p.dueAt))
 	switch {
 	case reason != "":
 		status = StatusCanceled
-	case lateAfter > 0 && late > time.Duration(lateAfter):
-		status, reason = StatusExpired, fmt.Sprintf("due at %s, it could not start within its late_after of %s", fromNanos(due).Format(time.RFC3339), time.Duration(lateAfter))
+	case p.lateAfter > 0 && late > time.Duration(p.lateAfter):
+		status, reason = StatusExpired, fmt.Sprintf("due at %s, it could not start within its late_after of %s", fromNanos(p.dueAt).Format(time.RFC3339), time.Duration(p.lateAfter))
+	default:
+		if s.cfg.DueLag != nil {
+			s.cfg.DueLag(max(late, 0))
+		}
+		return true, nil
 	}
 	var changed bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// Only from scheduled: an event, a hand or an erasure may have
 		// canceled it since the job was fetched.
-		res, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET status = ?, canceled_by = ?, last_error = ?, updated_at = ?
+		res, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET status = ?, canceled_by = ?, last_error = ?, updated_at = ?, next_attempt_at = NULL
 			WHERE id = ? AND status = '`+string(StatusScheduled)+`'`),
 			status, cancelReason(status, reason), expiredError(status, reason), nanos(now), id)
 		if err != nil {
@@ -112,24 +118,17 @@ func (s *Store) startScheduled(ctx context.Context, id, address string) (bool, e
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("start scheduled delivery %s: %w", id, err)
+		return false, fmt.Errorf("end scheduled delivery %s: %w", id, err)
 	}
-	if !changed {
-		return false, nil
+	if changed {
+		log := s.log.With(slog.String("delivery_id", id), slog.String("action", address))
+		if status == StatusCanceled {
+			log.LogAttrs(ctx, slog.LevelInfo, "scheduled delivery canceled when due", slog.String("reason", reason))
+		} else {
+			log.LogAttrs(ctx, slog.LevelWarn, "scheduled delivery expired", slog.String("reason", reason))
+		}
 	}
-	log := s.log.With(slog.String("delivery_id", id), slog.String("action", address))
-	switch status {
-	case StatusCanceled:
-		log.LogAttrs(ctx, slog.LevelInfo, "scheduled delivery canceled when due", slog.String("reason", reason))
-		return false, nil
-	case StatusExpired:
-		log.LogAttrs(ctx, slog.LevelWarn, "scheduled delivery expired", slog.String("reason", reason))
-		return false, nil
-	}
-	if s.cfg.DueLag != nil {
-		s.cfg.DueLag(max(late, 0))
-	}
-	return true, nil
+	return false, nil
 }
 
 func cancelReason(st Status, reason string) string {
