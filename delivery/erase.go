@@ -83,6 +83,10 @@ type ErasedEvent struct {
 	Deliveries []ErasedDelivery `json:"deliveries"`
 }
 
+// canceledByErasure is the canceled_by of a delivery an erasure canceled
+// before it ran.
+const canceledByErasure = "erased before it ran"
+
 // ErasedDelivery is a delivery of an erased event, with its status after
 // the erasure.
 type ErasedDelivery struct {
@@ -238,13 +242,19 @@ func (s *Store) eraseEvents(ctx context.Context, tx *sql.Tx, e *Erasure, ids []s
 	}
 	in := `(` + placeholders(len(erased)) + `)`
 
+	// Every SET expression reads the row as it was, so canceled_by says
+	// which deliveries this erasure canceled (others may have been
+	// canceled before, by an event or by hand).
 	rows, err = tx.QueryContext(ctx, s.sql(`UPDATE hookline_delivery SET
-			status = CASE WHEN status IN (?, ?) THEN ? ELSE status END,
-			next_attempt_at = CASE WHEN status IN (?, ?) THEN NULL ELSE next_attempt_at END,
+			status = CASE WHEN status IN (?, ?, ?) THEN ? ELSE status END,
+			canceled_by = CASE WHEN status IN (?, ?, ?) THEN ? ELSE canceled_by END,
+			next_attempt_at = CASE WHEN status IN (?, ?, ?) THEN NULL ELSE next_attempt_at END,
 			content = ?, last_error = CASE WHEN last_error = '' THEN '' ELSE ? END,
 			retry_requested = 0, erased_at = ?, updated_at = ?
-		WHERE event_id IN `+in+` RETURNING id, event_id, status, job_id`),
-		append([]any{StatusPending, StatusRetrying, StatusCanceled, StatusPending, StatusRetrying,
+		WHERE event_id IN `+in+` RETURNING id, event_id, status, job_id, canceled_by`),
+		append([]any{StatusPending, StatusRetrying, StatusScheduled, StatusCanceled,
+			StatusPending, StatusRetrying, StatusScheduled, canceledByErasure,
+			StatusPending, StatusRetrying, StatusScheduled,
 			erasedContent, erasedText, now, now}, erased...)...)
 	if err != nil {
 		return fmt.Errorf("erase deliveries: %w", err)
@@ -254,12 +264,13 @@ func (s *Store) eraseEvents(ctx context.Context, tx *sql.Tx, e *Erasure, ids []s
 		var d ErasedDelivery
 		var eventID string
 		var job int64
-		if err := rows.Scan(&d.ID, &eventID, &d.Status, &job); err != nil {
+		var canceledBy string
+		if err := rows.Scan(&d.ID, &eventID, &d.Status, &job, &canceledBy); err != nil {
 			rows.Close()
 			return fmt.Errorf("erase deliveries: %w", err)
 		}
-		// Only an erasure cancels, and an event is erased once.
-		d.Canceled = d.Status == StatusCanceled
+		// An event is erased once, so this erasure canceled it.
+		d.Canceled = d.Status == StatusCanceled && canceledBy == canceledByErasure
 		if d.Canceled {
 			e.Canceled++
 		}

@@ -22,14 +22,18 @@ const (
 	StatusRetrying  Status = "retrying"  // an attempt failed; another is scheduled
 	StatusDelivered Status = "delivered" // the peer accepted it
 	StatusFailed    Status = "failed"    // dead letter: permanent failure or attempts exhausted
-	StatusCanceled  Status = "canceled"  // erased before it ran (Erase): it never will
+	StatusScheduled Status = "scheduled" // waiting for its due time (an action's schedule)
+	StatusCanceled  Status = "canceled"  // canceled before it ran: by an event, by hand, by a reload, or erased (Erase)
+	StatusExpired   Status = "expired"   // could not start within its schedule's late_after
 )
 
-func (s Status) final() bool { return s == StatusDelivered || s == StatusFailed || s == StatusCanceled }
+func (s Status) final() bool {
+	return s == StatusDelivered || s == StatusFailed || s == StatusCanceled || s == StatusExpired
+}
 
 func (s Status) valid() bool {
 	switch s {
-	case StatusPending, StatusRetrying, StatusDelivered, StatusFailed, StatusCanceled:
+	case StatusPending, StatusRetrying, StatusDelivered, StatusFailed, StatusScheduled, StatusCanceled, StatusExpired:
 		return true
 	}
 	return false
@@ -45,6 +49,12 @@ type Summary struct {
 	NextAttemptAt                             *time.Time // when pending/retrying
 	LastError                                 string
 	ErasedAt                                  *time.Time // when its content was erased (Erase)
+	// DueAt is set for a delivery that waited (an action's schedule), with
+	// ScheduleNote saying how it was worked out; CanceledBy says what
+	// canceled one: an event id, "by hand", or a sentence from a reload.
+	DueAt        *time.Time
+	ScheduleNote string
+	CanceledBy   string
 }
 
 // Attempt is one recorded attempt.
@@ -91,20 +101,21 @@ type Event struct {
 }
 
 const summaryColumns = `id, event_id, address, trigger_name, type, name, status, attempts,
-	created_at, updated_at, next_attempt_at, last_error, erased_at`
+	created_at, updated_at, next_attempt_at, last_error, erased_at, due_at, schedule_note, canceled_by`
 
 type scanner interface{ Scan(...any) error }
 
 func scanSummary(r scanner, extra ...any) (Summary, error) {
 	var d Summary
-	var created, updated, erased int64
+	var created, updated, erased, due int64
 	var next sql.NullInt64
 	err := r.Scan(append([]any{&d.ID, &d.EventID, &d.Address, &d.Trigger, &d.Type, &d.Name, &d.Status,
-		&d.Attempts, &created, &updated, &next, &d.LastError, &erased}, extra...)...)
+		&d.Attempts, &created, &updated, &next, &d.LastError, &erased, &due, &d.ScheduleNote, &d.CanceledBy}, extra...)...)
 	if err != nil {
 		return Summary{}, err
 	}
-	d.CreatedAt, d.UpdatedAt, d.ErasedAt = fromNanos(created), fromNanos(updated), optNanos(erased)
+	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
+	d.ErasedAt, d.DueAt = optNanos(erased), optNanos(due)
 	if next.Valid {
 		t := fromNanos(next.Int64)
 		d.NextAttemptAt = &t
@@ -291,7 +302,8 @@ func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
 // Counts returns how many deliveries are in each status, every status
 // present (zero included) but canceled, present when some are.
 func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
-	out := map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusDelivered: 0, StatusFailed: 0}
+	out := map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusDelivered: 0, StatusFailed: 0,
+		StatusScheduled: 0, StatusCanceled: 0, StatusExpired: 0}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT status, COUNT(*) FROM hookline_delivery GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: counts: %w", err)
@@ -320,20 +332,21 @@ func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 var undeliveredCounts = fmt.Sprintf(`SELECT
 	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
 	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
+	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
 	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s')`,
-	StatusPending, StatusRetrying, StatusFailed)
+	StatusPending, StatusRetrying, StatusFailed, StatusScheduled)
 
-// UndeliveredCounts is Counts without StatusDelivered: how many deliveries
-// are pending, retrying and failed, each present (zero included), read in
+// UndeliveredCounts is how many deliveries are pending, retrying, failed
+// and scheduled, each present (zero included), read in
 // one query at one moment. Its cost follows those deliveries alone, while
 // Counts reads every row, and delivered ones make up most of a store that
 // has run for a while.
 func (s *Store) UndeliveredCounts(ctx context.Context) (map[Status]int, error) {
-	var pending, retrying, failed int
-	if err := s.rdb.QueryRowContext(ctx, undeliveredCounts).Scan(&pending, &retrying, &failed); err != nil {
+	var pending, retrying, failed, scheduled int
+	if err := s.rdb.QueryRowContext(ctx, undeliveredCounts).Scan(&pending, &retrying, &failed, &scheduled); err != nil {
 		return nil, fmt.Errorf("delivery: undelivered counts: %w", err)
 	}
-	return map[Status]int{StatusPending: pending, StatusRetrying: retrying, StatusFailed: failed}, nil
+	return map[Status]int{StatusPending: pending, StatusRetrying: retrying, StatusFailed: failed, StatusScheduled: scheduled}, nil
 }
 
 // snapshot makes a transaction's queries read one moment. PostgreSQL's

@@ -128,6 +128,22 @@ var migrations = []string{
 		deliveries  TEXT NOT NULL,
 		PRIMARY KEY (erasure_id, event_id)
 	);`,
+
+	// 5: deliveries that wait (schedule.go). due_at is when a scheduled
+	// delivery may first run (0: it never waited), late_after how late it
+	// may still start (0: however late), schedule_note how due_at was
+	// worked out, correlation the value a cancel_on event must give to
+	// cancel it, canceled_by what canceled it (an event id, or a
+	// sentence). The partial index holds waiting deliveries only, so a
+	// cancelling event finds its targets without reading the rest, and
+	// it stays as small as what waits.
+	`ALTER TABLE hookline_delivery ADD COLUMN due_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE hookline_delivery ADD COLUMN late_after BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE hookline_delivery ADD COLUMN schedule_note TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hookline_delivery ADD COLUMN correlation TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hookline_delivery ADD COLUMN canceled_by TEXT NOT NULL DEFAULT '';
+	CREATE INDEX hookline_delivery_waiting ON hookline_delivery (address, correlation, created_at)
+		WHERE status = 'scheduled' AND correlation <> '';`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

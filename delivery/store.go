@@ -32,6 +32,12 @@ type Config struct {
 	Now            func() time.Time            // default time.Now
 	Rand           func() float64              // jitter source in [0,1), safe for concurrent use; default math/rand/v2
 	AttemptTimeout time.Duration               // safety bound per attempt; default 5m. Also sets how soon a crashed node's attempts are rescued.
+	// Gate is asked, when a scheduled delivery falls due, whether its
+	// action may still run (see Gate); nil lets every one run.
+	Gate Gate
+	// DueLag, when set, is told how long after its due time each
+	// scheduled delivery started, for a metric.
+	DueLag func(time.Duration)
 }
 
 // Defaults for the zero values in Config.
@@ -64,18 +70,12 @@ const (
 	// own would leave its delivery pending for ever. Our attempts table is
 	// the source of truth. (PostgreSQL stores it as smallint.)
 	riverMaxAttempts = 1000
-	// River turns a scheduled job into an available one in a maintenance
-	// pass every 5s (maintenance.JobSchedulerIntervalDefault, not
-	// exported). Jobs due sooner are inserted available with a future
-	// scheduled_at, which the fetch query already respects; River does the
-	// same for its own short retries and snoozes.
-	schedulerInterval = 5 * time.Second
 	// Fetching: River's defaults (100ms cooldown, 1s poll) cap throughput
 	// at Workers/100ms and add up to a second of latency to every
 	// delivery. SQLite has only the poll; on PostgreSQL, LISTEN/NOTIFY
 	// wakes every node when jobs are inserted and the poll is a fallback
-	// (and what picks up jobs inserted available with a scheduled_at a
-	// little ahead, see availableSoon).
+	// (and what picks up jobs inserted available with a scheduled_at
+	// ahead, see availableNow).
 	fetchCooldown     = 5 * time.Millisecond
 	fetchPollInterval = 50 * time.Millisecond
 )
@@ -93,9 +93,10 @@ type Store struct {
 	records *txBatcher // shared transactions for recording attempts; nil: one each
 	health  recordHealth
 
-	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
-	identifierInsert            *bulkInsert // the erasure index, for Accept
-	macs                        sync.Pool   // HMACs under the erasure index's key (identifiers.go)
+	eventInsert, deliveryInsert *bulkInsert             // prepared for Accept
+	identifierInsert            *bulkInsert             // the erasure index, for Accept
+	macs                        sync.Pool               // HMACs under the erasure index's key (identifiers.go)
+	riverClock                  rivertype.TimeGenerator // Config.Now for River, when the caller gave one
 
 	mu      sync.Mutex
 	started bool
@@ -107,12 +108,18 @@ type Store struct {
 // crashed process is made available again at once; on PostgreSQL, River's
 // rescuer gives it to a live node (see rescueAfter).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	injected := cfg.Now != nil
 	cfg = cfg.withDefaults()
 	be, err := openBackend(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be}
+	if injected {
+		// One clock: River decides a job is due on the caller's clock too,
+		// so a test moves a due time by moving the clock, not by sleeping.
+		s.riverClock = riverClock{cfg.Now}
+	}
 	if err := s.open(ctx); err != nil {
 		return nil, errors.Join(err, be.close())
 	}
@@ -174,7 +181,8 @@ func (s *Store) open(ctx context.Context) error {
 		RescueStuckJobsAfter: rescue,
 		MaxAttempts:          riverMaxAttempts,
 		Logger:               quietRiverLogger(s.log),
-		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableSoon)},
+		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableNow)},
+		Test:                 river.TestConfig{Time: s.riverClock},
 	})
 	if err != nil {
 		return fmt.Errorf("delivery: river client: %w", err)

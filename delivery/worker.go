@@ -22,6 +22,8 @@ type deliveryState struct {
 	attempts       int
 	jobID          int64
 	retryRequested bool
+	dueAt          int64 // unix nanoseconds; 0 unless it waited (a schedule)
+	lateAfter      int64
 }
 
 func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
@@ -38,6 +40,11 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	// that looked stuck but then finished; it has nothing left to do.
 	if p.jobID != job.ID || (p.status.final() && !p.retryRequested) {
 		return nil
+	}
+	if p.status == StatusScheduled {
+		if ok, err := s.startScheduled(ctx, id, p); !ok || err != nil {
+			return err
+		}
 	}
 
 	p.content.Attempt = p.attempts + 1
@@ -94,9 +101,9 @@ func (s *Store) attemptLog(eventID, id string, d *actions.Delivery) *slog.Logger
 func (s *Store) loadDeliveryState(ctx context.Context, id string) (*deliveryState, error) {
 	var p deliveryState
 	var content string
-	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested
+	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested, due_at, late_after
 		FROM hookline_delivery WHERE id = ?`), id).
-		Scan(&p.eventID, &content, &p.status, &p.attempts, &p.jobID, &p.retryRequested)
+		Scan(&p.eventID, &content, &p.status, &p.attempts, &p.jobID, &p.retryRequested, &p.dueAt, &p.lateAfter)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -282,8 +289,10 @@ func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextSte
 		}
 		nextAt = sql.NullInt64{Int64: nanos(next.at), Valid: true}
 	}
+	// canceled_by is cleared: an attempt was made, so whatever canceled
+	// the delivery while it was in flight did not stop it (startScheduled).
 	_, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
-		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, run_base = ?, updated_at = ?
+		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, run_base = ?, updated_at = ?, canceled_by = ''
 		WHERE id = ?`), next.status, lastError, nextAt, runBase, nanos(now), id)
 	return err
 }

@@ -23,6 +23,7 @@ type Trigger struct {
 	WhenRange   hcl.Range // of the string holding the CEL source
 	Actions     []*Action // in source order
 	Retry       *Retry    // the trigger's retry block: the default for its actions
+	Schedule    *Schedule // the trigger's schedule block: the default for its actions
 	DeclRange   hcl.Range
 
 	// Programs holds the compiled filter per event type in On (types differ
@@ -56,8 +57,11 @@ type Action struct {
 	Roots []string
 	// Static holds the values of static attributes (Choice, Duration,
 	// Number), defaults included, as text.
-	Static    map[string]string
-	Retry     *Retry // the action's own retry block, else the trigger's; nil: the server default
+	Static map[string]string
+	Retry  *Retry // the action's own retry block, else the trigger's; nil: the server default
+	// Schedule is the action's own schedule block, else the trigger's;
+	// nil: the action runs when its event arrives.
+	Schedule  *Schedule
 	DeclRange hcl.Range
 }
 
@@ -71,6 +75,7 @@ var triggerSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "action", LabelNames: []string{"type", "name"}},
 		{Type: "retry"},
+		{Type: "schedule"},
 	},
 }
 
@@ -98,6 +103,14 @@ func (c *checker) decodeTrigger(b *hcl.Block) *Trigger {
 	var retry *Retry
 	var actionBlocks []*hcl.Block
 	for _, blk := range content.Blocks {
+		if blk.Type == "schedule" {
+			if t.Schedule != nil {
+				c.diags = append(c.diags, duplicateDiag("schedule block", "schedule", blk.DefRange, t.Schedule.DeclRange))
+				continue
+			}
+			t.Schedule = c.decodeScheduleBlock(blk, types)
+			continue
+		}
 		if blk.Type == "retry" {
 			if retry != nil {
 				c.diags = append(c.diags, duplicateDiag("retry block", "retry", blk.DefRange, retry.DeclRange))

@@ -27,6 +27,10 @@ type DeliveryView struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	LastError     string     `json:"last_error,omitempty"`
 	ErasedAt      *time.Time `json:"erased_at,omitempty"` // its content and attempt excerpts then read (erased)
+	// Set for a delivery that waited for its due time (a schedule).
+	DueAt        *time.Time `json:"due_at,omitempty"`
+	ScheduleNote string     `json:"schedule,omitempty"`
+	CanceledBy   string     `json:"canceled_by,omitempty"`
 }
 
 func view(d delivery.Summary) DeliveryView {
@@ -34,6 +38,7 @@ func view(d delivery.Summary) DeliveryView {
 		ID: d.ID, EventID: d.EventID, Address: d.Address, Trigger: d.Trigger, Type: d.Type,
 		Status: string(d.Status), Attempts: d.Attempts, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 		NextAttemptAt: d.NextAttemptAt, LastError: d.LastError, ErasedAt: d.ErasedAt,
+		DueAt: d.DueAt, ScheduleNote: d.ScheduleNote, CanceledBy: d.CanceledBy,
 	}
 }
 
@@ -88,7 +93,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 var statuses = map[string]bool{
 	string(delivery.StatusPending): true, string(delivery.StatusRetrying): true,
 	string(delivery.StatusDelivered): true, string(delivery.StatusFailed): true,
-	string(delivery.StatusCanceled): true,
+	string(delivery.StatusScheduled): true, string(delivery.StatusCanceled): true,
+	string(delivery.StatusExpired): true,
 }
 
 // parseFilter reads status, trigger, event_id, since, until (RFC 3339),
@@ -104,7 +110,7 @@ func parseFilter(q url.Values) (delivery.Filter, error) {
 	}
 	f.Status, f.Trigger, f.EventID, f.Cursor = q.Get("status"), q.Get("trigger"), q.Get("event_id"), q.Get("cursor")
 	if f.Status != "" && !statuses[f.Status] {
-		return f, fmt.Errorf("unknown status %q; use pending, retrying, delivered, failed or canceled", f.Status)
+		return f, fmt.Errorf("unknown status %q; use pending, retrying, delivered, failed, scheduled, canceled or expired", f.Status)
 	}
 	for _, t := range []struct {
 		key string
@@ -161,6 +167,23 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("delivery retried by hand", "delivery_id", id)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": string(delivery.StatusPending)})
+}
+
+// cancelDelivery cancels a delivery waiting for its due time or its next
+// retry; 409 when it is not waiting (it ran, runs, or is about to).
+func (s *Server) cancelDelivery(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := s.store.Cancel(r.Context(), id)
+	if nw := (*delivery.NotWaitingError)(nil); errors.As(err, &nw) {
+		writeError(w, http.StatusConflict, "not_waiting", fmt.Sprintf("Delivery %q is %s, not waiting: only scheduled and retrying deliveries can be canceled.", id, nw.Status))
+		return
+	}
+	if err != nil {
+		s.storeError(w, "delivery", id, err)
+		return
+	}
+	s.log.Info("delivery canceled by hand", "delivery_id", id)
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": string(delivery.StatusCanceled)})
 }
 
 // retryDeliveries re-queues every delivery matching a filter, given as a

@@ -66,7 +66,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, err.Error())
 		return
 	}
-	res := s.engine.Match(r.Context(), live, ev, engine.MatchOptions{})
+	res := s.engine.Match(r.Context(), live, ev, engine.MatchOptions{Now: s.now()})
 	answer := eventAnswer{}
 	for _, f := range res.Failures {
 		answer.Errors = append(answer.Errors, matchError{Trigger: f.Trigger, Action: f.Action, Kind: string(f.Kind), Message: f.Err.Error()})
@@ -79,7 +79,10 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw, Identifiers: ev.Identifiers(s.phones)}
 	for _, f := range res.Fired {
-		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: f.Delivery, Retry: retryPolicy(f.Action.Retry)})
+		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: f.Delivery, Retry: retryPolicy(f.Action.Retry), Schedule: schedule(f.Timing)})
+	}
+	for _, c := range res.Cancels {
+		ne.Cancels = append(ne.Cancels, delivery.Cancel{Address: c.Action, Correlation: c.Correlation})
 	}
 	receipt, err := s.store.Accept(r.Context(), ne)
 	if errors.Is(err, delivery.ErrInvalidEvent) {
@@ -109,6 +112,15 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("event accepted", "event_id", receipt.EventID, "ce_id", ev.ID, "type", ev.Type, "deliveries", len(receipt.Deliveries))
 	writeJSON(w, http.StatusAccepted, answer)
+}
+
+// schedule is what the store keeps of a fired action's timing; nil for
+// an action that runs now.
+func schedule(t *engine.Timing) *delivery.Schedule {
+	if t == nil {
+		return nil
+	}
+	return &delivery.Schedule{Due: t.Due, LateAfter: t.LateAfter, Note: t.String(), Correlation: t.Correlation}
 }
 
 // retryPolicy is the action's retry block (its own, else its trigger's),

@@ -12,6 +12,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/deliveries", admin(s.listDeliveries))
 	mux.HandleFunc("GET /v1/deliveries/{id}", admin(s.getDelivery))
 	mux.HandleFunc("POST /v1/deliveries/{id}/retry", admin(s.retryDelivery))
+	mux.HandleFunc("POST /v1/deliveries/{id}/cancel", admin(s.cancelDelivery))
 	mux.HandleFunc("POST /v1/deliveries/retry", admin(s.retryDeliveries))
 	mux.HandleFunc("POST /v1/erasures", admin(s.postErasure))
 	mux.HandleFunc("GET /v1/erasures", admin(s.listErasures))

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,47 @@ type Options struct {
 	// written without one, in events and in erasure requests; "" leaves
 	// such numbers out of the erasure index and refuses them in requests.
 	DefaultCountryCode string
+
+	// Now is the one clock: due times of scheduled actions, and the
+	// store's. Default time.Now; tests move it instead of sleeping.
+	Now func() time.Time
+}
+
+// now is the server's clock (Options.Now).
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// gate tells the store whether a scheduled delivery of action address
+// may run now that it is due, from the rules live then: an action removed
+// or disabled by a reload since its event arrived is canceled, never
+// sent. Its content stays what was rendered when the event arrived.
+func (s *Server) gate(address string) string {
+	live := s.live.Load()
+	if live == nil {
+		return ""
+	}
+	trigger, _, _ := strings.Cut(address, ".")
+	t := live.Set().Trigger(trigger)
+	if t == nil {
+		return "its trigger was removed from the rules"
+	}
+	for _, a := range t.Actions {
+		if a.Address != address {
+			continue
+		}
+		switch {
+		case !t.Enabled:
+			return "its trigger is disabled"
+		case !a.Enabled:
+			return "the action is disabled"
+		}
+		return ""
+	}
+	return "the action was removed from the rules"
 }
 
 func (o *Options) defaults() {
@@ -193,6 +235,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Executors:      s.dispatch.storeExecutors(opts.Types),
 		Workers:        opts.Workers,
 		AttemptTimeout: opts.AttemptTimeout,
+		Now:            opts.Now,
+		Gate:           s.gate,
+		DueLag:         func(d time.Duration) { m.dueLag.Observe(d.Seconds()) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store %s: %w", opts.storeName(), err)

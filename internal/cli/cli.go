@@ -47,7 +47,7 @@ func commands() map[string]command {
 		"init":       {"Start a rules directory: rules for the common use cases, tests, the CI workflow", runInit},
 		"serve":      {"Take events over HTTP and deliver their actions", runServe},
 		"migrate":    {"Create or update the store's tables without serving", runMigrate},
-		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
+		"deliveries": {"List, show, retry and cancel deliveries of a running server", runDeliveries},
 		"events":     {"Show an event and its deliveries on a running server", runEvents},
 		"erase":      {"Erase one person's data (by e-mail, phone or event) on a running server", runErase},
 		"version":    {"Print the version, commit and date this binary was built from", runVersion},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/engine"
@@ -17,6 +18,7 @@ func runEval(e *env, args []string) int {
 	fs := newFlags(e, "eval", "--event FILE [DIR]")
 	eventFile := fs.String("event", "", "the CloudEvent to evaluate, as a JSON file (- for standard input)")
 	format := fs.String("format", "text", "output format: text or json")
+	nowFlag := fs.String("now", "", "the time the event arrives, RFC 3339, for actions with a schedule (default: now)")
 	dir, code := parseDir(e, fs, args)
 	switch {
 	case code >= 0:
@@ -27,6 +29,15 @@ func runEval(e *env, args []string) int {
 	case *format != "text" && *format != "json":
 		fmt.Fprintf(e.stderr, "hookline eval: unknown --format %q (use text or json)\n", *format)
 		return exitUsage
+	}
+	var now time.Time
+	if *nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "hookline eval: --now %q is not an RFC 3339 time such as 2026-12-02T10:00:00-05:00\n", *nowFlag)
+			return exitUsage
+		}
+		now = t
 	}
 	var body []byte
 	var err error
@@ -49,7 +60,7 @@ func runEval(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline eval: %s: %v\n", *eventFile, err)
 		return exitFailure
 	}
-	res := eng.Match(context.Background(), compiled, ev, engine.MatchOptions{Explain: true})
+	res := eng.Match(context.Background(), compiled, ev, engine.MatchOptions{Explain: true, Now: now})
 	if *format == "json" {
 		return writeEvalJSON(e, res)
 	}
@@ -63,6 +74,14 @@ type evalAction struct {
 	Type     string         `json:"type"`
 	Name     string         `json:"name"`
 	Rendered map[string]any `json:"rendered"`
+	// Due and DueReason are set for an action with a schedule.
+	Due       *time.Time `json:"due,omitempty"`
+	DueReason string     `json:"due_reason,omitempty"`
+}
+
+type evalCancel struct {
+	Action      string `json:"action"`
+	Correlation string `json:"correlation"`
 }
 
 type evalSkip struct {
@@ -80,10 +99,19 @@ func writeEvalJSON(e *env, res *engine.Result) int {
 		Event   any          `json:"event"`
 		Actions []evalAction `json:"actions"`
 		Skipped []evalSkip   `json:"skipped"`
-	}{Event: event, Actions: []evalAction{}, Skipped: []evalSkip{}}
+		Cancels []evalCancel `json:"cancels"`
+	}{Event: event, Actions: []evalAction{}, Skipped: []evalSkip{}, Cancels: []evalCancel{}}
 	for _, f := range res.Fired {
 		d := f.Delivery
-		out.Actions = append(out.Actions, evalAction{d.Address, d.Trigger, d.Type, d.Name, d.Rendered()})
+		a := evalAction{Address: d.Address, Trigger: d.Trigger, Type: d.Type, Name: d.Name, Rendered: d.Rendered()}
+		if f.Timing != nil {
+			due := f.Timing.Due.In(f.Timing.Zone)
+			a.Due, a.DueReason = &due, f.Timing.Reason
+		}
+		out.Actions = append(out.Actions, a)
+	}
+	for _, c := range res.Cancels {
+		out.Cancels = append(out.Cancels, evalCancel{Action: c.Action, Correlation: c.Correlation})
 	}
 	for _, s := range skipLines(res) {
 		out.Skipped = append(out.Skipped, evalSkip{Trigger: s.trigger, Action: s.action, Reason: s.reason})
@@ -128,7 +156,17 @@ func writeEvalText(w io.Writer, res *engine.Result) {
 	for _, f := range res.Fired {
 		d := f.Delivery
 		fmt.Fprintf(w, "\n  + %s\n", d.Address)
+		if f.Timing != nil {
+			fmt.Fprintf(w, "    runs %s\n", f.Timing)
+		}
 		writeFields(w, d.Rendered(), fieldOrder(f.Action.Spec))
+	}
+	if len(res.Cancels) > 0 {
+		fmt.Fprintln(w, "\nWould cancel the waiting deliveries, if any, of:")
+		for _, c := range res.Cancels {
+			fmt.Fprintf(w, "  x %s whose event gave %q\n", c.Action, c.Correlation)
+		}
+		fmt.Fprintln(w, "  (only a running server knows which are waiting: see hookline deliveries list --status scheduled)")
 	}
 	if lines := skipLines(res); len(lines) > 0 {
 		fmt.Fprintln(w, "\nDid not fire:")
