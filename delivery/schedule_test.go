@@ -240,3 +240,29 @@ func TestCancelUsesTheWaitingIndex(t *testing.T) {
 		t.Errorf("plan %q does not use hookline_delivery_waiting", plan)
 	}
 }
+
+// An erasure cancels its events' scheduled deliveries, and counts as
+// canceled only those it canceled, not one an event canceled before.
+func TestErasureCancelsScheduled(t *testing.T) { eachDB(t, testErasureCancelsScheduled) }
+
+func testErasureCancelsScheduled(t *testing.T, db testDB) {
+	clock := newTestClock()
+	srv, _ := receiver(t, nil)
+	s := openStore(t, db, func(c *Config) { c.Now = clock.Now })
+	due := clock.Now().Add(time.Hour)
+	rc := accept(t, s, newEvent("e1", scheduled(srv.URL, "later", due, ""), scheduled(srv.URL, "remind", due, "appt-1")))
+	conf := newEvent("confirm")
+	conf.Cancels = []Cancel{{Address: "order.http.remind", Correlation: "appt-1"}}
+	accept(t, s, conf)
+	er, err := s.Erase(context.Background(), EraseRequest{Kind: "event", EventID: rc.EventID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if er.Canceled != 1 {
+		t.Errorf("erasure canceled %d, want 1 (the other was canceled by an event before)", er.Canceled)
+	}
+	d, _ := s.Delivery(context.Background(), rc.Deliveries[0].ID)
+	if d.Status != StatusCanceled || d.CanceledBy != canceledByErasure {
+		t.Errorf("delivery %+v: want canceled by the erasure", d.Summary)
+	}
+}
