@@ -80,6 +80,10 @@ type Detail struct {
 // Filter selects deliveries. Zero fields do not filter.
 type Filter struct {
 	Status, Trigger, EventID string
+	// Address and Correlation select one action's deliveries, and those
+	// whose schedule's correlate value is this one (the waiting
+	// deliveries a cancel_on event would cancel).
+	Address, Correlation string
 	Since, Until             time.Time // on CreatedAt: Since <= CreatedAt < Until
 	Limit                    int       // default 50, max 500
 	Cursor                   string    // opaque, from the previous page
@@ -176,6 +180,12 @@ func whereFilter(f Filter) (string, []any, error) {
 	}
 	if f.EventID != "" {
 		conds, args = append(conds, "event_id = ?"), append(args, f.EventID)
+	}
+	if f.Address != "" {
+		conds, args = append(conds, "address = ?"), append(args, f.Address)
+	}
+	if f.Correlation != "" {
+		conds, args = append(conds, "correlation = ?"), append(args, f.Correlation)
 	}
 	if !f.Since.IsZero() {
 		conds, args = append(conds, "created_at >= ?"), append(args, nanos(f.Since))

@@ -103,12 +103,13 @@ func parseFilter(q url.Values) (delivery.Filter, error) {
 	var f delivery.Filter
 	for key := range q {
 		switch key {
-		case "status", "trigger", "event_id", "since", "until", "limit", "cursor":
+		case "status", "trigger", "event_id", "address", "correlation", "since", "until", "limit", "cursor":
 		default:
-			return f, fmt.Errorf("unknown filter %q; use status, trigger, event_id, since, until, limit or cursor", key)
+			return f, fmt.Errorf("unknown filter %q; use status, trigger, event_id, address, correlation, since, until, limit or cursor", key)
 		}
 	}
 	f.Status, f.Trigger, f.EventID, f.Cursor = q.Get("status"), q.Get("trigger"), q.Get("event_id"), q.Get("cursor")
+	f.Address, f.Correlation = q.Get("address"), q.Get("correlation")
 	if f.Status != "" && !statuses[f.Status] {
 		return f, fmt.Errorf("unknown status %q; use pending, retrying, delivered, failed, scheduled, canceled or expired", f.Status)
 	}
@@ -204,7 +205,7 @@ func (s *Server) retryDeliveries(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f, err := parseFilter(q)
-	if err == nil && (f.EventID != "" || f.Cursor != "" || f.Limit != 0) {
+	if err == nil && (f.EventID != "" || f.Address != "" || f.Correlation != "" || f.Cursor != "" || f.Limit != 0) {
 		err = errors.New("retry by filter takes status, trigger, since and until")
 	}
 	if err == nil && f.Status == "" && f.Trigger == "" && f.Since.IsZero() && f.Until.IsZero() {

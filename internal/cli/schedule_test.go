@@ -30,7 +30,11 @@ trigger "follow_up" {
   on = ["participant.confirmed"]
   action "http" "crm" {
     url = "https://crm.example.com/follow-up"
-    schedule { delay = "24h" }
+    schedule {
+      delay     = "24h"
+      cancel_on = ["appointment.deleted"]
+      correlate = "appointment.id"
+    }
   }
 }
 `
@@ -66,6 +70,14 @@ trigger "follow_up" {
 	}
 	if code, out, _ := cli("deliveries", "show", id); code != 0 || !strings.Contains(out, "24h after the event's time 2026-12-02T09:00:00Z") {
 		t.Errorf("show: %d\n%s", code, out)
+	}
+	// eval against the server names the waiting delivery a deletion would cancel.
+	deleted := filepath.Join(dir, "deleted.json")
+	if err := os.WriteFile(deleted, []byte(`{"specversion":"1.0","id":"2","source":"s","type":"appointment.deleted","data":{"appointment":{"id":7}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cli("eval", "--event", deleted, rules); code != 0 || !strings.Contains(out, "    "+id+", due ") {
+		t.Errorf("eval --server: %d\n%s%s", code, out, errOut)
 	}
 	if code, out, _ := cli("deliveries", "cancel", id); code != 0 || out != id+" canceled.\n" {
 		t.Errorf("cancel: %d %q", code, out)
