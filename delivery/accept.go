@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookline/hookline/actions"
 )
 
@@ -22,6 +24,10 @@ type NewEvent struct {
 	Source, CEID, Type string // CloudEvents source, id, type; (Source, CEID) is the idempotency key
 	Raw                []byte // the event as structured JSON, stored as is
 	Deliveries         []NewDelivery
+	// Trace is the span context of the span that accepted the event, if
+	// any: stored with each delivery, it is the parent of every attempt's
+	// span (trace.go).
+	Trace trace.SpanContext
 }
 
 // NewDelivery is one fired action.
@@ -73,7 +79,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	c := s.commits
 	c.untaken.Add(1) // from here a filling batch may wait for us
 	now := s.cfg.Now()
-	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), done: make(chan struct{})}
+	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), trace: encodeTrace(ev.Trace), done: make(chan struct{})}
 	r.fresh = Receipt{EventID: newID("evt_", now), Deliveries: make([]Ref, len(ev.Deliveries))}
 	for i, nd := range ev.Deliveries {
 		row, err := newDeliveryRow(nd, now)
@@ -98,7 +104,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		s.direct.release(len(r.rows))
 	case r.direct:
 		for _, row := range r.rows {
-			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry})
+			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry, trace: r.trace})
 		}
 	case s.direct != nil && !r.out.Duplicate && len(r.rows) > 0:
 		s.direct.spilled.Add(int64(len(r.rows)))
@@ -163,7 +169,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 			}
 			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
 				StatusPending, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
-				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, job)
+				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, r.trace.parent, r.trace.state, job)
 		}
 	}
 	if len(ids) > 0 {

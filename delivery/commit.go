@@ -30,9 +30,10 @@ var errClosed = errors.New("store is closed")
 
 // acceptReq is one Accept waiting for its event to be committed.
 type acceptReq struct {
-	ev   NewEvent
-	rows []deliveryRow
-	now  time.Time
+	ev    NewEvent
+	rows  []deliveryRow
+	trace traceParent // stored with every delivery
+	now   time.Time
 	// direct: the first attempts are held in memory, not queued in River
 	// (room reserved in Store.direct).
 	direct bool

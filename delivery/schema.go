@@ -86,6 +86,12 @@ var migrations = []string{
 	FROM hookline_delivery d
 	WHERE d.status = 'failed' AND hookline_attempt.delivery_id = d.id
 		AND hookline_attempt.number = d.attempts AND hookline_attempt.outcome = 'retry';`,
+
+	// 4: the W3C trace context of the span that accepted a delivery's
+	// event (trace.go): each attempt's span is its child, whatever the
+	// queue or a restart did in between. '' when tracing was off.
+	`ALTER TABLE hookline_delivery ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hookline_delivery ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

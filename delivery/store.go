@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/actions"
 )
@@ -32,6 +33,9 @@ type Config struct {
 	Now            func() time.Time            // default time.Now
 	Rand           func() float64              // jitter source in [0,1), safe for concurrent use; default math/rand/v2
 	AttemptTimeout time.Duration               // safety bound per attempt; default 5m. Also sets how soon a crashed node's attempts are rescued.
+	// TracerProvider traces each attempt as a child of its event's span
+	// (NewEvent.Trace); nil: no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults for the zero values in Config.
@@ -84,8 +88,9 @@ const (
 type Store struct {
 	cfg     Config
 	log     *slog.Logger
-	db      *sql.DB // writes, and River
-	rdb     *sql.DB // reads
+	tracer  trace.Tracer // nil: tracing is off
+	db      *sql.DB      // writes, and River
+	rdb     *sql.DB      // reads
 	be      *backend
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
@@ -111,6 +116,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be}
+	if cfg.TracerProvider != nil {
+		s.tracer = cfg.TracerProvider.Tracer("github.com/hookline/hookline/delivery")
+	}
 	if err := s.open(ctx); err != nil {
 		return nil, errors.Join(err, be.close())
 	}
