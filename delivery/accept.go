@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // NewEvent is an event to accept together with the deliveries it fired.
@@ -110,8 +111,10 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		s.direct.spilled.Add(int64(len(r.rows)))
 		s.direct.signal()
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
-		slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		tracing.WithTraceID(ctx, s.log).LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
+			slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
+	}
 	return r.out, nil
 }
 

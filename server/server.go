@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/actions/builtin"
@@ -73,6 +74,10 @@ type Options struct {
 
 	// Types are the action types rules may use; default builtin.Types().
 	Types *actions.Types
+
+	// TracerProvider traces intake (POST /v1/events) and, through the
+	// store, every attempt; nil: tracing is off, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) defaults() {
@@ -138,6 +143,7 @@ func (e *RulesError) Error() string {
 type Server struct {
 	opts     Options
 	log      *slog.Logger
+	tracer   trace.Tracer                    // nil: tracing is off
 	live     atomic.Pointer[engine.Compiled] // the rule set and its compiled form, swapped as one
 	reload   reloadState
 	engine   *engine.Engine
@@ -157,6 +163,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	m := newMetrics()
 	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{FilterTimeout: opts.FilterTimeout}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer("github.com/hookline/hookline/server")
+	}
 	live, err := s.load()
 	if err != nil {
 		return nil, err
@@ -178,6 +187,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Executors:      s.dispatch.storeExecutors(opts.Types),
 		Workers:        opts.Workers,
 		AttemptTimeout: opts.AttemptTimeout,
+		TracerProvider: opts.TracerProvider,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store %s: %w", opts.storeName(), err)
