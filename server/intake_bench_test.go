@@ -10,17 +10,15 @@ import (
 	"sync/atomic"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/hookline/hookline/internal/pgtest"
 )
 
-// BenchmarkIntake measures POST /v1/events through the API's handler:
-// authentication, decode, match, render and the commit of one event with
-// one delivery, answered 202. The workers are not started, so deliveries
-// do not compete with intake for the CPU (on SQLite they wait in memory,
-// then spilled). parallel runs 64 callers per GOMAXPROCS, as a loaded
-// server would.
-func BenchmarkIntake(b *testing.B) {
-	rules := `trigger "confirmed" {
+// intakeRules is the rule set of the intake benchmarks: one trigger of the
+// event's type, its filter and template as most are.
+const intakeRules = `trigger "confirmed" {
   on   = ["participant.confirmed"]
   when = "appointment.calendar.name == 'Massage Room'"
   action "http" "crm" {
@@ -29,11 +27,19 @@ func BenchmarkIntake(b *testing.B) {
   }
 }
 `
+
+// BenchmarkIntake measures POST /v1/events through the API's handler:
+// authentication, decode, match, render and the commit of one event with
+// one delivery, answered 202. The workers are not started, so deliveries
+// do not compete with intake for the CPU (on SQLite they wait in memory,
+// then spilled). parallel runs 64 callers per GOMAXPROCS, as a loaded
+// server would.
+func BenchmarkIntake(b *testing.B) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		b.Run(kind, func(b *testing.B) {
 			for _, parallel := range []bool{false, true} {
 				b.Run(map[bool]string{false: "sequential", true: "parallel"}[parallel], func(b *testing.B) {
-					srv := newIntakeServer(b, kind, writeRules(b, rules), nil)
+					srv := newIntakeServer(b, kind, writeRules(b, intakeRules), nil)
 					benchIntake(b, srv.Handler(), parallel)
 				})
 			}
@@ -91,4 +97,23 @@ func benchIntake(b *testing.B, h http.Handler, parallel bool) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkIntakeTraced is BenchmarkIntake with tracing on: the intake
+// span and its three steps are recorded and batched for an exporter that
+// discards them, so it measures what tracing adds to intake, not a
+// collector.
+func BenchmarkIntakeTraced(b *testing.B) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		b.Run(kind, func(b *testing.B) {
+			for _, parallel := range []bool{false, true} {
+				b.Run(map[bool]string{false: "sequential", true: "parallel"}[parallel], func(b *testing.B) {
+					tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+					b.Cleanup(func() { tp.Shutdown(context.Background()) })
+					srv := newIntakeServer(b, kind, writeRules(b, intakeRules), func(o *Options) { o.TracerProvider = tp })
+					benchIntake(b, srv.Handler(), parallel)
+				})
+			}
+		})
+	}
 }
