@@ -120,6 +120,7 @@ func (s *Server) intake(w http.ResponseWriter, r *http.Request, span trace.Span)
 	if errors.Is(err, delivery.ErrInvalidEvent) {
 		// Decode refuses all of these first; this is the last defence, and
 		// the sender must not be told to send it again.
+		s.logFailures(log, res.Failures, "ce_id", ev.ID)
 		s.reject(span, "invalid_text")
 		writeError(w, http.StatusBadRequest, "invalid_text", "The event cannot be stored as sent: "+err.Error()+".")
 		return
