@@ -49,7 +49,7 @@ func waitSpans(t testing.TB, rec *tracetest.SpanRecorder, n int) []sdktrace.Read
 func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 	m := map[string]string{}
 	for _, kv := range s.Attributes() {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
