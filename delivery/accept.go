@@ -14,7 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // NewEvent is an event to accept together with the deliveries it fired.
@@ -30,6 +33,10 @@ type NewEvent struct {
 	// Cancels names waiting deliveries this event cancels (schedules'
 	// cancel_on), canceled in the transaction that accepts it.
 	Cancels []Cancel
+	// Trace is the span context of the span that accepted the event, if
+	// any: stored with each delivery, it is the parent of every attempt's
+	// span (trace.go).
+	Trace trace.SpanContext
 }
 
 // NewDelivery is one fired action.
@@ -85,7 +92,7 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	c := s.commits
 	c.untaken.Add(1) // from here a filling batch may wait for us
 	now := s.cfg.Now()
-	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), done: make(chan struct{})}
+	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), trace: encodeTrace(ev.Trace), done: make(chan struct{})}
 	r.fresh = Receipt{EventID: newID("evt_", now), Deliveries: make([]Ref, len(ev.Deliveries))}
 	r.hashes = s.identifierHashes(ev.Identifiers)
 	for i, nd := range ev.Deliveries {
@@ -115,15 +122,17 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	case r.direct:
 		for _, row := range r.rows {
 			if row.sched == nil {
-				s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry, erasures: erasures})
+				s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry, erasures: erasures, trace: r.trace})
 			}
 		}
 	case s.direct != nil && !r.out.Duplicate && inMemory > 0:
 		s.direct.spilled.Add(int64(inMemory))
 		s.direct.signal()
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
-		slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		tracing.WithTraceID(ctx, s.log).LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
+			slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
+	}
 	return r.out, nil
 }
 
@@ -190,7 +199,7 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 			}
 			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
 				status, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
-				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, rowJob)
+				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, r.trace.parent, r.trace.state, rowJob)
 		}
 	}
 	for _, w := range waits {

@@ -35,6 +35,7 @@ type acceptReq struct {
 	// hashes are the event's identifiers as the erasure index keeps them,
 	// computed before the transaction.
 	hashes [][]byte
+	trace  traceParent // stored with every delivery
 	now    time.Time
 	// direct: the first attempts are held in memory, not queued in River
 	// (room reserved in Store.direct).

@@ -52,6 +52,7 @@ type directJob struct {
 	d           *actions.Delivery
 	job         int64       // jobHeld or jobSpilled: the job_id its record expects
 	retry       RetryPolicy // the delivery's, for tries to record it (unrecorded.go)
+	trace       traceParent // its event's span, the parent of its attempt's
 	rec         *unrecorded // set once made: only its record is left
 	// erasures is direct.erasures read before the delivery was read from
 	// the database (committed by Accept, or loaded by the feeder): when
@@ -243,11 +244,19 @@ func (q *direct) run(ctx context.Context, j directJob) {
 	}
 	d := *j.d // the queued copy stays as stored, for a rerun
 	d.Attempt = 1
+	ctx = s.withParent(ctx, j.trace)
+	var log *slog.Logger
 	var err error
 	if j.rec == nil {
-		_, _, err = s.attempt(ctx, j.eventID, j.id, &d, j.job)
+		actx, span := s.startAttempt(ctx, j.eventID, j.id, &d)
+		log = s.attemptLog(actx, j.eventID, j.id, &d)
+		var out actions.Outcome
+		var next nextStep
+		out, next, err = s.attempt(actx, log, j.id, &d, j.job)
+		endAttempt(span, out, next, err)
 	} else {
-		_, err = s.finish(ctx, j.id, j.job, j.rec.started, j.rec.out, s.attemptLog(j.eventID, j.id, &d))
+		log = s.attemptLog(ctx, j.eventID, j.id, &d)
+		_, err = s.finish(ctx, j.id, j.job, j.rec.started, j.rec.out, log)
 	}
 	var nr *notRecorded
 	switch {
@@ -261,7 +270,7 @@ func (q *direct) run(ctx context.Context, j directJob) {
 		}
 	case errors.As(err, &nr):
 		// Sending it again would be a second send: record it later.
-		q.notRecorded(ctx, j, s.attemptLog(j.eventID, j.id, &d), nr)
+		q.notRecorded(ctx, j, log, nr)
 	default:
 		// Interrupted by a stop, so not an attempt: it runs on the next
 		// start, from the queue, where its room is still reserved.

@@ -84,9 +84,9 @@ type Filter struct {
 	// whose schedule's correlate value is this one (the waiting
 	// deliveries a cancel_on event would cancel).
 	Address, Correlation string
-	Since, Until             time.Time // on CreatedAt: Since <= CreatedAt < Until
-	Limit                    int       // default 50, max 500
-	Cursor                   string    // opaque, from the previous page
+	Since, Until         time.Time // on CreatedAt: Since <= CreatedAt < Until
+	Limit                int       // default 50, max 500
+	Cursor               string    // opaque, from the previous page
 }
 
 // Page sizes for Deliveries.

@@ -121,7 +121,7 @@ func (s *Store) startScheduled(ctx context.Context, id string, p *deliveryState)
 		return false, fmt.Errorf("end scheduled delivery %s: %w", id, err)
 	}
 	if changed {
-		log := s.log.With(slog.String("delivery_id", id), slog.String("action", address))
+		log := s.log.With(slog.String("event_id", p.eventID), slog.String("delivery_id", id), slog.String("action", address))
 		if status == StatusCanceled {
 			log.LogAttrs(ctx, slog.LevelInfo, "scheduled delivery canceled when due", slog.String("reason", reason))
 		} else {

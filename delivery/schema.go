@@ -144,6 +144,12 @@ var migrations = []string{
 	ALTER TABLE hookline_delivery ADD COLUMN canceled_by TEXT NOT NULL DEFAULT '';
 	CREATE INDEX hookline_delivery_waiting ON hookline_delivery (address, correlation, created_at)
 		WHERE status = 'scheduled' AND correlation <> '';`,
+
+	// 6: the W3C trace context of the span that accepted a delivery's
+	// event (trace.go): each attempt's span is its child, whatever the
+	// queue or a restart did in between. '' when tracing was off.
+	`ALTER TABLE hookline_delivery ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hookline_delivery ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/actions"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	// DueLag, when set, is told how long after its due time each
 	// scheduled delivery started, for a metric.
 	DueLag func(time.Duration)
+	// TracerProvider traces each attempt as a child of its event's span
+	// (NewEvent.Trace); nil: no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults for the zero values in Config.
@@ -84,8 +88,9 @@ const (
 type Store struct {
 	cfg     Config
 	log     *slog.Logger
-	db      *sql.DB // writes, and River
-	rdb     *sql.DB // reads
+	tracer  trace.Tracer // nil: tracing is off
+	db      *sql.DB      // writes, and River
+	rdb     *sql.DB      // reads
 	be      *backend
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
@@ -119,6 +124,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// One clock: River decides a job is due on the caller's clock too,
 		// so a test moves a due time by moving the clock, not by sleeping.
 		s.riverClock = riverClock{cfg.Now}
+	}
+	if cfg.TracerProvider != nil {
+		s.tracer = cfg.TracerProvider.Tracer("github.com/hookline/hookline/delivery")
 	}
 	if err := s.open(ctx); err != nil {
 		return nil, errors.Join(err, be.close())

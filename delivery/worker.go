@@ -24,6 +24,7 @@ type deliveryState struct {
 	retryRequested bool
 	dueAt          int64 // unix nanoseconds; 0 unless it waited (a schedule)
 	lateAfter      int64
+	trace          traceParent
 }
 
 func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
@@ -48,14 +49,17 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	}
 
 	p.content.Attempt = p.attempts + 1
+	ctx, span := s.startAttempt(s.withParent(ctx, p.trace), p.eventID, id, &p.content)
+	log := s.attemptLog(ctx, p.eventID, id, &p.content)
 	// An interrupted attempt returns ctx's error: River puts the job back
 	// as it was and the next start tries again. So does one made but not
 	// recorded, which River runs again (a second send) on its own backoff:
 	// the job must finish within River's timeout, so it cannot wait for the
 	// database as a first attempt from memory does (unrecorded.go).
-	_, next, err := s.attempt(ctx, p.eventID, id, &p.content, job.ID)
+	out, next, err := s.attempt(ctx, log, id, &p.content, job.ID)
+	endAttempt(span, out, next, err)
 	if nr := (*notRecorded)(nil); errors.As(err, &nr) {
-		s.recordFailed(ctx, s.attemptLog(p.eventID, id, &p.content), nr.err, "recording an attempt failed; it will run again")
+		s.recordFailed(ctx, log, nr.err, "recording an attempt failed; it will run again")
 	}
 	if err != nil {
 		return err
@@ -68,15 +72,14 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	return nil
 }
 
-// attempt makes attempt d.Attempt of delivery id, of event eventID (ours,
-// as the API knows it), on behalf of River job jobID (jobHeld or
-// jobSpilled for a first attempt from memory), and records it. When ctx
+// attempt makes attempt d.Attempt of delivery id, logging to log (its
+// attemptLog), on behalf of River job jobID (jobHeld or jobSpilled for a
+// first attempt from memory), and records it. When ctx
 // ends before the attempt delivered (stopping, or River's job timeout) it
 // is not an attempt: nothing is recorded and ctx's error is returned, for
 // the caller to run it again. An attempt made but not recorded returns a
 // *notRecorded error holding what is needed to record it later.
-func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Delivery, jobID int64) (actions.Outcome, nextStep, error) {
-	log := s.attemptLog(eventID, id, d)
+func (s *Store) attempt(ctx context.Context, log *slog.Logger, id string, d *actions.Delivery, jobID int64) (actions.Outcome, nextStep, error) {
 	started := s.cfg.Now()
 	out := s.execute(ctx, d, log)
 	if ctx.Err() != nil && out.Status != actions.Delivered {
@@ -87,23 +90,12 @@ func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Deli
 	return out, next, err
 }
 
-// attemptLog is the logger of attempt d.Attempt of delivery id.
-func (s *Store) attemptLog(eventID, id string, d *actions.Delivery) *slog.Logger {
-	return s.log.With(
-		slog.String("event_id", eventID),
-		slog.String("delivery_id", id),
-		slog.String("trigger", d.Trigger),
-		slog.String("action", d.Address),
-		slog.Int("attempt", d.Attempt),
-	)
-}
-
 func (s *Store) loadDeliveryState(ctx context.Context, id string) (*deliveryState, error) {
 	var p deliveryState
 	var content string
-	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested, due_at, late_after
+	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested, due_at, late_after, traceparent, tracestate
 		FROM hookline_delivery WHERE id = ?`), id).
-		Scan(&p.eventID, &content, &p.status, &p.attempts, &p.jobID, &p.retryRequested, &p.dueAt, &p.lateAfter)
+		Scan(&p.eventID, &content, &p.status, &p.attempts, &p.jobID, &p.retryRequested, &p.dueAt, &p.lateAfter, &p.trace.parent, &p.trace.state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

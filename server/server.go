@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/actions/builtin"
@@ -84,6 +85,10 @@ type Options struct {
 	// Now is the one clock: due times of scheduled actions, and the
 	// store's. Default time.Now; tests move it instead of sleeping.
 	Now func() time.Time
+
+	// TracerProvider traces intake (POST /v1/events) and, through the
+	// store, every attempt; nil: tracing is off, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // now is the server's clock (Options.Now).
@@ -186,6 +191,7 @@ func (e *RulesError) Error() string {
 type Server struct {
 	opts     Options
 	log      *slog.Logger
+	tracer   trace.Tracer                    // nil: tracing is off
 	live     atomic.Pointer[engine.Compiled] // the rule set and its compiled form, swapped as one
 	reload   reloadState
 	engine   *engine.Engine
@@ -214,6 +220,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	m := newMetrics()
 	s := &Server{opts: opts, phones: phones, log: opts.Logger, engine: engine.New(engine.Options{FilterTimeout: opts.FilterTimeout}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer("github.com/hookline/hookline/server")
+	}
 	live, err := s.load()
 	if err != nil {
 		return nil, err
@@ -238,6 +247,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Now:            opts.Now,
 		Gate:           s.gate,
 		DueLag:         func(d time.Duration) { m.dueLag.Observe(d.Seconds()) },
+		TracerProvider: opts.TracerProvider,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the store %s: %w", opts.storeName(), err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/internal/pii"
+	"github.com/hookline/hookline/internal/tracing"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/server"
 )
@@ -87,6 +88,26 @@ func runServe(e *env, args []string) int {
 	// context, which shuts down in order.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Tracing is on when the standard OTEL_EXPORTER_OTLP_*ENDPOINT says
+	// where to send spans; the provider is handed down, never global.
+	traces, err := tracing.New(ctx, tracing.Options{LookupEnv: os.LookupEnv, Version: currentVersion().Version, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
+		return exitUsage
+	}
+	// On the way out, after Run has stopped the attempts (ending their
+	// spans): the spans still buffered are exported.
+	defer func() {
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), traceFlushTimeout)
+		defer cancel()
+		if err := traces.Shutdown(flush); err != nil {
+			logger.Warn("some spans were not exported", "error", err)
+		}
+	}()
+	opts.TracerProvider = traces.TracerProvider()
+	if opts.TracerProvider != nil {
+		logger.Info("tracing: exporting spans over OTLP", "protocol", traces.Protocol())
+	}
 	srv, err := server.New(ctx, opts)
 	if err != nil {
 		var re *server.RulesError
@@ -126,6 +147,9 @@ func runServe(e *env, args []string) int {
 	}
 	return exitOK
 }
+
+// traceFlushTimeout bounds exporting the spans still buffered at exit.
+const traceFlushTimeout = 5 * time.Second
 
 func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
