@@ -374,18 +374,10 @@ func (c *checker) compileCorrelate(s *Schedule, a *hcl.Attribute, types []*Event
 			all = append(all, et)
 		}
 	}
-	reported := map[string]bool{}
-	var found hcl.Diagnostics
+	var found onceEach
 	for _, et := range all {
 		ast, diags := c.compileCELValue(s.Correlate, s.CorrelateRange, et, len(all) > 1)
-		for _, d := range diags {
-			// The same mistake for each type is reported once.
-			key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
-			if !reported[key] {
-				reported[key] = true
-				found = append(found, d)
-			}
-		}
+		found.add(diags)
 		if ast == nil {
 			continue
 		}
@@ -397,7 +389,7 @@ func (c *checker) compileCorrelate(s *Schedule, a *hcl.Attribute, types []*Event
 		}
 		s.Correlates[et.Name] = prg
 	}
-	c.diags = append(c.diags, mergeNotInEvent(found)...)
+	c.diags = append(c.diags, mergeNotInEvent(found.diags)...)
 }
 
 func containsType(list []*EventType, et *EventType) bool {

@@ -234,18 +234,11 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 	t.When, t.WhenRange = v.AsString(), a.Expr.Range()
 	t.Programs = map[string]cel.Program{}
 	t.ASTs = map[string]*cel.Ast{}
-	reported := map[string]bool{}
 	var envs []*cel.Env
-	var found hcl.Diagnostics
+	var found onceEach
 	for _, et := range types {
 		ast, diags := c.compileCEL(t.When, t.WhenRange, et, len(types) > 1)
-		for _, d := range diags {
-			key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
-			if !reported[key] {
-				reported[key] = true
-				found = append(found, d)
-			}
-		}
+		found.add(diags)
 		if ast == nil {
 			continue
 		}
@@ -257,7 +250,7 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 		// deadline, checked inside them, keeps them short.
 		t.Tracked = t.Tracked || hasComprehension(ast.NativeRep().Expr()) || needsTracking(env, ast, c.maxEvent)
 	}
-	c.diags = append(c.diags, mergeNotInEvent(found)...)
+	c.diags = append(c.diags, mergeNotInEvent(found.diags)...)
 	// One mode for every event type, so that the engine can tell it from
 	// the trigger.
 	i := 0
@@ -314,4 +307,24 @@ func hasComprehension(e celast.Expr) bool {
 		}
 	}
 	return false
+}
+
+// onceEach collects the diagnostics of one expression compiled per event
+// type, keeping the same mistake once however many types make it.
+type onceEach struct {
+	seen  map[string]bool
+	diags hcl.Diagnostics
+}
+
+func (o *onceEach) add(diags hcl.Diagnostics) {
+	if o.seen == nil {
+		o.seen = map[string]bool{}
+	}
+	for _, d := range diags {
+		key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
+		if !o.seen[key] {
+			o.seen[key] = true
+			o.diags = append(o.diags, d)
+		}
+	}
 }

@@ -54,7 +54,8 @@ func startServer(ts *testscript.TestScript, neg bool, args []string) {
 
 // postEvent is the script command `postevent FILE VAR`: it posts the
 // CloudEvent in FILE to $HOOKLINE_SERVER, requires it accepted, and sets
-// $VAR to the id the server gave it.
+// $VAR to the id the server gave it and, when it fired something,
+// $VAR_DELIVERY to its first delivery's.
 func postEvent(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: postevent FILE VAR")
@@ -64,10 +65,16 @@ func postEvent(ts *testscript.TestScript, neg bool, args []string) {
 	resp, err := http.Post(ts.Getenv("HOOKLINE_SERVER")+"/v1/events", "application/cloudevents+json", bytes.NewReader(body))
 	ts.Check(err)
 	defer resp.Body.Close()
-	var ans struct{ ID string }
+	var ans struct {
+		ID         string
+		Deliveries []struct{ ID string }
+	}
 	ts.Check(json.NewDecoder(resp.Body).Decode(&ans))
 	if resp.StatusCode != http.StatusAccepted || ans.ID == "" {
 		ts.Fatalf("posting %s: HTTP %d", args[0], resp.StatusCode)
 	}
 	ts.Setenv(args[1], ans.ID)
+	if len(ans.Deliveries) > 0 {
+		ts.Setenv(args[1]+"_DELIVERY", ans.Deliveries[0].ID)
+	}
 }
