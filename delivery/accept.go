@@ -14,7 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookline/hookline/actions"
+	"github.com/hookline/hookline/internal/tracing"
 )
 
 // NewEvent is an event to accept together with the deliveries it fired.
@@ -22,6 +25,18 @@ type NewEvent struct {
 	Source, CEID, Type string // CloudEvents source, id, type; (Source, CEID) is the idempotency key
 	Raw                []byte // the event as structured JSON, stored as is
 	Deliveries         []NewDelivery
+	// Identifiers are the personal identifiers the event carries, as the
+	// keys Erase is asked for (internal/pii: "email:ann@example.com",
+	// "phone:+15550100123"). They are stored as keyed hashes, never as
+	// given (identifiers.go).
+	Identifiers []string
+	// Cancels names waiting deliveries this event cancels (schedules'
+	// cancel_on), canceled in the transaction that accepts it.
+	Cancels []Cancel
+	// Trace is the span context of the span that accepted the event, if
+	// any: stored with each delivery, it is the parent of every attempt's
+	// span (trace.go).
+	Trace trace.SpanContext
 }
 
 // NewDelivery is one fired action.
@@ -31,6 +46,8 @@ type NewDelivery struct {
 	// attempt signs with the same webhook-id.
 	Delivery *actions.Delivery
 	Retry    RetryPolicy
+	// Schedule, when set, holds the delivery until its due time.
+	Schedule *Schedule
 }
 
 // Ref names one delivery in a Receipt.
@@ -44,6 +61,8 @@ type Receipt struct {
 	EventID    string `json:"id"`
 	Deliveries []Ref  `json:"deliveries"`
 	Duplicate  bool   `json:"-"` // the same (Source, CEID) was accepted before: this is the original receipt, nothing new stored
+	// Canceled is how many waiting deliveries the event canceled.
+	Canceled int64 `json:"canceled,omitempty"`
 }
 
 // Accept stores the event, one delivery per NewDelivery and one queued job
@@ -73,8 +92,9 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	c := s.commits
 	c.untaken.Add(1) // from here a filling batch may wait for us
 	now := s.cfg.Now()
-	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), done: make(chan struct{})}
+	r := &acceptReq{ev: ev, now: now, rows: make([]deliveryRow, len(ev.Deliveries)), trace: encodeTrace(ev.Trace), done: make(chan struct{})}
 	r.fresh = Receipt{EventID: newID("evt_", now), Deliveries: make([]Ref, len(ev.Deliveries))}
+	r.hashes = s.identifierHashes(ev.Identifiers)
 	for i, nd := range ev.Deliveries {
 		row, err := newDeliveryRow(nd, now)
 		if err != nil {
@@ -85,27 +105,34 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 		r.fresh.Deliveries[i] = Ref{ID: row.id, Address: row.d.Address}
 	}
 	// Room in memory for the first attempts is claimed before the commit,
-	// so that handing them over after it cannot block.
-	r.direct = s.direct.reserve(len(r.rows))
+	// so that handing them over after it cannot block. Scheduled
+	// deliveries wait in River instead, never in memory.
+	inMemory := immediate(r.rows)
+	r.direct = s.direct.reserve(inMemory)
+	erasures := s.direct.erasureCount() // before the commit: see direct.erased
 	if err := c.submit(ctx, r); err != nil {
 		if r.direct {
-			s.direct.release(len(r.rows))
+			s.direct.release(inMemory)
 		}
 		return Receipt{}, fmt.Errorf("delivery: accept event: %w", err)
 	}
 	switch {
 	case r.direct && r.out.Duplicate:
-		s.direct.release(len(r.rows))
+		s.direct.release(inMemory)
 	case r.direct:
 		for _, row := range r.rows {
-			s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry})
+			if row.sched == nil {
+				s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry, erasures: erasures, trace: r.trace})
+			}
 		}
-	case s.direct != nil && !r.out.Duplicate && len(r.rows) > 0:
-		s.direct.spilled.Add(int64(len(r.rows)))
+	case s.direct != nil && !r.out.Duplicate && inMemory > 0:
+		s.direct.spilled.Add(int64(inMemory))
 		s.direct.signal()
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
-		slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		tracing.WithTraceID(ctx, s.log).LogAttrs(ctx, slog.LevelDebug, "event accepted", slog.String("event_id", r.out.EventID),
+			slog.Int("deliveries", len(r.out.Deliveries)), slog.Bool("duplicate", r.out.Duplicate))
+	}
 	return r.out, nil
 }
 
@@ -129,6 +156,8 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 	var ids []string // deliveries queued in River
 	var jobRow []int // their rows' positions in dels
 	var dels []any   // delivery rows' values, deliveryCols each; job_id last
+	var idents []any // erasure index rows' values, identifierCols each
+	var waits []scheduledRow
 	for _, i := range order {
 		r := reqs[i]
 		if !inserted[r.fresh.EventID] {
@@ -145,26 +174,40 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 			continue
 		}
 		outs[i] = r.fresh
+		for _, h := range r.hashes {
+			idents = append(idents, h, r.fresh.EventID)
+		}
 		job := int64(jobHeld)
 		spilled := s.direct != nil && !r.direct
 		if spilled {
 			job = jobSpilled
 		}
 		for seq, row := range r.rows {
-			if s.direct == nil {
+			status, rowJob, spillSeq := StatusPending, job, int64(0)
+			switch {
+			case row.sched != nil:
+				// Its job is inserted below, due when it is.
+				status, rowJob = StatusScheduled, 0
+				waits = append(waits, scheduledRow{id: row.id, pos: len(dels) / deliveryCols, sched: row.sched})
+			case s.direct == nil:
 				ids = append(ids, row.id)
 				jobRow = append(jobRow, len(dels)/deliveryCols)
-			}
-			var spillSeq int64
-			if spilled {
+			case spilled:
 				// Taken inside the transaction: with one writer, numbers
 				// become visible in increasing order (spill.go).
 				spillSeq = s.direct.seq.Add(1)
 			}
 			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
-				StatusPending, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
-				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, job)
+				status, nanos(r.now), nanos(r.now), nanos(r.now), row.content,
+				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, r.trace.parent, r.trace.state, rowJob)
 		}
+	}
+	for _, w := range waits {
+		id, err := s.insertJob(ctx, tx, w.id, w.sched.Due, s.cfg.Now())
+		if err != nil {
+			return err
+		}
+		dels[w.pos*deliveryCols+deliveryCols-1] = id
 	}
 	if len(ids) > 0 {
 		// All the batch's jobs in one River insert: one statement however many.
@@ -177,10 +220,54 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 			dels[jobRow[i]*deliveryCols+deliveryCols-1] = id
 		}
 	}
-	if len(dels) == 0 {
-		return nil
+	if len(idents) > 0 {
+		if err := s.identifierInsert.run(ctx, tx, idents, nil); err != nil {
+			return err
+		}
 	}
-	return s.deliveryInsert.run(ctx, tx, dels, nil)
+	if len(dels) > 0 {
+		if err := s.deliveryInsert.run(ctx, tx, dels, nil); err != nil {
+			return err
+		}
+	}
+	for _, w := range waits {
+		if err := s.setScheduled(ctx, tx, w.id, w.sched); err != nil {
+			return err
+		}
+	}
+	// After the inserts: an event cancels what was accepted before it,
+	// in this batch too.
+	for _, i := range order {
+		r := reqs[i]
+		if len(r.ev.Cancels) == 0 || !inserted[r.fresh.EventID] {
+			continue
+		}
+		n, err := s.cancelWaiting(ctx, tx, r.fresh.EventID, r.ev.Cancels, r.now)
+		if err != nil {
+			return err
+		}
+		outs[i].Canceled = n
+	}
+	return nil
+}
+
+// scheduledRow is a delivery of a batch that waits: its job is due when
+// it is, and its schedule columns are written after the insert.
+type scheduledRow struct {
+	id    string
+	pos   int // its row's position in the batch's values
+	sched *Schedule
+}
+
+// immediate counts the rows that run now, not on a schedule.
+func immediate(rows []deliveryRow) int {
+	n := 0
+	for _, r := range rows {
+		if r.sched == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // insertEvents inserts the event rows of reqs, in order, skipping those
@@ -210,6 +297,7 @@ type deliveryRow struct {
 	d       *actions.Delivery
 	content string
 	retry   RetryPolicy
+	sched   *Schedule
 }
 
 func newDeliveryRow(nd NewDelivery, now time.Time) (deliveryRow, error) {
@@ -229,7 +317,7 @@ func newDeliveryRow(nd NewDelivery, now time.Time) (deliveryRow, error) {
 	if err != nil {
 		return deliveryRow{}, err
 	}
-	return deliveryRow{id: d.ID, d: &d, content: string(content), retry: retry}, nil
+	return deliveryRow{id: d.ID, d: &d, content: string(content), retry: retry, sched: nd.Schedule}, nil
 }
 
 // receipt rebuilds the receipt of an event accepted earlier.

@@ -48,6 +48,11 @@ type backend struct {
 	reclaim func(ctx context.Context) (left int64, err error)
 	// size is the database's size on disk, in bytes.
 	size func(ctx context.Context) (int64, error)
+	// checkpoint, when set, writes the write-ahead log back into the
+	// database file through db (the writer) and truncates it, so that
+	// pages an erasure overwrote leave both files (SQLite); nil where the
+	// database's files are not ours to manage (PostgreSQL).
+	checkpoint func(ctx context.Context, db *sql.DB) error
 	// describe names the database for logs and errors, without secrets.
 	describe string
 	close    func() error

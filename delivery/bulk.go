@@ -23,7 +23,7 @@ type bulkInsert struct {
 // last; attempts, last_error and retry_requested start as constants.
 const (
 	eventCols    = 6
-	deliveryCols = 16
+	deliveryCols = 18
 	// maxBulkRows is the largest statement's row count; it keeps every
 	// statement far under SQLite's (32766) and PostgreSQL's (65535) limits
 	// on placeholders.
@@ -39,8 +39,14 @@ func (s *Store) prepareInserts(ctx context.Context) error {
 	}
 	s.deliveryInsert, err = s.prepareBulk(ctx, `INSERT INTO hookline_delivery
 		(id, event_id, seq, address, trigger_name, type, name, status, created_at, updated_at,
-		 next_attempt_at, content, retry_schedule, max_attempts, spill_seq, job_id, attempts, last_error, retry_requested) VALUES `,
+		 next_attempt_at, content, retry_schedule, max_attempts, spill_seq, traceparent, tracestate, job_id,
+		 attempts, last_error, retry_requested) VALUES `,
 		deliveryCols, `, 0, '', 0`, ``)
+	if err != nil {
+		return err
+	}
+	s.identifierInsert, err = s.prepareBulk(ctx, `INSERT INTO hookline_identifier (hash, event_id) VALUES `,
+		identifierCols, ``, ``)
 	return err
 }
 

@@ -32,7 +32,11 @@ var errClosed = errors.New("store is closed")
 type acceptReq struct {
 	ev   NewEvent
 	rows []deliveryRow
-	now  time.Time
+	// hashes are the event's identifiers as the erasure index keeps them,
+	// computed before the transaction.
+	hashes [][]byte
+	trace  traceParent // stored with every delivery
+	now    time.Time
 	// direct: the first attempts are held in memory, not queued in River
 	// (room reserved in Store.direct).
 	direct bool

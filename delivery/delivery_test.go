@@ -59,7 +59,7 @@ func testAcceptAndDeliver(t *testing.T, db testDB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts[StatusDelivered] != 1 || counts[StatusPending] != 0 || len(counts) != 4 {
+	if counts[StatusDelivered] != 1 || counts[StatusPending] != 0 || len(counts) != 7 {
 		t.Errorf("counts %v", counts)
 	}
 	if err := s.Ping(context.Background()); err != nil {

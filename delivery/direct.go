@@ -52,7 +52,12 @@ type directJob struct {
 	d           *actions.Delivery
 	job         int64       // jobHeld or jobSpilled: the job_id its record expects
 	retry       RetryPolicy // the delivery's, for tries to record it (unrecorded.go)
+	trace       traceParent // its event's span, the parent of its attempt's
 	rec         *unrecorded // set once made: only its record is left
+	// erasures is direct.erasures read before the delivery was read from
+	// the database (committed by Accept, or loaded by the feeder): when
+	// it differs at run time, an erasure may have canceled the delivery.
+	erasures int64
 }
 
 // direct is the in-memory queue of first attempts and its workers.
@@ -70,6 +75,11 @@ type direct struct {
 	cursor  int64 // the feeder's: spill_seq up to which spilled rows were read
 	// seq is the last spill_seq given to a row (schema.go, step 2).
 	seq atomic.Int64
+	// erasures counts the erasure transactions committed (Store.Erase).
+	// A queued first attempt reads its delivery's state again before it
+	// runs only when this moved since the delivery was read: erasures are
+	// rare, and a read per first attempt is what this path saves.
+	erasures atomic.Int64
 
 	mu      sync.Mutex
 	stop    context.CancelFunc // stops taking jobs
@@ -115,6 +125,42 @@ func (q *direct) reserve(n int) bool {
 }
 
 func (q *direct) release(n int) { q.held.Add(-int64(n)) }
+
+// erasureCount is the erasures committed so far, to stamp a job with
+// before its delivery is read or committed; 0 without a direct queue.
+func (q *direct) erasureCount() int64 {
+	if q == nil {
+		return 0
+	}
+	return q.erasures.Load()
+}
+
+// noteErasure is called after an erasure transaction commits.
+func (q *direct) noteErasure() {
+	if q != nil {
+		q.erasures.Add(1)
+	}
+}
+
+// erased reports whether job j's delivery was erased (or is gone) since
+// it was read. Order is what makes this enough: an erasure counts itself
+// after its commit, and j was stamped before its delivery was read, so
+// either the count moved and the row is read again here, or the erasure
+// committed after this check, with the attempt in flight, whose record is
+// then erased (finish). A failed read runs the attempt: holding it would
+// stall the worker, and the database that failed the read would most
+// likely fail the attempt's record too, which brings it back.
+func (q *direct) erased(ctx context.Context, j directJob) bool {
+	if j.rec != nil || j.erasures == q.erasures.Load() {
+		return false
+	}
+	var erasedAt int64
+	err := q.s.rdb.QueryRowContext(ctx, q.s.sql(`SELECT erased_at FROM hookline_delivery WHERE id = ?`), j.id).Scan(&erasedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true
+	}
+	return err == nil && erasedAt != 0
+}
 
 // push queues committed deliveries; their room was reserved.
 func (q *direct) push(jobs ...directJob) {
@@ -189,13 +235,28 @@ func (q *direct) work(take, ctx context.Context) {
 // run makes first attempt j, or only records it if it was made already.
 func (q *direct) run(ctx context.Context, j directJob) {
 	s := q.s
+	if q.erased(ctx, j) {
+		q.release(1)
+		if q.spilled.Load() > 0 {
+			q.signal()
+		}
+		return
+	}
 	d := *j.d // the queued copy stays as stored, for a rerun
 	d.Attempt = 1
+	ctx = s.withParent(ctx, j.trace)
+	var log *slog.Logger
 	var err error
 	if j.rec == nil {
-		_, _, err = s.attempt(ctx, j.eventID, j.id, &d, j.job)
+		actx, span := s.startAttempt(ctx, j.eventID, j.id, &d)
+		log = s.attemptLog(actx, j.eventID, j.id, &d)
+		var out actions.Outcome
+		var next nextStep
+		out, next, err = s.attempt(actx, log, j.id, &d, j.job)
+		endAttempt(span, out, next, err)
 	} else {
-		_, err = s.finish(ctx, j.id, j.job, j.rec.started, j.rec.out, s.attemptLog(j.eventID, j.id, &d))
+		log = s.attemptLog(ctx, j.eventID, j.id, &d)
+		_, err = s.finish(ctx, j.id, j.job, j.rec.started, j.rec.out, log)
 	}
 	var nr *notRecorded
 	switch {
@@ -209,7 +270,7 @@ func (q *direct) run(ctx context.Context, j directJob) {
 		}
 	case errors.As(err, &nr):
 		// Sending it again would be a second send: record it later.
-		q.notRecorded(ctx, j, s.attemptLog(j.eventID, j.id, &d), nr)
+		q.notRecorded(ctx, j, log, nr)
 	default:
 		// Interrupted by a stop, so not an attempt: it runs on the next
 		// start, from the queue, where its room is still reserved.

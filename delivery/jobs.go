@@ -43,9 +43,10 @@ func (s *Store) insertJob(ctx context.Context, tx *sql.Tx, id string, at, now ti
 
 func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, ids []string, at, now time.Time) ([]int64, error) {
 	opts := &river.InsertOpts{MaxAttempts: riverMaxAttempts, Queue: queueName}
-	if wait := at.Sub(now); wait > 0 {
-		// River keeps time on the wall clock; ours may be a test's.
-		opts.ScheduledAt = time.Now().Add(wait)
+	if at.After(now) {
+		// River keeps time on our clock (riverClock) or on the wall
+		// clock, which is then ours too.
+		opts.ScheduledAt = at
 	}
 	params := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {
@@ -134,11 +135,25 @@ func (s *Store) rescueOrphans(ctx context.Context) error {
 	}
 }
 
-// availableSoon makes a job due within the scheduler's interval available
-// straight away (see schedulerInterval).
-func availableSoon(_ context.Context, p *rivertype.JobInsertParams) error {
-	if p.State == rivertype.JobStateScheduled && p.ScheduledAt != nil && time.Until(*p.ScheduledAt) <= schedulerInterval {
+// availableNow inserts every job available, with its scheduled_at, which
+// the fetch query respects: a retry or a scheduled delivery is then
+// picked up within fetchPollInterval of its due time. River itself moves
+// a "scheduled" job to "available" only in a maintenance pass every 5s
+// (maintenance.JobSchedulerIntervalDefault, not settable), and does what
+// we do for its own short retries and snoozes.
+func availableNow(_ context.Context, p *rivertype.JobInsertParams) error {
+	if p.State == rivertype.JobStateScheduled {
 		p.State = rivertype.JobStateAvailable
 	}
 	return nil
+}
+
+// riverClock gives River the store's clock (Config.Now).
+type riverClock struct{ now func() time.Time }
+
+func (c riverClock) Now() time.Time { return c.now() }
+
+func (c riverClock) NowOrNil() *time.Time {
+	t := c.now()
+	return &t
 }

@@ -22,13 +22,18 @@ const (
 	StatusRetrying  Status = "retrying"  // an attempt failed; another is scheduled
 	StatusDelivered Status = "delivered" // the peer accepted it
 	StatusFailed    Status = "failed"    // dead letter: permanent failure or attempts exhausted
+	StatusScheduled Status = "scheduled" // waiting for its due time (an action's schedule)
+	StatusCanceled  Status = "canceled"  // canceled before it ran: by an event, by hand, by a reload, or erased (Erase)
+	StatusExpired   Status = "expired"   // could not start within its schedule's late_after
 )
 
-func (s Status) final() bool { return s == StatusDelivered || s == StatusFailed }
+func (s Status) final() bool {
+	return s == StatusDelivered || s == StatusFailed || s == StatusCanceled || s == StatusExpired
+}
 
 func (s Status) valid() bool {
 	switch s {
-	case StatusPending, StatusRetrying, StatusDelivered, StatusFailed:
+	case StatusPending, StatusRetrying, StatusDelivered, StatusFailed, StatusScheduled, StatusCanceled, StatusExpired:
 		return true
 	}
 	return false
@@ -43,6 +48,13 @@ type Summary struct {
 	UpdatedAt                                 time.Time
 	NextAttemptAt                             *time.Time // when pending/retrying
 	LastError                                 string
+	ErasedAt                                  *time.Time // when its content was erased (Erase)
+	// DueAt is set for a delivery that waited (an action's schedule), with
+	// ScheduleNote saying how it was worked out; CanceledBy says what
+	// canceled one: an event id, "by hand", or a sentence from a reload.
+	DueAt        *time.Time
+	ScheduleNote string
+	CanceledBy   string
 }
 
 // Attempt is one recorded attempt.
@@ -68,9 +80,13 @@ type Detail struct {
 // Filter selects deliveries. Zero fields do not filter.
 type Filter struct {
 	Status, Trigger, EventID string
-	Since, Until             time.Time // on CreatedAt: Since <= CreatedAt < Until
-	Limit                    int       // default 50, max 500
-	Cursor                   string    // opaque, from the previous page
+	// Address and Correlation select one action's deliveries, and those
+	// whose schedule's correlate value is this one (the waiting
+	// deliveries a cancel_on event would cancel).
+	Address, Correlation string
+	Since, Until         time.Time // on CreatedAt: Since <= CreatedAt < Until
+	Limit                int       // default 50, max 500
+	Cursor               string    // opaque, from the previous page
 }
 
 // Page sizes for Deliveries.
@@ -83,25 +99,27 @@ const (
 type Event struct {
 	ID, Source, CEID, Type string
 	ReceivedAt             time.Time
-	Raw                    json.RawMessage
+	Raw                    json.RawMessage // a marker once erased
+	ErasedAt               *time.Time      // when its data was erased (Erase)
 	Deliveries             []Summary
 }
 
 const summaryColumns = `id, event_id, address, trigger_name, type, name, status, attempts,
-	created_at, updated_at, next_attempt_at, last_error`
+	created_at, updated_at, next_attempt_at, last_error, erased_at, due_at, schedule_note, canceled_by`
 
 type scanner interface{ Scan(...any) error }
 
 func scanSummary(r scanner, extra ...any) (Summary, error) {
 	var d Summary
-	var created, updated int64
+	var created, updated, erased, due int64
 	var next sql.NullInt64
 	err := r.Scan(append([]any{&d.ID, &d.EventID, &d.Address, &d.Trigger, &d.Type, &d.Name, &d.Status,
-		&d.Attempts, &created, &updated, &next, &d.LastError}, extra...)...)
+		&d.Attempts, &created, &updated, &next, &d.LastError, &erased, &due, &d.ScheduleNote, &d.CanceledBy}, extra...)...)
 	if err != nil {
 		return Summary{}, err
 	}
 	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
+	d.ErasedAt, d.DueAt = optNanos(erased), optNanos(due)
 	if next.Valid {
 		t := fromNanos(next.Int64)
 		d.NextAttemptAt = &t
@@ -162,6 +180,12 @@ func whereFilter(f Filter) (string, []any, error) {
 	}
 	if f.EventID != "" {
 		conds, args = append(conds, "event_id = ?"), append(args, f.EventID)
+	}
+	if f.Address != "" {
+		conds, args = append(conds, "address = ?"), append(args, f.Address)
+	}
+	if f.Correlation != "" {
+		conds, args = append(conds, "correlation = ?"), append(args, f.Correlation)
 	}
 	if !f.Since.IsZero() {
 		conds, args = append(conds, "created_at >= ?"), append(args, nanos(f.Since))
@@ -255,17 +279,17 @@ func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
 	}
 	defer tx.Rollback()
 	var ev Event
-	var received int64
+	var received, erased int64
 	var raw string
-	err = tx.QueryRowContext(ctx, s.sql(`SELECT id, source, ce_id, type, received_at, raw FROM hookline_event WHERE id = ?`), id).
-		Scan(&ev.ID, &ev.Source, &ev.CEID, &ev.Type, &received, &raw)
+	err = tx.QueryRowContext(ctx, s.sql(`SELECT id, source, ce_id, type, received_at, raw, erased_at FROM hookline_event WHERE id = ?`), id).
+		Scan(&ev.ID, &ev.Source, &ev.CEID, &ev.Type, &received, &raw, &erased)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
 	}
-	ev.ReceivedAt, ev.Raw = fromNanos(received), json.RawMessage(raw)
+	ev.ReceivedAt, ev.Raw, ev.ErasedAt = fromNanos(received), json.RawMessage(raw), optNanos(erased)
 	rows, err := tx.QueryContext(ctx, s.sql(`SELECT `+summaryColumns+` FROM hookline_delivery WHERE event_id = ? ORDER BY seq`), id)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: event %s: %w", id, err)
@@ -286,9 +310,10 @@ func (s *Store) Event(ctx context.Context, id string) (*Event, error) {
 }
 
 // Counts returns how many deliveries are in each status, every status
-// present (zero included).
+// present (zero included) but canceled, present when some are.
 func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
-	out := map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusDelivered: 0, StatusFailed: 0}
+	out := map[Status]int{StatusPending: 0, StatusRetrying: 0, StatusDelivered: 0, StatusFailed: 0,
+		StatusScheduled: 0, StatusCanceled: 0, StatusExpired: 0}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT status, COUNT(*) FROM hookline_delivery GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: counts: %w", err)
@@ -317,20 +342,21 @@ func (s *Store) Counts(ctx context.Context) (map[Status]int, error) {
 var undeliveredCounts = fmt.Sprintf(`SELECT
 	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
 	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
+	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s'),
 	(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s')`,
-	StatusPending, StatusRetrying, StatusFailed)
+	StatusPending, StatusRetrying, StatusFailed, StatusScheduled)
 
-// UndeliveredCounts is Counts without StatusDelivered: how many deliveries
-// are pending, retrying and failed, each present (zero included), read in
+// UndeliveredCounts is how many deliveries are pending, retrying, failed
+// and scheduled, each present (zero included), read in
 // one query at one moment. Its cost follows those deliveries alone, while
 // Counts reads every row, and delivered ones make up most of a store that
 // has run for a while.
 func (s *Store) UndeliveredCounts(ctx context.Context) (map[Status]int, error) {
-	var pending, retrying, failed int
-	if err := s.rdb.QueryRowContext(ctx, undeliveredCounts).Scan(&pending, &retrying, &failed); err != nil {
+	var pending, retrying, failed, scheduled int
+	if err := s.rdb.QueryRowContext(ctx, undeliveredCounts).Scan(&pending, &retrying, &failed, &scheduled); err != nil {
 		return nil, fmt.Errorf("delivery: undelivered counts: %w", err)
 	}
-	return map[Status]int{StatusPending: pending, StatusRetrying: retrying, StatusFailed: failed}, nil
+	return map[Status]int{StatusPending: pending, StatusRetrying: retrying, StatusFailed: failed, StatusScheduled: scheduled}, nil
 }
 
 // snapshot makes a transaction's queries read one moment. PostgreSQL's

@@ -94,8 +94,9 @@ func (s *Store) Removed() PurgeResult {
 func (s *Store) Size(ctx context.Context) (int64, error) { return s.be.size(ctx) }
 
 // finalStatuses are the statuses of a delivery nothing more will happen to
-// unless it is retried by hand: what retention may remove.
-var finalStatuses = []Status{StatusDelivered, StatusFailed}
+// unless it is retried by hand: what retention may remove. Status.final
+// says the same (TestFinalStatuses).
+var finalStatuses = []Status{StatusDelivered, StatusFailed, StatusCanceled, StatusExpired}
 
 // Purge removes the events received before before whose deliveries are all
 // final and last changed before it, with those deliveries and their
@@ -210,18 +211,29 @@ func (s *Store) purgeEvents(ctx context.Context, ids []any, n int, cutoff int64)
 		res = PurgeResult{}
 		in, args := inList(ids, n)
 		if s.be.lockRows != "" {
-			// PostgreSQL: lock the deliveries before deciding, so that a
-			// retry or an attempt's record cannot change one between the
-			// decision and the deletes (each takes its row lock first). The
-			// order is RetryMatching's, whose transactions also lock
-			// several: two lockers in one order cannot deadlock.
-			if err := drain(tx.QueryContext(ctx, s.sql(`SELECT id FROM hookline_delivery WHERE event_id IN (`+in+`)
-				ORDER BY created_at DESC, id DESC`+s.be.lockRows), args...)); err != nil {
-				return err
+			// PostgreSQL: lock the events, then their deliveries, before
+			// deciding, so that a retry, an attempt's record, a cancel or
+			// an erasure cannot change one between the decision and the
+			// deletes (each takes its row locks first). Events before
+			// deliveries, as Erase takes them; deliveries in
+			// RetryMatching's order, whose transactions lock several too:
+			// lockers taking rows in one order cannot deadlock.
+			for _, q := range []string{
+				`SELECT id FROM hookline_event WHERE id IN (` + in + `) ORDER BY id`,
+				`SELECT id FROM hookline_delivery WHERE event_id IN (` + in + `) ORDER BY created_at DESC, id DESC`,
+			} {
+				if err := drain(tx.QueryContext(ctx, s.sql(q+s.be.lockRows), args...)); err != nil {
+					return err
+				}
 			}
 		}
 		gone, err := s.purgeable(ctx, tx, in, args, cutoff)
 		if err != nil || len(gone) == 0 {
+			return err
+		}
+		// The erasure index's rows of these events (identifiers.go) go
+		// too: nothing else refers to them.
+		if err := s.deleteIdentifiers(ctx, tx, stringsOf(gone)); err != nil {
 			return err
 		}
 		in, args = inList(gone, n)
@@ -290,6 +302,15 @@ func inList(ids []any, n int) (string, []any) {
 		args[i] = ids[len(ids)-1]
 	}
 	return "?" + strings.Repeat(", ?", n-1), args
+}
+
+// stringsOf returns the strings vs holds.
+func stringsOf(vs []any) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.(string)
+	}
+	return out
 }
 
 // drain reads a query's rows to the end and closes them.

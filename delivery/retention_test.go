@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -89,7 +90,9 @@ func testPurgeRemovesOnlyFinishedEvents(t *testing.T, db testDB) {
 	clk := &clock{t: t0}
 	s := retentionStore(t, db, clk, nil)
 
-	delivered := accept(t, s, namedEvent("delivered", "ok"))
+	withID := namedEvent("delivered", "ok")
+	withID.Identifiers = []string{"email:ann@example.com"}
+	delivered := accept(t, s, withID)
 	failed := accept(t, s, namedEvent("failed", "bad"))
 	none := accept(t, s, namedEvent("none")) // fired nothing
 	retrying := accept(t, s, namedEvent("retrying", "busy"))
@@ -110,12 +113,18 @@ func testPurgeRemovesOnlyFinishedEvents(t *testing.T, db testDB) {
 	recent := accept(t, s, namedEvent("recent", "ok"))
 	waitStatus(t, s, recent.Deliveries[0].ID, StatusDelivered)
 
+	if n := count(t, s, s.sql(`SELECT COUNT(*) FROM hookline_identifier WHERE event_id = ?`), delivered.EventID); n != 1 {
+		t.Fatalf("%d erasure index rows of an event carrying an e-mail address, want 1", n)
+	}
 	res, err := s.Purge(ctx, t0.Add(time.Hour))
 	if want := (PurgeResult{Events: 3, Deliveries: 2, Attempts: 2}); err != nil || res != want {
 		t.Errorf("Purge = %+v, %v; want %+v", res, err, want)
 	}
 	for _, rc := range []Receipt{delivered, failed, none} {
 		checkGone(t, s, rc)
+	}
+	if n := count(t, s, s.sql(`SELECT COUNT(*) FROM hookline_identifier WHERE event_id = ?`), delivered.EventID); n != 0 {
+		t.Errorf("%d erasure index rows left of a removed event", n)
 	}
 	checkKept(t, s, retrying, 1)
 	checkKept(t, s, mixed, 0)
@@ -386,6 +395,20 @@ func TestNextBatch(t *testing.T) {
 	} {
 		if got := nextBatch(c.n, c.took, target, 500); got != c.want {
 			t.Errorf("nextBatch(%d, %s) = %d, want %d", c.n, c.took, got, c.want)
+		}
+	}
+}
+
+// finalStatuses, which retention's SQL is written with, are exactly the
+// statuses Status.final says are final.
+func TestFinalStatuses(t *testing.T) {
+	t.Parallel()
+	for _, st := range []Status{StatusPending, StatusRetrying, StatusDelivered, StatusFailed, StatusScheduled, StatusCanceled, StatusExpired} {
+		if !st.valid() {
+			t.Errorf("%s is not valid: is this list out of date?", st)
+		}
+		if st.final() != slices.Contains(finalStatuses, st) {
+			t.Errorf("%s: final() is %v, in finalStatuses %v", st, st.final(), slices.Contains(finalStatuses, st))
 		}
 	}
 }

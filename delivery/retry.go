@@ -32,6 +32,9 @@ func (s *Store) Retry(ctx context.Context, id string) error {
 	return nil
 }
 
+// errErasedDelivery is requeue's answer for an erased delivery.
+var errErasedDelivery = fmt.Errorf("its content was %w", ErrErased)
+
 // retryBatch bounds how many deliveries one RetryMatching transaction
 // requeues, so that the write lock is released regularly.
 const retryBatch = 200
@@ -51,10 +54,17 @@ func (s *Store) RetryMatching(ctx context.Context, f Filter) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		retried := 0
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			retried = 0
 			for _, d := range list {
-				if _, err := s.requeue(ctx, tx, d.ID); err != nil {
+				if d.ErasedAt != nil {
+					continue // nothing to send
+				}
+				if _, err := s.requeue(ctx, tx, d.ID); err != nil && !errors.Is(err, ErrErased) {
 					return fmt.Errorf("%s: %w", d.ID, err)
+				} else if err == nil {
+					retried++
 				}
 			}
 			return nil
@@ -62,7 +72,7 @@ func (s *Store) RetryMatching(ctx context.Context, f Filter) (int, error) {
 		if err != nil {
 			return total, fmt.Errorf("delivery: retry matching: %w", err)
 		}
-		total += len(list)
+		total += retried
 		if next == "" {
 			return total, nil
 		}
@@ -84,10 +94,13 @@ func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) (bool, error
 		return false, err
 	}
 	var status Status
-	var jobID int64
-	if err := tx.QueryRowContext(ctx, s.sql(`SELECT status, job_id FROM hookline_delivery WHERE id = ?`), id).
-		Scan(&status, &jobID); err != nil {
+	var jobID, erasedAt int64
+	if err := tx.QueryRowContext(ctx, s.sql(`SELECT status, job_id, erased_at FROM hookline_delivery WHERE id = ?`), id).
+		Scan(&status, &jobID, &erasedAt); err != nil {
 		return false, err
+	}
+	if erasedAt != 0 {
+		return true, errErasedDelivery
 	}
 	requested := 0 // an INTEGER column: no bool binding across databases
 	if jobID <= 0 && !status.final() && s.direct != nil {

@@ -13,7 +13,8 @@ import (
 // migrations are our schema steps, applied in order and never edited once
 // released: append a new step instead. The SQL is meant to run unchanged on
 // SQLite and PostgreSQL: TEXT, INTEGER and BIGINT only (times are unix
-// nanoseconds in BIGINT, which PostgreSQL's 4-byte INTEGER could not hold).
+// nanoseconds in BIGINT, which PostgreSQL's 4-byte INTEGER could not hold),
+// and BYTEA for bytes (SQLite keeps them as a BLOB under any type name).
 var migrations = []string{
 	// 1: events, deliveries, attempts.
 	`CREATE TABLE hookline_event (
@@ -87,7 +88,70 @@ var migrations = []string{
 	WHERE d.status = 'failed' AND hookline_attempt.delivery_id = d.id
 		AND hookline_attempt.number = d.attempts AND hookline_attempt.outcome = 'retry';`,
 
-	// 4: retention (retention.go) walks events in the order they were
+	// 4: erasure of one person's data (erase.go). hookline_identifier
+	// indexes each event by the personal identifiers it carries, as keyed
+	// hashes (identifiers.go), written with the event (BYTEA: SQLite takes
+	// the name and stores the bytes as a BLOB); its event_id index
+	// serves deleting an event's rows (deleteIdentifiers). The key is a
+	// row of hookline_setting. erased_at (unix nanoseconds, 0 when not
+	// erased) marks an event or delivery whose data was replaced by a
+	// marker; hookline_erasure and hookline_erased_event are the audit
+	// trail: what was erased when, by ids and statuses, never the data or
+	// the identifier asked for.
+	`CREATE TABLE hookline_setting (
+		name  TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);
+	CREATE TABLE hookline_identifier (
+		hash     BYTEA NOT NULL,
+		event_id TEXT NOT NULL,
+		PRIMARY KEY (hash, event_id)
+	);
+	CREATE INDEX hookline_identifier_event ON hookline_identifier (event_id);
+	ALTER TABLE hookline_event ADD COLUMN erased_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE hookline_delivery ADD COLUMN erased_at BIGINT NOT NULL DEFAULT 0;
+	CREATE TABLE hookline_erasure (
+		id           TEXT PRIMARY KEY,
+		kind         TEXT NOT NULL,
+		requested_at BIGINT NOT NULL,
+		finished_at  BIGINT NOT NULL,
+		events       INTEGER NOT NULL,
+		deliveries   INTEGER NOT NULL,
+		attempts     INTEGER NOT NULL,
+		canceled     INTEGER NOT NULL
+	);
+	CREATE INDEX hookline_erasure_requested ON hookline_erasure (requested_at, id);
+	CREATE TABLE hookline_erased_event (
+		erasure_id  TEXT NOT NULL,
+		event_id    TEXT NOT NULL,
+		received_at BIGINT NOT NULL,
+		deliveries  TEXT NOT NULL,
+		PRIMARY KEY (erasure_id, event_id)
+	);`,
+
+	// 5: deliveries that wait (schedule.go). due_at is when a scheduled
+	// delivery may first run (0: it never waited), late_after how late it
+	// may still start (0: however late), schedule_note how due_at was
+	// worked out, correlation the value a cancel_on event must give to
+	// cancel it, canceled_by what canceled it (an event id, or a
+	// sentence). The partial index holds waiting deliveries only, so a
+	// cancelling event finds its targets without reading the rest, and
+	// it stays as small as what waits.
+	`ALTER TABLE hookline_delivery ADD COLUMN due_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE hookline_delivery ADD COLUMN late_after BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE hookline_delivery ADD COLUMN schedule_note TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hookline_delivery ADD COLUMN correlation TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hookline_delivery ADD COLUMN canceled_by TEXT NOT NULL DEFAULT '';
+	CREATE INDEX hookline_delivery_waiting ON hookline_delivery (address, correlation, created_at)
+		WHERE status = 'scheduled' AND correlation <> '';`,
+
+	// 6: the W3C trace context of the span that accepted a delivery's
+	// event (trace.go): each attempt's span is its child, whatever the
+	// queue or a restart did in between. '' when tracing was off.
+	`ALTER TABLE hookline_delivery ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE hookline_delivery ADD COLUMN tracestate TEXT NOT NULL DEFAULT '';`,
+
+	// 7: retention (retention.go) walks events in the order they were
 	// received, oldest first, with (received_at, id) as its cursor: the
 	// index answers both the cutoff and the cursor without reading the
 	// table.

@@ -90,6 +90,7 @@ func (q *direct) feed(take context.Context) {
 // which room is reserved, and returns how many.
 func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	s := q.s
+	erasures := q.erasureCount() // before the read: see direct.erased
 	tx, err := s.rdb.BeginTx(ctx, snapshot())
 	if err != nil {
 		return 0, err
@@ -101,7 +102,7 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	// index, which makes each read scan and sort every pending row. Its
 	// condition, "spill_seq > 0", must be in the query for SQLite to use
 	// it: the planner cannot tell that the cursor is never negative.
-	rows, err := tx.QueryContext(ctx, `SELECT spill_seq, id, event_id, content, retry_schedule, max_attempts
+	rows, err := tx.QueryContext(ctx, `SELECT spill_seq, id, event_id, content, retry_schedule, max_attempts, traceparent, tracestate
 		FROM hookline_delivery INDEXED BY hookline_delivery_spill
 		WHERE spill_seq > ? AND spill_seq > 0 AND job_id = ? AND status = ? ORDER BY spill_seq LIMIT ?`,
 		q.cursor, jobSpilled, StatusPending, limit)
@@ -112,8 +113,8 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 	last := q.cursor
 	for rows.Next() {
 		var content, sched string
-		j := directJob{d: new(actions.Delivery), job: jobSpilled}
-		if err := rows.Scan(&last, &j.id, &j.eventID, &content, &sched, &j.retry.MaxAttempts); err != nil {
+		j := directJob{d: new(actions.Delivery), job: jobSpilled, erasures: erasures}
+		if err := rows.Scan(&last, &j.id, &j.eventID, &content, &sched, &j.retry.MaxAttempts, &j.trace.parent, &j.trace.state); err != nil {
 			rows.Close()
 			return 0, err
 		}

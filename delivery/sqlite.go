@@ -49,8 +49,10 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 	uri := "file:" + (&url.URL{Path: filepath.Join(abs, sqliteFile)}).EscapedPath()
 	// busy_timeout covers the moments a checkpoint or a reader holds a lock;
 	// synchronous=NORMAL is durable in WAL mode except for the last commits
-	// before a power loss (not a process crash).
-	common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	// before a power loss (not a process crash). secure_delete zeroes what
+	// a delete or an update frees, so that erased data (erase.go) does not
+	// linger in free space of the file.
+	common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=secure_delete(1)"
 	// One writer connection: SQLite serialises writers anyway, and with a
 	// pool of one they queue in database/sql instead of failing with
 	// SQLITE_BUSY. The price: code holding a write transaction must never
@@ -96,6 +98,7 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 		lockMigrations: func(context.Context) (func(), error) { return func() {}, nil },
 		reclaim:        func(ctx context.Context) (int64, error) { return incrementalVacuum(ctx, write, reclaimPages) },
 		size:           func(context.Context) (int64, error) { return sqliteSize(path) },
+		checkpoint:     checkpointSQLite,
 		describe:       path,
 		close: func() error {
 			err := errors.Join(read.Close(), write.Close())
@@ -114,4 +117,19 @@ func openCached(dsn string) (*sql.DB, error) {
 		return nil, err
 	}
 	return sql.OpenDB(stmtcache.New(c, 0)), nil
+}
+
+// checkpointSQLite writes the WAL back into the database file and truncates
+// it. The WAL otherwise keeps the old images of the pages an erasure
+// rewrote until they are overwritten as it is reused. It fails when a
+// reader still holds a snapshot older than the log's end.
+func checkpointSQLite(ctx context.Context, db *sql.DB) error {
+	var busy, logPages, done int
+	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil {
+		return err
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint: the log is in use (%d of %d pages written back)", done, logPages)
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/actions"
 )
@@ -43,6 +44,15 @@ type Config struct {
 	// RetentionInterval is how often the retention job runs; default a
 	// tenth of Retention, from 1s to 10m.
 	RetentionInterval time.Duration
+	// Gate is asked, when a scheduled delivery falls due, whether its
+	// action may still run (see Gate); nil lets every one run.
+	Gate Gate
+	// DueLag, when set, is told how long after its due time each
+	// scheduled delivery started, for a metric.
+	DueLag func(time.Duration)
+	// TracerProvider traces each attempt as a child of its event's span
+	// (NewEvent.Trace); nil: no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults for the zero values in Config.
@@ -75,18 +85,12 @@ const (
 	// own would leave its delivery pending for ever. Our attempts table is
 	// the source of truth. (PostgreSQL stores it as smallint.)
 	riverMaxAttempts = 1000
-	// River turns a scheduled job into an available one in a maintenance
-	// pass every 5s (maintenance.JobSchedulerIntervalDefault, not
-	// exported). Jobs due sooner are inserted available with a future
-	// scheduled_at, which the fetch query already respects; River does the
-	// same for its own short retries and snoozes.
-	schedulerInterval = 5 * time.Second
 	// Fetching: River's defaults (100ms cooldown, 1s poll) cap throughput
 	// at Workers/100ms and add up to a second of latency to every
 	// delivery. SQLite has only the poll; on PostgreSQL, LISTEN/NOTIFY
 	// wakes every node when jobs are inserted and the poll is a fallback
-	// (and what picks up jobs inserted available with a scheduled_at a
-	// little ahead, see availableSoon).
+	// (and what picks up jobs inserted available with a scheduled_at
+	// ahead, see availableNow).
 	fetchCooldown     = 5 * time.Millisecond
 	fetchPollInterval = 50 * time.Millisecond
 )
@@ -95,8 +99,9 @@ const (
 type Store struct {
 	cfg     Config
 	log     *slog.Logger
-	db      *sql.DB // writes, and River
-	rdb     *sql.DB // reads
+	tracer  trace.Tracer // nil: tracing is off
+	db      *sql.DB      // writes, and River
+	rdb     *sql.DB      // reads
 	be      *backend
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
@@ -108,7 +113,10 @@ type Store struct {
 	removed    removedCounts // rows removed by retention and purges, for metrics
 	stopping   atomic.Bool   // set while Stop waits: a purge in progress yields
 
-	eventInsert, deliveryInsert *bulkInsert // prepared for Accept
+	eventInsert, deliveryInsert *bulkInsert             // prepared for Accept
+	identifierInsert            *bulkInsert             // the erasure index, for Accept
+	macs                        sync.Pool               // HMACs under the erasure index's key (identifiers.go)
+	riverClock                  rivertype.TimeGenerator // Config.Now for River, when the caller gave one
 
 	mu      sync.Mutex
 	started bool
@@ -120,12 +128,21 @@ type Store struct {
 // crashed process is made available again at once; on PostgreSQL, River's
 // rescuer gives it to a live node (see rescueAfter).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	injected := cfg.Now != nil
 	cfg = cfg.withDefaults()
 	be, err := openBackend(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger, db: be.write, rdb: be.read, be: be, purgeBatch: purgeBatchSize}
+	if injected {
+		// One clock: River decides a job is due on the caller's clock too,
+		// so a test moves a due time by moving the clock, not by sleeping.
+		s.riverClock = riverClock{cfg.Now}
+	}
+	if cfg.TracerProvider != nil {
+		s.tracer = cfg.TracerProvider.Tracer("github.com/hookline/hookline/delivery")
+	}
 	if err := s.open(ctx); err != nil {
 		return nil, errors.Join(err, be.close())
 	}
@@ -172,6 +189,10 @@ func (s *Store) open(ctx context.Context) error {
 		return err
 	}
 
+	if err := s.loadIdentifierKey(ctx); err != nil {
+		return err
+	}
+
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &worker{s: s}); err != nil {
 		return fmt.Errorf("delivery: %w", err)
@@ -203,7 +224,8 @@ func (s *Store) open(ctx context.Context) error {
 		RescueStuckJobsAfter: rescue,
 		MaxAttempts:          riverMaxAttempts,
 		Logger:               quietRiverLogger(s.log),
-		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableSoon)},
+		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableNow)},
+		Test:                 river.TestConfig{Time: s.riverClock},
 	})
 	if err != nil {
 		return fmt.Errorf("delivery: river client: %w", err)
@@ -312,7 +334,7 @@ func (s *Store) Close() error {
 	if s.records != nil {
 		s.records.close()
 	}
-	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.be.close())
+	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.identifierInsert.close(), s.be.close())
 }
 
 // Ping reports whether the database answers, for readiness checks.
@@ -349,6 +371,15 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// optNanos reads a time column where 0 means none.
+func optNanos(n int64) *time.Time {
+	if n == 0 {
+		return nil
+	}
+	t := fromNanos(n)
+	return &t
+}
 
 // demoted lowers River's info records (periodic job counts, start and stop)
 // to debug: at info level an operator should see Hookline's events, not the

@@ -22,6 +22,9 @@ type deliveryState struct {
 	attempts       int
 	jobID          int64
 	retryRequested bool
+	dueAt          int64 // unix nanoseconds; 0 unless it waited (a schedule)
+	lateAfter      int64
+	trace          traceParent
 }
 
 func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
@@ -39,35 +42,44 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	if p.jobID != job.ID || (p.status.final() && !p.retryRequested) {
 		return nil
 	}
+	if p.status == StatusScheduled {
+		if ok, err := s.startScheduled(ctx, id, p); !ok || err != nil {
+			return err
+		}
+	}
 
 	p.content.Attempt = p.attempts + 1
+	ctx, span := s.startAttempt(s.withParent(ctx, p.trace), p.eventID, id, &p.content)
+	log := s.attemptLog(ctx, p.eventID, id, &p.content)
 	// An interrupted attempt returns ctx's error: River puts the job back
 	// as it was and the next start tries again. So does one made but not
 	// recorded, which River runs again (a second send) on its own backoff:
 	// the job must finish within River's timeout, so it cannot wait for the
 	// database as a first attempt from memory does (unrecorded.go).
-	out, next, err := s.attempt(ctx, p.eventID, id, &p.content, job.ID)
+	out, next, err := s.attempt(ctx, log, id, &p.content, job.ID)
+	endAttempt(span, out, next, err)
 	if nr := (*notRecorded)(nil); errors.As(err, &nr) {
-		s.recordFailed(ctx, s.attemptLog(p.eventID, id, &p.content), nr.err, "recording an attempt failed; it will run again")
+		s.recordFailed(ctx, log, nr.err, "recording an attempt failed; it will run again")
 	}
 	if err != nil {
 		return err
 	}
 	if next.status == StatusFailed {
-		return river.JobCancel(errors.New(out.Error))
+		// Not the attempt's error, which the attempt log holds: River
+		// keeps this text in its job row, out of reach of an erasure.
+		return river.JobCancel(errors.New("the delivery failed; its attempt log says why"))
 	}
 	return nil
 }
 
-// attempt makes attempt d.Attempt of delivery id, of event eventID (ours,
-// as the API knows it), on behalf of River job jobID (jobHeld or
-// jobSpilled for a first attempt from memory), and records it. When ctx
+// attempt makes attempt d.Attempt of delivery id, logging to log (its
+// attemptLog), on behalf of River job jobID (jobHeld or jobSpilled for a
+// first attempt from memory), and records it. When ctx
 // ends before the attempt delivered (stopping, or River's job timeout) it
 // is not an attempt: nothing is recorded and ctx's error is returned, for
 // the caller to run it again. An attempt made but not recorded returns a
 // *notRecorded error holding what is needed to record it later.
-func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Delivery, jobID int64) (actions.Outcome, nextStep, error) {
-	log := s.attemptLog(eventID, id, d)
+func (s *Store) attempt(ctx context.Context, log *slog.Logger, id string, d *actions.Delivery, jobID int64) (actions.Outcome, nextStep, error) {
 	started := s.cfg.Now()
 	out := s.execute(ctx, d, log)
 	if ctx.Err() != nil && out.Status != actions.Delivered {
@@ -78,23 +90,12 @@ func (s *Store) attempt(ctx context.Context, eventID, id string, d *actions.Deli
 	return out, next, err
 }
 
-// attemptLog is the logger of attempt d.Attempt of delivery id.
-func (s *Store) attemptLog(eventID, id string, d *actions.Delivery) *slog.Logger {
-	return s.log.With(
-		slog.String("event_id", eventID),
-		slog.String("delivery_id", id),
-		slog.String("trigger", d.Trigger),
-		slog.String("action", d.Address),
-		slog.Int("attempt", d.Attempt),
-	)
-}
-
 func (s *Store) loadDeliveryState(ctx context.Context, id string) (*deliveryState, error) {
 	var p deliveryState
 	var content string
-	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested
+	err := s.rdb.QueryRowContext(ctx, s.sql(`SELECT event_id, content, status, attempts, job_id, retry_requested, due_at, late_after, traceparent, tracestate
 		FROM hookline_delivery WHERE id = ?`), id).
-		Scan(&p.eventID, &content, &p.status, &p.attempts, &p.jobID, &p.retryRequested)
+		Scan(&p.eventID, &content, &p.status, &p.attempts, &p.jobID, &p.retryRequested, &p.dueAt, &p.lateAfter, &p.trace.parent, &p.trace.state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -157,16 +158,22 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 		// serialises us with Retry before we read retry_requested.
 		var n, maxAttempts, runBase int
 		var sched string
-		var jobID int64
+		var jobID, erasedAt int64
 		var requested bool
 		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?
-			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base`), nanos(now), id).
-			Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase); err != nil {
+			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base, erased_at`), nanos(now), id).
+			Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase, &erasedAt); err != nil {
 			return err
 		}
-		// Superseded while in flight (jobID differs): keep the record,
-		// decide nothing.
-		current := jobID == attemptJob
+		// Superseded while in flight (jobID differs), or erased meanwhile
+		// (erase.go): keep the record, decide nothing. An erased one's
+		// excerpts are erased too: the peer's answer may quote the data.
+		next.erased = erasedAt != 0
+		current := jobID == attemptJob && !next.erased
+		errText, response := out.Error, out.Response
+		if next.erased {
+			errText, response = erasedUnlessEmpty(errText), erasedUnlessEmpty(response)
+		}
 		if current {
 			schedule, err := decodeSchedule(sched)
 			if err != nil {
@@ -181,7 +188,7 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 			(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			id, n, nanos(started), recordedOutcome(out, next), out.StatusCode, int64(out.Duration),
-			out.Error, out.Response, out.ProviderID); err != nil {
+			errText, response, out.ProviderID); err != nil {
 			return err
 		}
 		if !current {
@@ -228,6 +235,15 @@ type nextStep struct {
 	status Status
 	at     time.Time // next attempt, zero when none
 	fresh  bool      // the next attempt starts a new run of the retry policy
+	erased bool      // the delivery was erased while the attempt was in flight: nothing follows
+}
+
+// erasedUnlessEmpty is the marker for an erased text that held something.
+func erasedUnlessEmpty(s string) string {
+	if s == "" {
+		return ""
+	}
+	return erasedText
 }
 
 // decide what follows an attempt, the k-th of its run of policy p (the
@@ -265,8 +281,10 @@ func (s *Store) advance(ctx context.Context, tx *sql.Tx, id string, next nextSte
 		}
 		nextAt = sql.NullInt64{Int64: nanos(next.at), Valid: true}
 	}
+	// canceled_by is cleared: an attempt was made, so whatever canceled
+	// the delivery while it was in flight did not stop it (startScheduled).
 	_, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery
-		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, run_base = ?, updated_at = ?
+		SET status = ?, last_error = ?, next_attempt_at = ?, retry_requested = 0, run_base = ?, updated_at = ?, canceled_by = ''
 		WHERE id = ?`), next.status, lastError, nextAt, runBase, nanos(now), id)
 	return err
 }
@@ -285,6 +303,9 @@ func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Ou
 		msg = "attempt finished; retrying now as requested"
 	case "":
 		msg = "attempt of a superseded job recorded"
+		if next.erased {
+			msg = "attempt of a delivery erased meanwhile recorded; nothing follows"
+		}
 	}
 	if !log.Enabled(ctx, level) {
 		return
@@ -295,6 +316,9 @@ func (s *Store) logAttempt(ctx context.Context, log *slog.Logger, out actions.Ou
 		slog.String("provider_id", out.ProviderID),
 		slog.Duration("duration", out.Duration),
 		slog.String("error", out.Error), // executors redact secrets from it
+	}
+	if next.erased {
+		attrs[len(attrs)-1] = slog.String("error", erasedUnlessEmpty(out.Error))
 	}
 	if !next.at.IsZero() {
 		attrs = append(attrs, slog.Time("next_attempt_at", next.at))

@@ -11,6 +11,7 @@ import (
 	"cel.dev/cel-go/cel"
 
 	"github.com/hookline/hookline/actions/builtin"
+	"github.com/hookline/hookline/internal/pii"
 	"github.com/hookline/hookline/rules"
 )
 
@@ -170,6 +171,24 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		if _, err := e.Decode(set.Set().Schema, benchEvent); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIdentifiers measures listing the personal identifiers of the
+// decoded benchmark event for the erasure index (its participant's e-mail,
+// phone and normalized phone), as intake does for every event.
+func BenchmarkIdentifiers(b *testing.B) {
+	set := benchRules(b, 1)
+	ev, err := New(Options{}).Decode(set.Set().Schema, benchEvent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := pii.Normalizer{CountryCode: "1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(ev.Identifiers(n)) != 2 {
+			b.Fatal("want 2 identifiers")
 		}
 	}
 }

@@ -21,6 +21,9 @@ import (
 type Compiled struct {
 	set    *rules.Set
 	byType map[string]*compiledType // by event type name
+	// cancelers lists, by event type, the actions whose schedule that
+	// type cancels (cancel_on).
+	cancelers map[string][]*rules.Action
 }
 
 // Set returns the rule set it was compiled from.
@@ -61,7 +64,17 @@ type compiledAttr struct {
 // Load accepted without errors (a filter missing for an event type), which
 // the caller treats like a set that failed to load.
 func Compile(set *rules.Set) (*Compiled, error) {
-	c := &Compiled{set: set, byType: map[string]*compiledType{}}
+	c := &Compiled{set: set, byType: map[string]*compiledType{}, cancelers: map[string][]*rules.Action{}}
+	for _, t := range set.Triggers {
+		for _, a := range t.Actions {
+			if a.Schedule == nil {
+				continue
+			}
+			for _, typ := range a.Schedule.CancelOn {
+				c.cancelers[typ] = append(c.cancelers[typ], a)
+			}
+		}
+	}
 	// Only signatures matter when compiling, and the date helpers have the
 	// same ones in every zone. They shadow the set's functions, as the
 	// child context of evalContext does.

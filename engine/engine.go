@@ -92,6 +92,10 @@ type Result struct {
 	Fired    []Fired // in trigger-name, then source order
 	Skipped  []Skip
 	Failures []Failure
+	// Cancels names the waiting deliveries this event cancels (schedules
+	// whose cancel_on lists its type); the store cancels them in the
+	// transaction that accepts the event.
+	Cancels []Cancel
 }
 
 // Fired is one action an event set off: the rendered delivery, and the
@@ -100,6 +104,8 @@ type Result struct {
 type Fired struct {
 	Delivery *actions.Delivery
 	Action   *rules.Action
+	// Timing is when it runs, for an action with a schedule; nil: now.
+	Timing *Timing
 }
 
 // MatchOptions change what Match reports, not what it fires.
@@ -108,6 +114,8 @@ type MatchOptions struct {
 	// filter made of && clauses, which clause was false. Dry runs use it;
 	// the server does not pay for it.
 	Explain bool
+	// Now is when the event arrived, for schedules; zero means time.Now().
+	Now time.Time
 }
 
 // Match evaluates every trigger of c that listens to the event's type. The
@@ -118,6 +126,20 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 	dl := deadline{parent: ctx, start: time.Now(), timeout: e.filterTimeout}
 	defer dl.cancel()
 	var activation any // built on first use: many events match no filter at all
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	getActivation := func() (any, error) {
+		if activation == nil {
+			act, err := cel.NewActivation(celVariables(ev))
+			if err != nil {
+				return nil, err
+			}
+			activation = act
+		}
+		return activation, nil
+	}
 	triggers := set.TriggersFor(ev.Type)
 	comp := c.byType[ev.Type]
 	if len(triggers) > 0 && (comp == nil || comp.et != ev.schema) {
@@ -146,13 +168,9 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 			if g := comp.guards[i]; g != nil && (g.whole || !guards.holds(g)) {
 				ok = guards.holds(g)
 			} else {
-				if activation == nil {
-					act, err := cel.NewActivation(celVariables(ev))
-					if err != nil {
-						res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
-						continue
-					}
-					activation = act
+				if _, err := getActivation(); err != nil {
+					res.Failures = append(res.Failures, Failure{Trigger: t.Name, Kind: FilterError, Err: err})
+					continue
 				}
 				var err error
 				if ok, err = evalFilter(&dl, t.Programs[ev.Type], activation, t.Tracked); err != nil {
@@ -163,9 +181,7 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 			if !ok {
 				s := Skip{Trigger: t.Name, Reason: SkipFilterFalse}
 				if opts.Explain {
-					if activation == nil {
-						activation, _ = cel.NewActivation(celVariables(ev))
-					}
+					getActivation()
 					s.Detail = explainFalse(dl.context(), set, t, ev.Type, activation)
 				}
 				skip(s, i)
@@ -178,12 +194,19 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 				continue
 			}
 			d, err := render(&scope, a, comp.actions[i][j])
+			var timing *Timing
+			if err == nil && a.Schedule != nil {
+				timing, err = scope.timing(a.Schedule, now, getActivation)
+			}
 			if err != nil {
 				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Action: a.Address, Kind: RenderError, Err: err})
 				continue
 			}
-			res.Fired = append(res.Fired, Fired{Delivery: d, Action: a})
+			res.Fired = append(res.Fired, Fired{Delivery: d, Action: a, Timing: timing})
 		}
+	}
+	if len(c.cancelers[ev.Type]) > 0 {
+		res.Cancels = c.cancels(ev, getActivation)
 	}
 	if opts.Explain {
 		for _, t := range set.Triggers {

@@ -67,7 +67,8 @@ func TestMatchExamples(t *testing.T) {
 	}{
 		{"participant-replied-cancel.json", []string{"front_desk_cancel_alert.sms.front_desk"}},
 		{"participant-replied-yes.json", nil},
-		{"participant-confirmed.json", []string{"confirmed_email_staff.email.staff"}},
+		{"participant-confirmed.json", []string{"confirmed_email_staff.email.staff", "next_day_follow_up.email.participant"}},
+		{"participant-invite-sent.json", []string{"unconfirmed_invite_alert.sms.front_desk"}},
 		{"participant-not-coming.json", []string{"not_coming_sms_front_desk.sms.front_desk"}},
 		{"booking-completed.json", []string{"crm_booking_sync.http.crm"}},
 		{"message-failed.json", []string{"message_failed_email.email.office_manager"}},

@@ -16,7 +16,7 @@ import (
 func actionSchema(t *actions.Type) *hcl.BodySchema {
 	s := &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "enabled"}},
-		Blocks:     []hcl.BlockHeaderSchema{{Type: "retry"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "retry"}, {Type: "schedule"}},
 	}
 	for _, a := range t.Attrs {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a.Name, Required: a.Required})
@@ -49,13 +49,19 @@ func (c *checker) decodeAction(t *Trigger, b *hcl.Block, types []*EventType) *Ac
 	}
 	content, diags := b.Body.Content(actionSchema(spec))
 	c.diags = append(c.diags, diags...)
-	act.Retry = t.Retry
-	for i, rb := range content.Blocks {
-		if i > 0 {
-			c.diags = append(c.diags, duplicateDiag("retry block", "retry", rb.DefRange, content.Blocks[0].DefRange))
-			continue
+	act.Retry, act.Schedule = t.Retry, t.Schedule
+	var retryBlock, scheduleBlock *hcl.Block
+	for _, blk := range content.Blocks {
+		switch {
+		case blk.Type == "retry" && retryBlock != nil:
+			c.diags = append(c.diags, duplicateDiag("retry block", "retry", blk.DefRange, retryBlock.DefRange))
+		case blk.Type == "retry":
+			retryBlock, act.Retry = blk, c.decodeRetry(blk)
+		case scheduleBlock != nil:
+			c.diags = append(c.diags, duplicateDiag("schedule block", "schedule", blk.DefRange, scheduleBlock.DefRange))
+		default:
+			scheduleBlock, act.Schedule = blk, c.decodeScheduleBlock(blk, types)
 		}
-		act.Retry = c.decodeRetry(rb)
 	}
 	if a, ok := content.Attributes["enabled"]; ok {
 		c.diags = append(c.diags, decodeBool(a, &act.Enabled)...)

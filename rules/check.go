@@ -94,6 +94,53 @@ func buildCtyObject(o *Object) cty.Type {
 }
 
 func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi bool) (*cel.Ast, hcl.Diagnostics) {
+	ast, diags := c.compileCELExpr(src, rng, et, multi, "Invalid filter")
+	if ast == nil {
+		return nil, diags
+	}
+	forType := ""
+	if multi {
+		forType = fmt.Sprintf(" (for event type %s)", et.Name)
+	}
+	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Filter is not a condition",
+			Detail:   fmt.Sprintf("when must evaluate to true or false, but this expression gives %s%s.", out, forType),
+			Subject:  rng.Ptr(),
+		}}
+	}
+	return ast, nil
+}
+
+// compileCELValue compiles a CEL expression giving a value to compare:
+// a string or a number.
+func (c *checker) compileCELValue(src string, rng hcl.Range, et *EventType, multi bool) (*cel.Ast, hcl.Diagnostics) {
+	ast, diags := c.compileCELExpr(src, rng, et, multi, "Invalid correlate")
+	if ast == nil {
+		return nil, diags
+	}
+	out := ast.OutputType()
+	for _, ok := range []*cel.Type{cel.StringType, cel.IntType, cel.UintType, cel.DynType} {
+		if out.IsExactType(ok) {
+			return ast, nil
+		}
+	}
+	forType := ""
+	if multi {
+		forType = fmt.Sprintf(" (for event type %s)", et.Name)
+	}
+	return nil, hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid correlate",
+		Detail:   fmt.Sprintf("correlate must give a string or a number to compare, such as appointment.id, but this expression gives %s%s.", out, forType),
+		Subject:  rng.Ptr(),
+	}}
+}
+
+// compileCELExpr compiles src for events of type et, turning CEL's errors
+// into diagnostics headed summary.
+func (c *checker) compileCELExpr(src string, rng hcl.Range, et *EventType, multi bool, summary string) (*cel.Ast, hcl.Diagnostics) {
 	env, err := c.cel.forType(et)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Internal error", Detail: err.Error(), Subject: rng.Ptr()}}
@@ -112,7 +159,7 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 			return &hcl.Range{Filename: rng.Filename, Start: celPos(fileBytes, rng, line, col), End: celPos(fileBytes, rng, line, col+width)}
 		}
 		if fix, ok := explainSyntax(src, iss.Errors()); ok {
-			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: fix.detail, Subject: at(fix.line, fix.col, fix.width), Context: rng.Ptr()}}
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: fix.detail, Subject: at(fix.line, fix.col, fix.width), Context: rng.Ptr()}}
 		}
 		var diags hcl.Diagnostics
 		for _, e := range iss.Errors() {
@@ -147,21 +194,13 @@ func (c *checker) compileCEL(src string, rng hcl.Range, et *EventType, multi boo
 			if detail == "" {
 				detail = celDetail(e.Message, et, forType)
 			}
-			d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid filter", Detail: detail, Subject: at(line, col, width), Context: rng.Ptr()}
+			d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: at(line, col, width), Context: rng.Ptr()}
 			if extra != nil {
 				d.Extra = extra
 			}
 			diags = append(diags, d)
 		}
 		return nil, diags
-	}
-	if out := ast.OutputType(); !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.DynType) {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Filter is not a condition",
-			Detail:   fmt.Sprintf("when must evaluate to true or false, but this expression gives %s%s.", out, forType),
-			Subject:  rng.Ptr(),
-		}}
 	}
 	return ast, nil
 }

@@ -180,6 +180,9 @@ func (s *Set) describe() map[string]resource {
 			if a.Retry != nil {
 				r.attrs["retry"] = a.Retry.String()
 			}
+			if a.Schedule != nil {
+				a.Schedule.describe(s, &r)
+			}
 			for name, attr := range a.Attrs {
 				r.setExpr(s, name, attr.Expr)
 			}
@@ -224,12 +227,29 @@ func (s *Set) testResource(t *Test) resource {
 			r.extra = map[string]string{"event": hex.EncodeToString(sum[:])}
 		}
 	}
+	then := 0
 	for _, eb := range b.Body.Blocks {
-		if eb.Type != "expect" || len(eb.Labels) != 1 {
-			continue
-		}
-		for name, a := range eb.Body.Attributes {
-			r.setExpr(s, fmt.Sprintf("expect[%q].%s", eb.Labels[0], name), a.Expr)
+		switch {
+		case eb.Type == "then":
+			then++
+			for name, a := range eb.Body.Attributes {
+				r.setExpr(s, fmt.Sprintf("then[%d].%s", then, name), a.Expr)
+			}
+			if then <= len(t.Then) {
+				if a, ok := eb.Body.Attributes["event"]; ok {
+					if v, d := a.Expr.Value(nil); !d.HasErrors() && v.Type() == cty.String {
+						sum := sha256.Sum256(t.Then[then-1].Event)
+						if r.extra == nil {
+							r.extra = map[string]string{}
+						}
+						r.extra[fmt.Sprintf("then[%d].event", then)] = hex.EncodeToString(sum[:])
+					}
+				}
+			}
+		case eb.Type == "expect" && len(eb.Labels) == 1:
+			for name, a := range eb.Body.Attributes {
+				r.setExpr(s, fmt.Sprintf("expect[%q].%s", eb.Labels[0], name), a.Expr)
+			}
 		}
 	}
 	return r

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"testing"
 	"testing/fstest"
 
@@ -168,5 +169,38 @@ func TestWordDiff(t *testing.T) {
 		if got, ok := WordDiff(tc.before, tc.after); !ok || got != tc.want {
 			t.Errorf("WordDiff(%s, %s) = %s, want %s", tc.before, tc.after, got, tc.want)
 		}
+	}
+}
+
+func TestDiffScheduleAttributeByAttribute(t *testing.T) {
+	t.Parallel()
+	rule := func(delay, to string) string {
+		return `
+trigger "a" {
+  on = ["participant.invite_sent"]
+  schedule {
+    delay     = "` + delay + `"
+    cancel_on = ["participant.confirmed"]
+    correlate = "appointment.id"
+    window {
+      time_zone = appointment.time_zone
+      from      = "08:00"
+      to        = "` + to + `"
+    }
+  }
+  action "http" "h" { url = "https://example.com" }
+  action "http" "own" {
+    url = "https://example.com"
+    schedule { delay = "1h" }
+  }
+}
+`
+	}
+	got := Diff(mustLoad(t, rule("2h", "20:00")), mustLoad(t, rule("3h", "18:00")))
+	if len(got) != 1 || got[0].Address != "a.http.h" || got[0].Change != "update" {
+		t.Fatalf("want only a.http.h updated (the other has its own schedule); got %+v", got)
+	}
+	if attrs := got[0].Attrs(); !slices.Equal(attrs, []string{"schedule.delay", "schedule.window.to"}) {
+		t.Errorf("changed attributes = %v, want [schedule.delay schedule.window.to]", attrs)
 	}
 }

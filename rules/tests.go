@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -16,18 +17,37 @@ import (
 // Test is a `test` block: an event, the exact set of action addresses it
 // must fire, and expectations on what those actions render.
 type Test struct {
-	Name      string
-	Event     []byte // the event as JSON: a fixture file, or the inline object
-	Fires     []string
-	Expects   []*Expect
+	Name  string
+	Event []byte // the event as JSON: a fixture file, or the inline object
+	// Now is when the event arrives, for schedules; zero: the test's clock.
+	Now     time.Time
+	Fires   []string
+	Expects []*Expect
+	// Then are later events, in order, each checked for the waiting
+	// deliveries of the events before it that it cancels.
+	Then      []*TestStep
 	DeclRange hcl.Range
+}
+
+// TestStep is a `then` block of a test: a later event.
+type TestStep struct {
+	Event []byte
+	Now   time.Time // zero: the step before's
+	// Fires, when set, is checked as a test's fires is; nil leaves it out.
+	Fires []string
+	// Cancels lists the actions whose waiting deliveries, from the events
+	// before, this event cancels: exactly those.
+	Cancels []string
+	Range   hcl.Range
 }
 
 // Expect holds the checks on one fired action's rendered fields.
 type Expect struct {
 	Address string
 	Checks  []*Check
-	Range   hcl.Range
+	// At, when set, is the time the delivery must be due (a schedule).
+	At    *time.Time
+	Range hcl.Range
 }
 
 // Check is one expectation on a rendered field. Key names the header for
@@ -42,8 +62,12 @@ type Check struct {
 }
 
 var testSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "event", Required: true}, {Name: "fires", Required: true}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: "expect", LabelNames: []string{"action"}}},
+	Attributes: []hcl.AttributeSchema{{Name: "event", Required: true}, {Name: "fires", Required: true}, {Name: "now"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "expect", LabelNames: []string{"action"}}, {Type: "then"}},
+}
+
+var thenSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "event", Required: true}, {Name: "cancels", Required: true}, {Name: "fires"}, {Name: "now"}},
 }
 
 func (c *checker) decodeTest(b *hcl.Block, fsys fs.FS, fsysName string) *Test {
@@ -62,40 +86,21 @@ func (c *checker) decodeTest(b *hcl.Block, fsys fs.FS, fsysName string) *Test {
 			addrs = append(addrs, a.Address)
 		}
 	}
-	fires := content.Attributes["fires"]
-	v, d := fires.Expr.Value(nil)
-	if d.HasErrors() || !(v.Type().IsTupleType() || v.Type().IsListType()) || !v.IsWhollyKnown() {
-		c.diags = append(c.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Invalid value for fires",
-			Detail:   `fires must be a list of action addresses, such as ["front_desk_cancel_alert.sms.front_desk"], or [] for an event that must fire nothing.`,
-			Subject:  fires.Expr.Range().Ptr(),
-		})
+	if a, ok := content.Attributes["now"]; ok {
+		t.Now = c.testTime(a)
+	}
+	list, ok := c.testAddresses(content.Attributes["fires"], actionsByAddr, addrs)
+	if !ok {
 		return nil
 	}
-	var elemRanges []hcl.Range // point at the element, not the whole list
-	if tuple, ok := fires.Expr.(*hclsyntax.TupleConsExpr); ok {
-		for _, e := range tuple.Exprs {
-			elemRanges = append(elemRanges, e.Range())
-		}
-	}
-	for i, e := range v.AsValueSlice() {
-		rng := fires.Expr.Range()
-		if i < len(elemRanges) {
-			rng = elemRanges[i]
-		}
-		if e.Type() != cty.String || e.IsNull() {
-			c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for fires", Detail: "Each element of fires must be an action address string.", Subject: rng.Ptr()})
-			return nil
-		}
-		addr := e.AsString()
-		if _, ok := actionsByAddr[addr]; !ok {
-			c.diags = append(c.diags, unknownAddress(addr, addrs, rng))
+	t.Fires = list
+	for _, eb := range content.Blocks {
+		if eb.Type == "then" {
+			if step := c.decodeThen(fmt.Sprintf("%s-then-%d", t.Name, len(t.Then)+1), eb, fsys, fsysName, actionsByAddr, addrs); step != nil {
+				t.Then = append(t.Then, step)
+			}
 			continue
 		}
-		t.Fires = append(t.Fires, addr)
-	}
-	for _, eb := range content.Blocks {
 		addr := eb.Labels[0]
 		a, ok := actionsByAddr[addr]
 		if !ok {
@@ -114,6 +119,97 @@ func (c *checker) decodeTest(b *hcl.Block, fsys fs.FS, fsysName string) *Test {
 		t.Expects = append(t.Expects, c.decodeExpect(eb, a))
 	}
 	return t
+}
+
+// testAddresses decodes a list of action addresses (fires, cancels).
+func (c *checker) testAddresses(a *hcl.Attribute, actionsByAddr map[string]*Action, addrs []string) ([]string, bool) {
+	v, d := a.Expr.Value(nil)
+	if d.HasErrors() || !(v.Type().IsTupleType() || v.Type().IsListType()) || !v.IsWhollyKnown() {
+		c.diags = append(c.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value for " + a.Name,
+			Detail:   a.Name + ` must be a list of action addresses, such as ["front_desk_cancel_alert.sms.front_desk"], or [] for none.`,
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return nil, false
+	}
+	var elemRanges []hcl.Range // point at the element, not the whole list
+	if tuple, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok {
+		for _, e := range tuple.Exprs {
+			elemRanges = append(elemRanges, e.Range())
+		}
+	}
+	out := []string{}
+	for i, e := range v.AsValueSlice() {
+		rng := a.Expr.Range()
+		if i < len(elemRanges) {
+			rng = elemRanges[i]
+		}
+		if e.Type() != cty.String || e.IsNull() {
+			c.diags = append(c.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for " + a.Name, Detail: "Each element of " + a.Name + " must be an action address string.", Subject: rng.Ptr()})
+			return nil, false
+		}
+		addr := e.AsString()
+		if _, ok := actionsByAddr[addr]; !ok {
+			c.diags = append(c.diags, unknownAddress(addr, addrs, rng))
+			continue
+		}
+		out = append(out, addr)
+	}
+	return out, true
+}
+
+// testTime decodes an RFC 3339 time (now, at).
+func (c *checker) testTime(a *hcl.Attribute) time.Time {
+	var text string
+	if d := decodeString(a, &text); d.HasErrors() {
+		c.diags = append(c.diags, d...)
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, text)
+	if err != nil {
+		c.diags = append(c.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value for " + a.Name,
+			Detail:   fmt.Sprintf("%q is not an RFC 3339 time; write it like \"2026-12-02T10:00:00-05:00\".", text),
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
+	return t
+}
+
+// decodeThen reads a `then` block: a later event of a test.
+func (c *checker) decodeThen(name string, b *hcl.Block, fsys fs.FS, fsysName string, actionsByAddr map[string]*Action, addrs []string) *TestStep {
+	step := &TestStep{Range: b.DefRange}
+	content, diags := b.Body.Content(thenSchema)
+	c.diags = append(c.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	step.Event = c.testEvent(name, content.Attributes["event"], fsys, fsysName)
+	if a, ok := content.Attributes["now"]; ok {
+		step.Now = c.testTime(a)
+	}
+	var ok bool
+	if step.Cancels, ok = c.testAddresses(content.Attributes["cancels"], actionsByAddr, addrs); !ok {
+		return nil
+	}
+	for _, addr := range step.Cancels {
+		if a := actionsByAddr[addr]; a.Schedule == nil || len(a.Schedule.CancelOn) == 0 {
+			c.diags = append(c.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Action cannot be canceled",
+				Detail:   fmt.Sprintf("%s has no schedule with cancel_on, so no event cancels it.", addr),
+				Subject:  content.Attributes["cancels"].Expr.Range().Ptr(),
+			})
+		}
+	}
+	if a, ok := content.Attributes["fires"]; ok {
+		if step.Fires, ok = c.testAddresses(a, actionsByAddr, addrs); !ok {
+			return nil
+		}
+	}
+	return step
 }
 
 func unknownAddress(addr string, all []string, rng hcl.Range) *hcl.Diagnostic {
@@ -192,6 +288,20 @@ func (c *checker) decodeExpect(b *hcl.Block, a *Action) *Expect {
 		fields[i] = at.Name
 	}
 	for _, attr := range sortedAttrs(attrs) {
+		if attr.Name == "at" && a.Spec.Attr("at") == nil {
+			if a.Schedule == nil {
+				c.diags = append(c.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Expectation on a schedule that does not exist",
+					Detail:   fmt.Sprintf("at checks when a scheduled action is due, and %s has no schedule: it runs when its event arrives.", a.Address),
+					Subject:  attr.NameRange.Ptr(),
+				})
+				continue
+			}
+			at := c.testTime(attr)
+			exp.At = &at
+			continue
+		}
 		if !contains(fields, attr.Name) {
 			c.diags = append(c.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,

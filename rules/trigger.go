@@ -23,6 +23,7 @@ type Trigger struct {
 	WhenRange   hcl.Range // of the string holding the CEL source
 	Actions     []*Action // in source order
 	Retry       *Retry    // the trigger's retry block: the default for its actions
+	Schedule    *Schedule // the trigger's schedule block: the default for its actions
 	DeclRange   hcl.Range
 
 	// Programs holds the compiled filter per event type in On (types differ
@@ -56,8 +57,11 @@ type Action struct {
 	Roots []string
 	// Static holds the values of static attributes (Choice, Duration,
 	// Number), defaults included, as text.
-	Static    map[string]string
-	Retry     *Retry // the action's own retry block, else the trigger's; nil: the server default
+	Static map[string]string
+	Retry  *Retry // the action's own retry block, else the trigger's; nil: the server default
+	// Schedule is the action's own schedule block, else the trigger's;
+	// nil: the action runs when its event arrives.
+	Schedule  *Schedule
 	DeclRange hcl.Range
 }
 
@@ -71,6 +75,7 @@ var triggerSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "action", LabelNames: []string{"type", "name"}},
 		{Type: "retry"},
+		{Type: "schedule"},
 	},
 }
 
@@ -98,6 +103,14 @@ func (c *checker) decodeTrigger(b *hcl.Block) *Trigger {
 	var retry *Retry
 	var actionBlocks []*hcl.Block
 	for _, blk := range content.Blocks {
+		if blk.Type == "schedule" {
+			if t.Schedule != nil {
+				c.diags = append(c.diags, duplicateDiag("schedule block", "schedule", blk.DefRange, t.Schedule.DeclRange))
+				continue
+			}
+			t.Schedule = c.decodeScheduleBlock(blk, types)
+			continue
+		}
 		if blk.Type == "retry" {
 			if retry != nil {
 				c.diags = append(c.diags, duplicateDiag("retry block", "retry", blk.DefRange, retry.DeclRange))
@@ -221,18 +234,11 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 	t.When, t.WhenRange = v.AsString(), a.Expr.Range()
 	t.Programs = map[string]cel.Program{}
 	t.ASTs = map[string]*cel.Ast{}
-	reported := map[string]bool{}
 	var envs []*cel.Env
-	var found hcl.Diagnostics
+	var found onceEach
 	for _, et := range types {
 		ast, diags := c.compileCEL(t.When, t.WhenRange, et, len(types) > 1)
-		for _, d := range diags {
-			key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
-			if !reported[key] {
-				reported[key] = true
-				found = append(found, d)
-			}
-		}
+		found.add(diags)
 		if ast == nil {
 			continue
 		}
@@ -244,7 +250,7 @@ func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) 
 		// deadline, checked inside them, keeps them short.
 		t.Tracked = t.Tracked || hasComprehension(ast.NativeRep().Expr()) || needsTracking(env, ast, c.maxEvent)
 	}
-	c.diags = append(c.diags, mergeNotInEvent(found)...)
+	c.diags = append(c.diags, mergeNotInEvent(found.diags)...)
 	// One mode for every event type, so that the engine can tell it from
 	// the trigger.
 	i := 0
@@ -301,4 +307,24 @@ func hasComprehension(e celast.Expr) bool {
 		}
 	}
 	return false
+}
+
+// onceEach collects the diagnostics of one expression compiled per event
+// type, keeping the same mistake once however many types make it.
+type onceEach struct {
+	seen  map[string]bool
+	diags hcl.Diagnostics
+}
+
+func (o *onceEach) add(diags hcl.Diagnostics) {
+	if o.seen == nil {
+		o.seen = map[string]bool{}
+	}
+	for _, d := range diags {
+		key := d.Subject.String() + strings.Split(d.Detail, " (for event type")[0]
+		if !o.seen[key] {
+			o.seen[key] = true
+			o.diags = append(o.diags, d)
+		}
+	}
 }

@@ -26,13 +26,19 @@ type DeliveryView struct {
 	UpdatedAt     time.Time  `json:"updated_at"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	LastError     string     `json:"last_error,omitempty"`
+	ErasedAt      *time.Time `json:"erased_at,omitempty"` // its content and attempt excerpts then read (erased)
+	// Set for a delivery that waited for its due time (a schedule).
+	DueAt        *time.Time `json:"due_at,omitempty"`
+	ScheduleNote string     `json:"schedule,omitempty"`
+	CanceledBy   string     `json:"canceled_by,omitempty"`
 }
 
 func view(d delivery.Summary) DeliveryView {
 	return DeliveryView{
 		ID: d.ID, EventID: d.EventID, Address: d.Address, Trigger: d.Trigger, Type: d.Type,
 		Status: string(d.Status), Attempts: d.Attempts, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
-		NextAttemptAt: d.NextAttemptAt, LastError: d.LastError,
+		NextAttemptAt: d.NextAttemptAt, LastError: d.LastError, ErasedAt: d.ErasedAt,
+		DueAt: d.DueAt, ScheduleNote: d.ScheduleNote, CanceledBy: d.CanceledBy,
 	}
 }
 
@@ -87,6 +93,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 var statuses = map[string]bool{
 	string(delivery.StatusPending): true, string(delivery.StatusRetrying): true,
 	string(delivery.StatusDelivered): true, string(delivery.StatusFailed): true,
+	string(delivery.StatusScheduled): true, string(delivery.StatusCanceled): true,
+	string(delivery.StatusExpired): true,
 }
 
 // parseFilter reads status, trigger, event_id, since, until (RFC 3339),
@@ -95,14 +103,15 @@ func parseFilter(q url.Values) (delivery.Filter, error) {
 	var f delivery.Filter
 	for key := range q {
 		switch key {
-		case "status", "trigger", "event_id", "since", "until", "limit", "cursor":
+		case "status", "trigger", "event_id", "address", "correlation", "since", "until", "limit", "cursor":
 		default:
-			return f, fmt.Errorf("unknown filter %q; use status, trigger, event_id, since, until, limit or cursor", key)
+			return f, fmt.Errorf("unknown filter %q; use status, trigger, event_id, address, correlation, since, until, limit or cursor", key)
 		}
 	}
 	f.Status, f.Trigger, f.EventID, f.Cursor = q.Get("status"), q.Get("trigger"), q.Get("event_id"), q.Get("cursor")
+	f.Address, f.Correlation = q.Get("address"), q.Get("correlation")
 	if f.Status != "" && !statuses[f.Status] {
-		return f, fmt.Errorf("unknown status %q; use pending, retrying, delivered or failed", f.Status)
+		return f, fmt.Errorf("unknown status %q; use pending, retrying, delivered, failed, scheduled, canceled or expired", f.Status)
 	}
 	for _, t := range []struct {
 		key string
@@ -161,6 +170,23 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": string(delivery.StatusPending)})
 }
 
+// cancelDelivery cancels a delivery waiting for its due time or its next
+// retry; 409 when it is not waiting (it ran, runs, or is about to).
+func (s *Server) cancelDelivery(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := s.store.Cancel(r.Context(), id)
+	if nw := (*delivery.NotWaitingError)(nil); errors.As(err, &nw) {
+		writeError(w, http.StatusConflict, "not_waiting", fmt.Sprintf("Delivery %q is %s, not waiting: only scheduled and retrying deliveries can be canceled.", id, nw.Status))
+		return
+	}
+	if err != nil {
+		s.storeError(w, "delivery", id, err)
+		return
+	}
+	s.log.Info("delivery canceled by hand", "delivery_id", id)
+	writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": string(delivery.StatusCanceled)})
+}
+
 // retryDeliveries re-queues every delivery matching a filter, given as a
 // JSON body {"status": "failed", "trigger": ..., "since": ..., "until": ...}
 // or as query parameters. A filter is required: "retry everything" is too
@@ -179,7 +205,7 @@ func (s *Server) retryDeliveries(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f, err := parseFilter(q)
-	if err == nil && (f.EventID != "" || f.Cursor != "" || f.Limit != 0) {
+	if err == nil && (f.EventID != "" || f.Address != "" || f.Correlation != "" || f.Cursor != "" || f.Limit != 0) {
 		err = errors.New("retry by filter takes status, trigger, since and until")
 	}
 	if err == nil && f.Status == "" && f.Trigger == "" && f.Since.IsZero() && f.Until.IsZero() {

@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/engine"
+	"github.com/hookline/hookline/internal/tracing"
 	"github.com/hookline/hookline/rules"
 )
 
@@ -37,7 +42,18 @@ type matchError struct {
 // signature needs one. Then the body (413), its media type and binary-mode
 // headers (415, 400), the event itself (400, 422), and the store.
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
+	// On the server's own writer: past the limit it closes the connection.
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	if s.tracer != nil {
+		s.tracedIntake(w, r)
+		return
+	}
+	s.intake(w, r, noop.Span{})
+}
+
+// intake is postEvent's work, in span (a no-op one when tracing is off).
+func (s *Server) intake(w http.ResponseWriter, r *http.Request, span trace.Span) {
+	ctx := r.Context()
 	var raw []byte
 	var readErr error
 	read := false
@@ -49,53 +65,86 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		return raw, readErr
 	}
 	if !s.auth.checkIngest(w, r, readBody) {
-		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
+		s.reject(span, "unauthorized")
 		return
 	}
 	body, status, code, msg := s.readEvent(r, readBody)
 	if status != 0 {
-		s.metrics.rejected.WithLabelValues(code).Inc()
+		s.reject(span, code)
 		writeError(w, status, code, msg)
 		return
 	}
 	live := s.live.Load() // one set for the whole event, even across a reload
+	_, step := s.step(ctx, "decode")
 	ev, err := s.engine.Decode(live.Set().Schema, body)
+	step.End()
 	if err != nil {
 		status, code := decodeStatus(err)
-		s.metrics.rejected.WithLabelValues(code).Inc()
+		s.reject(span, code)
 		writeError(w, status, code, err.Error())
 		return
 	}
-	res := s.engine.Match(r.Context(), live, ev, engine.MatchOptions{})
+	if span.IsRecording() {
+		span.SetAttributes(tracing.EventType.String(ev.Type))
+	}
+	mctx, step := s.step(ctx, "match")
+	res := s.engine.Match(mctx, live, ev, engine.MatchOptions{Now: s.now()})
+	if step.IsRecording() {
+		step.SetAttributes(tracing.Deliveries.Int(len(res.Fired)))
+	}
+	step.End()
 	answer := eventAnswer{}
 	for _, f := range res.Failures {
 		answer.Errors = append(answer.Errors, matchError{Trigger: f.Trigger, Action: f.Action, Kind: string(f.Kind), Message: f.Err.Error()})
-		s.log.Warn("trigger failed", "ce_id", ev.ID, "trigger", f.Trigger, "action", f.Action, "kind", f.Kind, "error", f.Err)
 		if f.Kind == engine.FilterError {
 			s.metrics.filterErrors.WithLabelValues(f.Trigger).Inc()
 		} else {
 			s.metrics.renderErrors.WithLabelValues(f.Trigger).Inc()
 		}
+		if span.IsRecording() {
+			// Names only: the error's text may quote the event.
+			span.AddEvent("trigger failed", trace.WithAttributes(tracing.Trigger.String(f.Trigger),
+				tracing.Action.String(f.Action), tracing.Failure.String(string(f.Kind))))
+		}
 	}
-	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw}
+	// The intake span's context is stored with the deliveries: their
+	// attempts' spans are its children, whenever and wherever they run.
+	ne := delivery.NewEvent{Source: ev.Source, CEID: ev.ID, Type: ev.Type, Raw: ev.Raw, Identifiers: ev.Identifiers(s.phones), Trace: span.SpanContext()}
 	for _, f := range res.Fired {
-		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: f.Delivery, Retry: retryPolicy(f.Action.Retry)})
+		ne.Deliveries = append(ne.Deliveries, delivery.NewDelivery{Delivery: f.Delivery, Retry: retryPolicy(f.Action.Retry), Schedule: schedule(f.Timing)})
 	}
-	receipt, err := s.store.Accept(r.Context(), ne)
+	for _, c := range res.Cancels {
+		ne.Cancels = append(ne.Cancels, delivery.Cancel{Address: c.Action, Correlation: c.Correlation})
+	}
+	cctx, step := s.step(ctx, "commit")
+	receipt, err := s.store.Accept(cctx, ne)
+	step.End()
+	log := tracing.WithTraceID(ctx, s.log)
 	if errors.Is(err, delivery.ErrInvalidEvent) {
 		// Decode refuses all of these first; this is the last defence, and
 		// the sender must not be told to send it again.
-		s.metrics.rejected.WithLabelValues("invalid_text").Inc()
+		s.logFailures(log, res.Failures, "ce_id", ev.ID)
+		s.reject(span, "invalid_text")
 		writeError(w, http.StatusBadRequest, "invalid_text", "The event cannot be stored as sent: "+err.Error()+".")
 		return
 	}
 	if err != nil {
-		s.log.Error("storing an event failed", "ce_id", ev.ID, "error", err)
-		s.metrics.rejected.WithLabelValues("store_unavailable").Inc()
+		// Nothing was stored, so there is no event_id: the sender's id
+		// identifies the event.
+		s.logFailures(log, res.Failures, "ce_id", ev.ID)
+		log.Error("storing an event failed", "ce_id", ev.ID, "error", err)
+		s.reject(span, "store_unavailable")
 		writeError(w, http.StatusServiceUnavailable, "store_unavailable", "The event could not be stored; nothing was kept. Send it again.")
 		return
 	}
+	// Lines about the event carry its event_id from here on, as the
+	// attempts' lines do.
+	s.logFailures(log, res.Failures, "event_id", receipt.EventID)
 	answer.Receipt = receipt
+	if span.IsRecording() {
+		span.SetAttributes(tracing.EventID.String(receipt.EventID), tracing.Deliveries.Int(len(receipt.Deliveries)),
+			tracing.Duplicate.Bool(receipt.Duplicate))
+	}
 	s.metrics.received.WithLabelValues(ev.Type).Inc()
 	if !receipt.Duplicate {
 		for _, f := range res.Fired {
@@ -107,8 +156,25 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, answer)
 		return
 	}
-	s.log.Info("event accepted", "event_id", receipt.EventID, "ce_id", ev.ID, "type", ev.Type, "deliveries", len(receipt.Deliveries))
+	log.Info("event accepted", "event_id", receipt.EventID, "ce_id", ev.ID, "type", ev.Type, "deliveries", len(receipt.Deliveries))
 	writeJSON(w, http.StatusAccepted, answer)
+}
+
+// schedule is what the store keeps of a fired action's timing; nil for
+// an action that runs now.
+func schedule(t *engine.Timing) *delivery.Schedule {
+	if t == nil {
+		return nil
+	}
+	return &delivery.Schedule{Due: t.Due, LateAfter: t.LateAfter, Note: t.String(), Correlation: t.Correlation}
+}
+
+// logFailures logs the triggers whose filter or rendering failed for the
+// event that idKey and id name.
+func (s *Server) logFailures(log *slog.Logger, failures []engine.Failure, idKey, id string) {
+	for _, f := range failures {
+		log.Warn("trigger failed", idKey, id, "trigger", f.Trigger, "action", f.Action, "kind", f.Kind, "error", f.Err)
+	}
 }
 
 // retryPolicy is the action's retry block (its own, else its trigger's),
@@ -170,7 +236,8 @@ func (s *Server) readEvent(r *http.Request, readBody func() ([]byte, error)) ([]
 type EventView struct {
 	CEID       string          `json:"ce_id"`
 	Deliveries []DeliveryView  `json:"deliveries"`
-	Event      json.RawMessage `json:"event"` // structured mode, even if it came in binary mode
+	ErasedAt   *time.Time      `json:"erased_at,omitempty"` // event then reads {"erased": true}
+	Event      json.RawMessage `json:"event"`               // structured mode, even if it came in binary mode
 	ID         string          `json:"id"`
 	ReceivedAt time.Time       `json:"received_at"`
 	Source     string          `json:"source"`
@@ -185,7 +252,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, EventView{
 		ID: ev.ID, Source: ev.Source, CEID: ev.CEID, Type: ev.Type, ReceivedAt: ev.ReceivedAt,
-		Event: ev.Raw, Deliveries: deliveryViews(ev.Deliveries),
+		Event: ev.Raw, ErasedAt: ev.ErasedAt, Deliveries: deliveryViews(ev.Deliveries),
 	})
 }
 
@@ -196,6 +263,10 @@ func (s *Server) storeError(w http.ResponseWriter, what, id string, err error) {
 	}
 	if errors.Is(err, delivery.ErrInvalidFilter) {
 		writeError(w, http.StatusBadRequest, "invalid_filter", err.Error())
+		return
+	}
+	if errors.Is(err, delivery.ErrErased) {
+		writeError(w, http.StatusConflict, "erased", fmt.Sprintf("The %s %q was erased: nothing is left to send.", what, id))
 		return
 	}
 	s.log.Error("store query failed", "error", err)

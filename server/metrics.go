@@ -30,6 +30,8 @@ type metrics struct {
 	attemptDuration *prometheus.HistogramVec
 	filterErrors    *prometheus.CounterVec
 	renderErrors    *prometheus.CounterVec
+	erasures        *prometheus.CounterVec
+	dueLag          prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -68,9 +70,19 @@ func newMetrics() *metrics {
 			"Filter evaluations that failed (not false: failed), by trigger.", "trigger"),
 		renderErrors: counters("hookline_render_errors_total",
 			"Actions whose templates failed to render, by trigger.", "trigger"),
+		erasures: counters("hookline_erasures_total",
+			"Erasures of personal data done by this process, by what they were asked for (email, phone, event).", "kind"),
+		dueLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookline_scheduled_start_lag_seconds",
+			Help:    "How long after its due time each scheduled delivery started.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600},
+		}),
+	}
+	for _, kind := range []string{"email", "phone", "event"} {
+		m.erasures.WithLabelValues(kind) // present from the start, at 0
 	}
 	m.reg.MustRegister(m.reloadOK, m.reloadOKAt, m.rulesHash, m.triggers, m.received, m.rejected,
-		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors,
+		m.fired, m.attempts, m.attemptDuration, m.filterErrors, m.renderErrors, m.erasures, m.dueLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -111,18 +123,20 @@ type storeGauges struct {
 
 func newStoreGauges(count func(context.Context) (map[delivery.Status]int, error), now func() time.Time, ttl time.Duration) *storeGauges {
 	g := &storeGauges{count: count, now: now, ttl: ttl}
+	const legacy = " (dead: failed for good, retried only by hand)."
 	for _, st := range []struct {
 		name   string
 		status delivery.Status
+		help   string
 	}{
-		{"hookline_deliveries_pending", delivery.StatusPending},
-		{"hookline_deliveries_retrying", delivery.StatusRetrying},
-		{"hookline_deliveries_dead", delivery.StatusFailed},
-	} {
 		// Dashboards and alerts know these names and help texts from the
 		// three GaugeFuncs this collector replaced: keep them as they are.
-		g.gauges = append(g.gauges, storeGauge{st.status, prometheus.NewDesc(st.name,
-			"Deliveries with status "+string(st.status)+" (dead: failed for good, retried only by hand).", nil, nil)})
+		{"hookline_deliveries_pending", delivery.StatusPending, "Deliveries with status pending" + legacy},
+		{"hookline_deliveries_retrying", delivery.StatusRetrying, "Deliveries with status retrying" + legacy},
+		{"hookline_deliveries_dead", delivery.StatusFailed, "Deliveries with status failed" + legacy},
+		{"hookline_deliveries_scheduled", delivery.StatusScheduled, "Deliveries waiting for their due time (an action's schedule)."},
+	} {
+		g.gauges = append(g.gauges, storeGauge{st.status, prometheus.NewDesc(st.name, st.help, nil, nil)})
 	}
 	return g
 }

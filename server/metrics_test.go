@@ -65,6 +65,9 @@ hookline_deliveries_pending %d
 # HELP hookline_deliveries_retrying Deliveries with status retrying (dead: failed for good, retried only by hand).
 # TYPE hookline_deliveries_retrying gauge
 hookline_deliveries_retrying %d
+# HELP hookline_deliveries_scheduled Deliveries waiting for their due time (an action's schedule).
+# TYPE hookline_deliveries_scheduled gauge
+hookline_deliveries_scheduled 0
 `, dead, pending, retrying)
 }
 

@@ -14,15 +14,18 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/actions/builtin"
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/engine"
+	"github.com/hookline/hookline/internal/pii"
 	"github.com/hookline/hookline/rules"
 )
 
@@ -82,6 +85,56 @@ type Options struct {
 
 	// Types are the action types rules may use; default builtin.Types().
 	Types *actions.Types
+
+	// DefaultCountryCode is the calling code ("1", "44") of phone numbers
+	// written without one, in events and in erasure requests; "" leaves
+	// such numbers out of the erasure index and refuses them in requests.
+	DefaultCountryCode string
+
+	// Now is the one clock: due times of scheduled actions, and the
+	// store's. Default time.Now; tests move it instead of sleeping.
+	Now func() time.Time
+
+	// TracerProvider traces intake (POST /v1/events) and, through the
+	// store, every attempt; nil: tracing is off, at no cost.
+	TracerProvider trace.TracerProvider
+}
+
+// now is the server's clock (Options.Now).
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// gate tells the store whether a scheduled delivery of action address
+// may run now that it is due, from the rules live then: an action removed
+// or disabled by a reload since its event arrived is canceled, never
+// sent. Its content stays what was rendered when the event arrived.
+func (s *Server) gate(address string) string {
+	live := s.live.Load()
+	if live == nil {
+		return ""
+	}
+	trigger, _, _ := strings.Cut(address, ".")
+	t := live.Set().Trigger(trigger)
+	if t == nil {
+		return "its trigger was removed from the rules"
+	}
+	for _, a := range t.Actions {
+		if a.Address != address {
+			continue
+		}
+		switch {
+		case !t.Enabled:
+			return "its trigger is disabled"
+		case !a.Enabled:
+			return "the action is disabled"
+		}
+		return ""
+	}
+	return "the action was removed from the rules"
 }
 
 func (o *Options) defaults() {
@@ -147,6 +200,7 @@ func (e *RulesError) Error() string {
 type Server struct {
 	opts     Options
 	log      *slog.Logger
+	tracer   trace.Tracer                    // nil: tracing is off
 	live     atomic.Pointer[engine.Compiled] // the rule set and its compiled form, swapped as one
 	reload   reloadState
 	engine   *engine.Engine
@@ -155,6 +209,7 @@ type Server struct {
 	metrics  *metrics
 	auth     *authenticator
 	mux      http.Handler
+	phones   pii.Normalizer // for the erasure index and erasure requests
 }
 
 // New loads the rules and opens the store. It starts nothing: Run does.
@@ -164,8 +219,19 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	phones := pii.Normalizer{}
+	if opts.DefaultCountryCode != "" {
+		cc, err := pii.ParseCountryCode(opts.DefaultCountryCode)
+		if err != nil {
+			return nil, fmt.Errorf("default country code: %w", err)
+		}
+		phones.CountryCode = cc
+	}
 	m := newMetrics()
-	s := &Server{opts: opts, log: opts.Logger, engine: engine.New(engine.Options{FilterTimeout: opts.FilterTimeout}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
+	s := &Server{opts: opts, phones: phones, log: opts.Logger, engine: engine.New(engine.Options{FilterTimeout: opts.FilterTimeout}), metrics: m, auth: auth, dispatch: &dispatcher{metrics: m}}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer("github.com/hookline/hookline/server")
+	}
 	live, err := s.load()
 	if err != nil {
 		return nil, err
@@ -187,6 +253,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		Executors:         s.dispatch.storeExecutors(opts.Types),
 		Workers:           opts.Workers,
 		AttemptTimeout:    opts.AttemptTimeout,
+		Now:               opts.Now,
+		Gate:              s.gate,
+		DueLag:            func(d time.Duration) { m.dueLag.Observe(d.Seconds()) },
+		TracerProvider:    opts.TracerProvider,
 		Retention:         opts.Retention,
 		RetentionInterval: opts.RetentionInterval,
 	})

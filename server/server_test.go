@@ -304,7 +304,7 @@ func testExamplesEndToEnd(t *testing.T, store func(*Options)) {
 	}
 }
 
-func writeRules(t *testing.T, src string) string {
+func writeRules(t testing.TB, src string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "rules.hcl"), []byte(src), 0o644); err != nil {

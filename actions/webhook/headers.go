@@ -9,7 +9,9 @@ import (
 // and routes the request with the first ones (Host picks the virtual host,
 // and behind a shared front end the tenant; a length or a hop-by-hop header
 // that disagrees with the body invites request smuggling); signing sets the
-// last three, and a rule setting them would forge or break a signature.
+// next three, and a rule setting them would forge or break a signature;
+// tracing sets the W3C trace context from the attempt's span, and one
+// rendered from an event would let the event graft it onto any trace.
 // Keyed by canonical name.
 var owned = map[string]string{
 	"Host":              "the transport sets it from the url",
@@ -24,6 +26,8 @@ var owned = map[string]string{
 	"Webhook-Id":        "signing (signing_secret) sets it",
 	"Webhook-Timestamp": "signing (signing_secret) sets it",
 	"Webhook-Signature": "signing (signing_secret) sets it",
+	"Traceparent":       "tracing sets it from the attempt's span",
+	"Tracestate":        "tracing sets it from the attempt's span",
 }
 
 // checkHeaderName is the headers attribute's CheckKey: validate refuses

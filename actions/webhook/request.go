@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/hookline/hookline/actions"
 )
@@ -102,6 +103,9 @@ func (e *Executor) build(ctx context.Context, d *actions.Delivery, h *httpAction
 			return nil, err
 		}
 	}
+	// The attempt's span, when the store traces attempts: the receiver's
+	// own spans then join the event's trace. Nothing without one.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 
 	rr, err := retryablehttp.FromRequest(req)
 	if err != nil {

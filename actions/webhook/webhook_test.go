@@ -256,6 +256,7 @@ func TestRuleCannotSetOwnedHeaders(t *testing.T) {
 	for _, name := range []string{
 		"Host", "host", "Content-Length", "transfer-encoding", "Connection", "Keep-Alive",
 		"Proxy-Connection", "TE", "Trailer", "Upgrade", "webhook-id", "Webhook-Timestamp", "WEBHOOK-SIGNATURE",
+		"traceparent", "TraceState",
 	} {
 		for _, signed := range []bool{false, true} {
 			d := delivery(actions.Literal(srv.URL))

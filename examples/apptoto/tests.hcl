@@ -16,8 +16,9 @@ test "other_replies_fire_nothing" {
 }
 
 test "confirmation_emails_staff" {
+  now   = "2026-11-30T09:00:00Z"
   event = "events/participant-confirmed.json"
-  fires = ["confirmed_email_staff.email.staff"]
+  fires = ["confirmed_email_staff.email.staff", "next_day_follow_up.email.participant"]
 
   expect "confirmed_email_staff.email.staff" {
     to      = "staff@example.com"
@@ -88,4 +89,38 @@ test "stop_list_without_contact_is_ignored" {
     data = { participant = { name = "Nameless" } }
   }
   fires = []
+}
+
+# The thank-you waits for the first 10:00-12:00 window, Los Angeles time,
+# at least 12 hours after the appointment ends (19:00 UTC, 11:00 there).
+test "follow_up_the_morning_after" {
+  now   = "2026-11-30T09:00:00Z"
+  event = "events/participant-confirmed.json"
+  fires = ["confirmed_email_staff.email.staff", "next_day_follow_up.email.participant"]
+
+  expect "next_day_follow_up.email.participant" {
+    at      = "2026-12-04T10:00:00-08:00"
+    to      = "carla@example.org"
+    subject = "Thank you for visiting Massage Room"
+  }
+}
+
+# Sent on a Friday at 19:30 in Los Angeles: two hours later the desk is
+# closed, so the text waits for Saturday 08:00. Carla's confirmation
+# cancels it; another participant's would not.
+test "unanswered_invite_waits_for_the_desk_and_is_canceled_by_confirmation" {
+  now   = "2026-12-05T03:30:05Z"
+  event = "events/participant-invite-sent.json"
+  fires = ["unconfirmed_invite_alert.sms.front_desk"]
+
+  expect "unconfirmed_invite_alert.sms.front_desk" {
+    at   = "2026-12-05T08:00:00-08:00"
+    body = "Carla Diaz has not confirmed Deep Tissue Massage (Tuesday at 10:00 AM) two hours after the invitation."
+  }
+
+  then {
+    now     = "2026-12-05T04:00:00Z"
+    event   = "events/participant-confirmed.json"
+    cancels = ["unconfirmed_invite_alert.sms.front_desk"]
+  }
 }

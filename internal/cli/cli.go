@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -48,9 +47,10 @@ func commands() map[string]command {
 		"init":       {"Start a rules directory: rules for the common use cases, tests, the CI workflow", runInit},
 		"serve":      {"Take events over HTTP and deliver their actions", runServe},
 		"migrate":    {"Create or update the store's tables without serving", runMigrate},
-		"deliveries": {"List, show and retry deliveries of a running server", runDeliveries},
+		"deliveries": {"List, show, retry and cancel deliveries of a running server", runDeliveries},
 		"events":     {"Show an event and its deliveries, or purge old events, on a running server", runEvents},
-		"version":    {"Print the version", runVersion},
+		"erase":      {"Erase one person's data (by e-mail, phone or event) on a running server", runErase},
+		"version":    {"Print the version, commit and date this binary was built from", runVersion},
 	}
 }
 
@@ -222,39 +222,4 @@ func stoppedAtTerminator(fs *flag.FlagSet, args []string) bool {
 func isBoolFlag(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
-}
-
-func runVersion(e *env, args []string) int {
-	fs := newFlags(e, "version", "")
-	if _, code := parseFlags(fs, args); code >= 0 {
-		return code
-	}
-	fmt.Fprintf(e.stdout, "hookline %s\n", version())
-	return exitOK
-}
-
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	var rev, dirty string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "-dirty"
-			}
-		}
-	}
-	if (v == "" || v == "(devel)") && rev != "" {
-		v = "dev-" + rev[:min(12, len(rev))] + dirty
-	}
-	if v == "" {
-		v = "(devel)"
-	}
-	return v + " " + info.GoVersion
 }

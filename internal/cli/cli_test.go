@@ -42,9 +42,10 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"fakegithub": fakeGitHub,
-			"serve-bg":   serveBG,
-			"send-event": sendEvent,
+			"fakegithub":  fakeGitHub,
+			"startserver": startServer,
+			"postevent":   postEvent,
+			"waitfinal":   waitFinal,
 		},
 	})
 }

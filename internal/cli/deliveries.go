@@ -23,6 +23,7 @@ var subcommands = map[string][]subcommand{
 		{"list", "The run log of a running server: deliveries, newest first, with their status"},
 		{"show", "One delivery: its rendered content (secrets as (sensitive)) and every attempt"},
 		{"retry", "Schedule deliveries again now, by id or by filter, each for a fresh run of its retry policy"},
+		{"cancel", "Cancel deliveries waiting for their due time (scheduled) or their next retry"},
 	},
 	"events": {
 		{"show", "An event as received, and its deliveries"},
@@ -61,15 +62,17 @@ func runDeliveries(e *env, args []string) int {
 		return deliveriesShow(e, args[1:])
 	case "retry":
 		return deliveriesRetry(e, args[1:])
+	case "cancel":
+		return deliveriesCancel(e, args[1:])
 	}
-	fmt.Fprintf(e.stderr, "hookline deliveries: unknown subcommand %q (use list, show or retry)\n", args[0])
+	fmt.Fprintf(e.stderr, "hookline deliveries: unknown subcommand %q (use list, show, retry or cancel)\n", args[0])
 	return exitUsage
 }
 
 func deliveriesList(e *env, args []string) int {
 	fs := newFlags(e, "deliveries list", "")
 	apiURL := serverFlag(fs)
-	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered or failed")
+	status := fs.String("status", "", "only deliveries in this status: pending, retrying, delivered, failed, scheduled, canceled (by an event, by hand, a reload or an erasure) or expired")
 	trigger := fs.String("trigger", "", "only this trigger's deliveries")
 	event := fs.String("event", "", "only this event's deliveries (its Hookline id)")
 	limit := fs.Int("limit", 50, "at most this many (1-500)")
@@ -131,7 +134,14 @@ func deliveriesShow(e *env, args []string) int {
 	if d.NextAttemptAt != nil {
 		fmt.Fprintf(e.stdout, ", next at %s", d.NextAttemptAt.Local().Format(time.DateTime))
 	}
-	fmt.Fprintln(e.stdout, "\n\nRendered:")
+	fmt.Fprintln(e.stdout)
+	if d.DueAt != nil {
+		fmt.Fprintf(e.stdout, "due %s: %s\n", d.DueAt.Local().Format(time.DateTime), d.ScheduleNote)
+	}
+	if d.CanceledBy != "" {
+		fmt.Fprintf(e.stdout, "canceled: %s\n", canceledBy(d.CanceledBy))
+	}
+	fmt.Fprintln(e.stdout, "\nRendered:")
 	writeAnyFields(e.stdout, d.Rendered, fieldOrder(e.types.Lookup(d.Type)))
 	if len(d.AttemptLog) > 0 {
 		fmt.Fprintln(e.stdout, "\nAttempts:")
@@ -224,6 +234,31 @@ func deliveriesRetry(e *env, args []string) int {
 			return clientError(e, err)
 		}
 		fmt.Fprintf(e.stdout, "%s scheduled again.\n", id)
+	}
+	return exitOK
+}
+
+// canceledBy reads the store's canceled_by: an event id or a sentence.
+func canceledBy(v string) string {
+	if strings.HasPrefix(v, "evt_") {
+		return "by event " + v + " (hookline events show " + v + ")"
+	}
+	return v
+}
+
+func deliveriesCancel(e *env, args []string) int {
+	fs := newFlags(e, "deliveries cancel", "ID...")
+	apiURL := serverFlag(fs)
+	ids, code := parseFlags(fs, args)
+	if code >= 0 || len(ids) == 0 {
+		return usageOr(e, code, "hookline deliveries cancel takes one or more delivery ids")
+	}
+	c := newAPIClient(*apiURL)
+	for _, id := range ids {
+		if err := c.do("POST", "/v1/deliveries/"+url.PathEscape(id)+"/cancel", nil, nil, nil); err != nil {
+			return clientError(e, err)
+		}
+		fmt.Fprintf(e.stdout, "%s canceled.\n", id)
 	}
 	return exitOK
 }

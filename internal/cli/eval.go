@@ -5,18 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/engine"
+	"github.com/hookline/hookline/server"
 )
 
 func runEval(e *env, args []string) int {
 	fs := newFlags(e, "eval", "--event FILE [DIR]")
 	eventFile := fs.String("event", "", "the CloudEvent to evaluate, as a JSON file (- for standard input)")
 	format := fs.String("format", "text", "output format: text or json")
+	nowFlag := fs.String("now", "", "the time the event arrives, RFC 3339, for actions with a schedule (default: now)")
+	apiURL := fs.String("server", "", "also list the waiting deliveries on this running server that the event would cancel (with $HOOKLINE_ADMIN_TOKEN)")
 	dir, code := parseDir(e, fs, args)
 	switch {
 	case code >= 0:
@@ -27,6 +32,15 @@ func runEval(e *env, args []string) int {
 	case *format != "text" && *format != "json":
 		fmt.Fprintf(e.stderr, "hookline eval: unknown --format %q (use text or json)\n", *format)
 		return exitUsage
+	}
+	var now time.Time
+	if *nowFlag != "" {
+		t, err := time.Parse(time.RFC3339, *nowFlag)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "hookline eval: --now %q is not an RFC 3339 time such as 2026-12-02T10:00:00-05:00\n", *nowFlag)
+			return exitUsage
+		}
+		now = t
 	}
 	var body []byte
 	var err error
@@ -49,12 +63,34 @@ func runEval(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline eval: %s: %v\n", *eventFile, err)
 		return exitFailure
 	}
-	res := eng.Match(context.Background(), compiled, ev, engine.MatchOptions{Explain: true})
-	if *format == "json" {
-		return writeEvalJSON(e, res)
+	res := eng.Match(context.Background(), compiled, ev, engine.MatchOptions{Explain: true, Now: now})
+	var waiting map[engine.Cancel][]server.DeliveryView
+	if *apiURL != "" && len(res.Cancels) > 0 {
+		if waiting, err = waitingOn(*apiURL, res.Cancels); err != nil {
+			return clientError(e, err)
+		}
 	}
-	writeEvalText(e.stdout, res)
+	if *format == "json" {
+		return writeEvalJSON(e, res, waiting)
+	}
+	writeEvalText(e.stdout, res, waiting, *apiURL != "")
 	return exitOK
+}
+
+// waitingOn asks a running server which of its waiting deliveries each
+// cancel names: what the event would cancel there now.
+func waitingOn(apiURL string, cancels []engine.Cancel) (map[engine.Cancel][]server.DeliveryView, error) {
+	c := newAPIClient(apiURL)
+	out := map[engine.Cancel][]server.DeliveryView{}
+	for _, cn := range cancels {
+		q := url.Values{"status": {"scheduled"}, "address": {cn.Action}, "correlation": {cn.Correlation}, "limit": {"500"}}
+		var page server.DeliveryPage
+		if err := c.do("GET", "/v1/deliveries", q, nil, &page); err != nil {
+			return nil, err
+		}
+		out[cn] = page.Deliveries
+	}
+	return out, nil
 }
 
 type evalAction struct {
@@ -63,6 +99,16 @@ type evalAction struct {
 	Type     string         `json:"type"`
 	Name     string         `json:"name"`
 	Rendered map[string]any `json:"rendered"`
+	// Due and DueReason are set for an action with a schedule.
+	Due       *time.Time `json:"due,omitempty"`
+	DueReason string     `json:"due_reason,omitempty"`
+}
+
+type evalCancel struct {
+	Action      string `json:"action"`
+	Correlation string `json:"correlation"`
+	// Waiting lists the server's deliveries it would cancel (--server).
+	Waiting []string `json:"waiting,omitempty"`
 }
 
 type evalSkip struct {
@@ -71,7 +117,7 @@ type evalSkip struct {
 	Reason  string `json:"reason"`
 }
 
-func writeEvalJSON(e *env, res *engine.Result) int {
+func writeEvalJSON(e *env, res *engine.Result, waiting map[engine.Cancel][]server.DeliveryView) int {
 	var event any
 	if err := json.Unmarshal(res.Event.Raw, &event); err != nil {
 		event = nil
@@ -80,10 +126,23 @@ func writeEvalJSON(e *env, res *engine.Result) int {
 		Event   any          `json:"event"`
 		Actions []evalAction `json:"actions"`
 		Skipped []evalSkip   `json:"skipped"`
-	}{Event: event, Actions: []evalAction{}, Skipped: []evalSkip{}}
+		Cancels []evalCancel `json:"cancels"`
+	}{Event: event, Actions: []evalAction{}, Skipped: []evalSkip{}, Cancels: []evalCancel{}}
 	for _, f := range res.Fired {
 		d := f.Delivery
-		out.Actions = append(out.Actions, evalAction{d.Address, d.Trigger, d.Type, d.Name, d.Rendered()})
+		a := evalAction{Address: d.Address, Trigger: d.Trigger, Type: d.Type, Name: d.Name, Rendered: d.Rendered()}
+		if f.Timing != nil {
+			due := f.Timing.Due.In(f.Timing.Zone)
+			a.Due, a.DueReason = &due, f.Timing.Reason
+		}
+		out.Actions = append(out.Actions, a)
+	}
+	for _, c := range res.Cancels {
+		ec := evalCancel{Action: c.Action, Correlation: c.Correlation}
+		for _, d := range waiting[c] {
+			ec.Waiting = append(ec.Waiting, d.ID)
+		}
+		out.Cancels = append(out.Cancels, ec)
 	}
 	for _, s := range skipLines(res) {
 		out.Skipped = append(out.Skipped, evalSkip{Trigger: s.trigger, Action: s.action, Reason: s.reason})
@@ -117,7 +176,7 @@ func skipLines(res *engine.Result) []skipLine {
 	return out
 }
 
-func writeEvalText(w io.Writer, res *engine.Result) {
+func writeEvalText(w io.Writer, res *engine.Result, waiting map[engine.Cancel][]server.DeliveryView, asked bool) {
 	ev := res.Event
 	fmt.Fprintf(w, "Event %s %q from %s\n\n", ev.Type, ev.ID, ev.Source)
 	if len(res.Fired) == 0 {
@@ -128,7 +187,29 @@ func writeEvalText(w io.Writer, res *engine.Result) {
 	for _, f := range res.Fired {
 		d := f.Delivery
 		fmt.Fprintf(w, "\n  + %s\n", d.Address)
+		if f.Timing != nil {
+			fmt.Fprintf(w, "    runs %s\n", f.Timing)
+		}
 		writeFields(w, d.Rendered(), fieldOrder(f.Action.Spec))
+	}
+	if len(res.Cancels) > 0 {
+		fmt.Fprintln(w, "\nWould cancel the waiting deliveries, if any, of:")
+		for _, c := range res.Cancels {
+			fmt.Fprintf(w, "  x %s whose event gave %q\n", c.Action, c.Correlation)
+			for _, d := range waiting[c] {
+				due := ""
+				if d.DueAt != nil {
+					due = ", due " + d.DueAt.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(w, "      %s%s (event %s)\n", d.ID, due, d.EventID)
+			}
+			if asked && len(waiting[c]) == 0 {
+				fmt.Fprintln(w, "      none waits on the server now")
+			}
+		}
+		if !asked {
+			fmt.Fprintln(w, "  (only a running server knows which are waiting: add --server URL to ask one)")
+		}
 	}
 	if lines := skipLines(res); len(lines) > 0 {
 		fmt.Fprintln(w, "\nDid not fire:")

@@ -49,7 +49,11 @@ func eventsShow(e *env, args []string) int {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return clientError(e, err)
 	}
-	fmt.Fprintf(e.stdout, "%s  %s  (CloudEvent %q from %s, received %s)\n\n", ev.ID, ev.Type, ev.CEID, ev.Source, ev.ReceivedAt.Local().Format(time.DateTime))
+	fmt.Fprintf(e.stdout, "%s  %s  (CloudEvent %q from %s, received %s)\n", ev.ID, ev.Type, ev.CEID, ev.Source, ev.ReceivedAt.Local().Format(time.DateTime))
+	if ev.ErasedAt != nil {
+		fmt.Fprintf(e.stdout, "Its data was erased on %s: the event, rendered messages and attempt excerpts read (erased).\n", ev.ErasedAt.Local().Format(time.DateTime))
+	}
+	fmt.Fprintln(e.stdout)
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DELIVERY\tSTATUS\tATTEMPTS\tADDRESS")
 	for _, d := range ev.Deliveries {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/internal/pii"
+	"github.com/hookline/hookline/internal/tracing"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/server"
 )
@@ -53,6 +55,7 @@ func runServe(e *env, args []string) int {
 	fs.StringVar(&opts.Watch, "watch", "fsnotify", "how rule changes are noticed: fsnotify, poll or off")
 	fs.DurationVar(&opts.PollInterval, "poll-interval", 2*time.Second, "with --watch=poll, how often the files are checked")
 	fs.BoolVar(&opts.Auth.Insecure, "insecure", false, "allow listening beyond loopback without authentication")
+	fs.StringVar(&opts.DefaultCountryCode, "default-country-code", "", "country calling code (e.g. 1 or 44) of phone numbers written without one, in events and erasure requests; without it such numbers are not indexed for erasure and erase --phone needs the +")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	dir, code := parseDir(e, fs, args)
@@ -69,6 +72,12 @@ func runServe(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
 		return exitUsage
 	}
+	if opts.DefaultCountryCode != "" {
+		if _, err := pii.ParseCountryCode(opts.DefaultCountryCode); err != nil {
+			fmt.Fprintf(e.stderr, "hookline serve: --default-country-code: %v\n", err)
+			return exitUsage
+		}
+	}
 	if opts.Watch != "fsnotify" && opts.Watch != "poll" && opts.Watch != "off" {
 		fmt.Fprintf(e.stderr, "hookline serve: unknown --watch %q (use fsnotify, poll or off)\n", opts.Watch)
 		return exitUsage
@@ -83,6 +92,26 @@ func runServe(e *env, args []string) int {
 	// context, which shuts down in order.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Tracing is on when the standard OTEL_EXPORTER_OTLP_*ENDPOINT says
+	// where to send spans; the provider is handed down, never global.
+	traces, err := tracing.New(ctx, tracing.Options{LookupEnv: os.LookupEnv, Version: currentVersion().Version, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(e.stderr, "hookline serve: %v\n", err)
+		return exitUsage
+	}
+	// On the way out, after Run has stopped the attempts (ending their
+	// spans): the spans still buffered are exported.
+	defer func() {
+		flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), traceFlushTimeout)
+		defer cancel()
+		if err := traces.Shutdown(flush); err != nil {
+			logger.Warn("some spans were not exported", "error", err)
+		}
+	}()
+	opts.TracerProvider = traces.TracerProvider()
+	if opts.TracerProvider != nil {
+		logger.Info("tracing: exporting spans over OTLP", "protocol", traces.Protocol())
+	}
 	srv, err := server.New(ctx, opts)
 	if err != nil {
 		var re *server.RulesError
@@ -143,6 +172,9 @@ func (a *ageFlag) Set(v string) error {
 	*a = ageFlag(d)
 	return nil
 }
+
+// traceFlushTimeout bounds exporting the spans still buffered at exit.
+const traceFlushTimeout = 5 * time.Second
 
 func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level

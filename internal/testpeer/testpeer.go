@@ -1,7 +1,8 @@
 // Package testpeer runs real protocol peers on loopback for tests and the
-// load harness: an SMTP server (go-smtp) and a Twilio-compatible Messages
-// endpoint. They record what they receive, so a test can assert that a
-// delivery arrived exactly as sent.
+// load harness: an SMTP server (go-smtp), a Twilio-compatible Messages
+// endpoint and an OTLP/HTTP trace receiver (otlp.go). They record what they
+// receive, so a test can assert that a delivery (or a span) arrived exactly
+// as sent.
 package testpeer
 
 import (
