@@ -96,7 +96,7 @@ func fillWaiting(b *testing.B, s *Store, n int, st Status) {
 	for lo := 1; lo <= n; lo += chunk {
 		hi := min(lo+chunk-1, n)
 		err := s.inTx(context.Background(), func(tx *sql.Tx) error {
-			series := `WITH RECURSIVE k(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM k WHERE i < ?) `
+			series := `WITH RECURSIVE k(i) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT i + 1 FROM k WHERE i < ?) `
 			if _, err := tx.Exec(s.sql(series+`INSERT INTO hookline_event (id, source, ce_id, type, received_at, raw)
 				SELECT 'evt_w' || i, '/fill', 'w' || i, 'order.created', ?, '{}' FROM k`), lo, hi, nanos(now)); err != nil {
 				return err

@@ -48,7 +48,7 @@ func runServe(e *env, args []string) int {
 	fs.DurationVar(&opts.AttemptTimeout, "attempt-timeout", 5*time.Minute,
 		"longest one delivery attempt may take. With --database-url, an attempt whose node died becomes due again once it has been running this long, plus this long again bounded to 5s-30s (kept for recording an attempt), plus 10s: 5m40s at the default, 17s at 2s. River's rescuer, which looks every 30s, then a 1s retry backoff and River's scheduler (every 5s) add up to about 36s before another node runs it. On SQLite such attempts run again when the server restarts")
 	retention := ageFlag(30 * 24 * time.Hour)
-	fs.Var(&retention, "retention", "how long events are kept once every delivery of theirs is final (delivered or failed): older ones are removed with their deliveries and attempts, a batch at a time, by a periodic job (one node does it on PostgreSQL). A Go duration (720h) or days (30d); 0 keeps everything")
+	fs.Var(&retention, "retention", "how long events are kept once every delivery of theirs is final (delivered, failed, canceled or expired): older ones are removed with their deliveries and attempts, a batch at a time, by a periodic job (one node does it on PostgreSQL). A Go duration (720h) or days (30d); 0 keeps everything")
 	maxBody := fs.Int64("max-body", 1<<20, "largest accepted event, in bytes")
 	fs.IntVar(&opts.Render.Attr, "max-render-bytes", rules.DefaultMaxAttrBytes, "largest rendered attribute (a body, a subject), in bytes; the event as an http action's default body is not counted")
 	fs.IntVar(&opts.Render.Delivery, "max-delivery-bytes", rules.DefaultMaxDeliveryBytes, "largest rendered delivery (its attributes together), in bytes")
