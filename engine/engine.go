@@ -126,9 +126,13 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 	dl := deadline{parent: ctx, start: time.Now(), timeout: e.filterTimeout}
 	defer dl.cancel()
 	var activation any // built on first use: many events match no filter at all
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
+	// Read only when a fired action has a schedule: most matches need no
+	// clock.
+	now := func() time.Time {
+		if opts.Now.IsZero() {
+			opts.Now = time.Now()
+		}
+		return opts.Now
 	}
 	getActivation := func() (any, error) {
 		if activation == nil {
@@ -196,7 +200,7 @@ func (e *Engine) Match(ctx context.Context, c *Compiled, ev *Event, opts MatchOp
 			d, err := render(&scope, a, comp.actions[i][j])
 			var timing *Timing
 			if err == nil && a.Schedule != nil {
-				timing, err = scope.timing(a.Schedule, now, getActivation)
+				timing, err = scope.timing(a.Schedule, now(), getActivation)
 			}
 			if err != nil {
 				res.Failures = append(res.Failures, Failure{Trigger: t.Name, Action: a.Address, Kind: RenderError, Err: err})

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -77,7 +78,7 @@ func (e *Engine) RunTest(ctx context.Context, c *Compiled, t *rules.Test) TestRe
 				res.Failures = append(res.Failures, fmt.Sprintf("%s%s: expected to be canceled, but %s", label, addr, whyNotCanceled(waiting, m, addr, now)))
 			}
 		}
-		for _, addr := range sortedKeys(canceled) {
+		for _, addr := range slices.Sorted(maps.Keys(canceled)) {
 			if !slices.Contains(step.Cancels, addr) {
 				res.Failures = append(res.Failures, fmt.Sprintf("%s%s: canceled, but the test does not expect it", label, addr))
 			}
@@ -139,15 +140,6 @@ func checkDue(exp *rules.Expect, tm *Timing) []string {
 		return []string{fmt.Sprintf("%s at: expected to be due at %s\n  got: %s (%s)", exp.Address, exp.At.Format(time.RFC3339), tm.Due.In(exp.At.Location()).Format(time.RFC3339), tm.Reason)}
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // checkFires compares what fired with want, exactly.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -281,7 +282,7 @@ func (c *checker) decodeDays(w *Window, a *hcl.Attribute) {
 		return
 	}
 	for _, n := range names {
-		i := indexOf(dayNames, strings.ToLower(n))
+		i := slices.Index(dayNames, strings.ToLower(n))
 		if i < 0 {
 			c.diags = append(c.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -356,21 +357,15 @@ func (c *checker) decodeCancelOn(a *hcl.Attribute) []string {
 // cancel_on type: the value is computed from the waiting delivery's event
 // and from the cancelling one, so it must mean something for both.
 func (c *checker) compileCorrelate(s *Schedule, a *hcl.Attribute, types []*EventType) {
-	v, d := a.Expr.Value(nil)
-	if d.HasErrors() || v.IsNull() || !v.IsKnown() || !v.Type().Equals(v.Type()) || v.Type().FriendlyName() != "string" {
-		c.diags = append(c.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Invalid value for correlate",
-			Detail:   `correlate must be a literal string holding a CEL expression, such as correlate = "appointment.id".`,
-			Subject:  a.Expr.Range().Ptr(),
-		})
+	src, ok := c.celSource(a, "Invalid value for correlate", `correlate = "appointment.id"`)
+	if !ok {
 		return
 	}
-	s.Correlate, s.CorrelateRange = v.AsString(), a.Expr.Range()
+	s.Correlate, s.CorrelateRange = src, a.Expr.Range()
 	s.Correlates = map[string]cel.Program{}
 	all := append([]*EventType(nil), types...)
 	for _, n := range s.CancelOn {
-		if et := c.set.Schema.Events[n]; et != nil && !containsType(all, et) {
+		if et := c.set.Schema.Events[n]; et != nil && !slices.Contains(all, et) {
 			all = append(all, et)
 		}
 	}
@@ -390,24 +385,6 @@ func (c *checker) compileCorrelate(s *Schedule, a *hcl.Attribute, types []*Event
 		s.Correlates[et.Name] = prg
 	}
 	c.diags = append(c.diags, mergeNotInEvent(found.diags)...)
-}
-
-func containsType(list []*EventType, et *EventType) bool {
-	for _, x := range list {
-		if x == et {
-			return true
-		}
-	}
-	return false
-}
-
-func indexOf(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // stringList decodes a list of literal strings, or reports want.

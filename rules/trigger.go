@@ -220,18 +220,11 @@ func (c *checker) validName(what, name string, rng hcl.Range) bool {
 
 // compileWhen compiles the filter once per event type of the trigger.
 func (c *checker) compileWhen(t *Trigger, a *hcl.Attribute, types []*EventType) {
-	tmpl, ok := a.Expr.(*hclsyntax.TemplateExpr)
-	v, diags := a.Expr.Value(nil)
-	if !ok || diags.HasErrors() || !tmpl.IsStringLiteral() || v.IsNull() {
-		c.diags = append(c.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Invalid filter",
-			Detail:   `when must be a literal string holding a CEL expression, such as when = "participant.email != ''".`,
-			Subject:  a.Expr.Range().Ptr(),
-		})
+	src, ok := c.celSource(a, "Invalid filter", `when = "participant.email != ''"`)
+	if !ok {
 		return
 	}
-	t.When, t.WhenRange = v.AsString(), a.Expr.Range()
+	t.When, t.WhenRange = src, a.Expr.Range()
 	t.Programs = map[string]cel.Program{}
 	t.ASTs = map[string]*cel.Ast{}
 	var envs []*cel.Env
@@ -327,4 +320,22 @@ func (o *onceEach) add(diags hcl.Diagnostics) {
 			o.diags = append(o.diags, d)
 		}
 	}
+}
+
+// celSource reads an attribute holding CEL source (when, correlate): a
+// literal string, since CEL, not HCL, evaluates it. example is the
+// attribute written well, for the message.
+func (c *checker) celSource(a *hcl.Attribute, summary, example string) (string, bool) {
+	tmpl, ok := a.Expr.(*hclsyntax.TemplateExpr)
+	v, diags := a.Expr.Value(nil)
+	if !ok || diags.HasErrors() || !tmpl.IsStringLiteral() || v.IsNull() {
+		c.diags = append(c.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   fmt.Sprintf("%s must be a literal string holding a CEL expression, such as %s.", a.Name, example),
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return "", false
+	}
+	return v.AsString(), true
 }
