@@ -153,11 +153,12 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 	if err != nil {
 		return err
 	}
-	var ids []string // deliveries queued in River
+	var jobs []jobAt // deliveries queued in River
 	var jobRow []int // their rows' positions in dels
 	var dels []any   // delivery rows' values, deliveryCols each; job_id last
 	var idents []any // erasure index rows' values, identifierCols each
 	var waits []scheduledRow
+	now := s.cfg.Now()
 	for _, i := range order {
 		r := reqs[i]
 		if !inserted[r.fresh.EventID] {
@@ -186,11 +187,13 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 			status, rowJob, spillSeq := StatusPending, job, int64(0)
 			switch {
 			case row.sched != nil:
-				// Its job is inserted below, due when it is.
-				status, rowJob = StatusScheduled, 0
-				waits = append(waits, scheduledRow{id: row.id, pos: len(dels) / deliveryCols, sched: row.sched})
+				// Its job is due when it is, on SQLite too.
+				status = StatusScheduled
+				waits = append(waits, scheduledRow{id: row.id, sched: row.sched})
+				jobs = append(jobs, jobAt{id: row.id, at: row.sched.Due})
+				jobRow = append(jobRow, len(dels)/deliveryCols)
 			case s.direct == nil:
-				ids = append(ids, row.id)
+				jobs = append(jobs, jobAt{id: row.id, at: now})
 				jobRow = append(jobRow, len(dels)/deliveryCols)
 			case spilled:
 				// Taken inside the transaction: with one writer, numbers
@@ -202,17 +205,9 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 				encodeSchedule(row.retry.Schedule), row.retry.MaxAttempts, spillSeq, r.trace.parent, r.trace.state, rowJob)
 		}
 	}
-	for _, w := range waits {
-		id, err := s.insertJob(ctx, tx, w.id, w.sched.Due, s.cfg.Now())
-		if err != nil {
-			return err
-		}
-		dels[w.pos*deliveryCols+deliveryCols-1] = id
-	}
-	if len(ids) > 0 {
+	if len(jobs) > 0 {
 		// All the batch's jobs in one River insert: one statement however many.
-		now := time.Now()
-		jobIDs, err := s.insertJobs(ctx, tx, ids, now, now)
+		jobIDs, err := s.insertJobs(ctx, tx, jobs, now)
 		if err != nil {
 			return err
 		}
@@ -251,11 +246,10 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 	return nil
 }
 
-// scheduledRow is a delivery of a batch that waits: its job is due when
-// it is, and its schedule columns are written after the insert.
+// scheduledRow is a delivery of a batch that waits: its schedule columns
+// are written after the insert.
 type scheduledRow struct {
 	id    string
-	pos   int // its row's position in the batch's values
 	sched *Schedule
 }
 

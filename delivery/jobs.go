@@ -31,26 +31,35 @@ func (w *worker) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	return w.s.work(ctx, job)
 }
 
+// jobAt is a delivery's attempt to queue, due at (on our clock).
+type jobAt struct {
+	id string
+	at time.Time
+}
+
 // insertJob queues the attempt of delivery id due at (on our clock) and
 // returns the job's ID.
 func (s *Store) insertJob(ctx context.Context, tx *sql.Tx, id string, at, now time.Time) (int64, error) {
-	ids, err := s.insertJobs(ctx, tx, []string{id}, at, now)
+	ids, err := s.insertJobs(ctx, tx, []jobAt{{id: id, at: at}}, now)
 	if err != nil {
 		return 0, err
 	}
 	return ids[0], nil
 }
 
-func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, ids []string, at, now time.Time) ([]int64, error) {
-	opts := &river.InsertOpts{MaxAttempts: riverMaxAttempts, Queue: queueName}
-	if at.After(now) {
-		// River keeps time on our clock (riverClock) or on the wall
-		// clock, which is then ours too.
-		opts.ScheduledAt = at
-	}
-	params := make([]river.InsertManyParams, len(ids))
-	for i, id := range ids {
-		params[i] = river.InsertManyParams{Args: jobArgs{DeliveryID: id}, InsertOpts: opts}
+// insertJobs queues jobs in one River insert and returns their job IDs,
+// in order.
+func (s *Store) insertJobs(ctx context.Context, tx *sql.Tx, jobs []jobAt, now time.Time) ([]int64, error) {
+	due := &river.InsertOpts{MaxAttempts: riverMaxAttempts, Queue: queueName}
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		opts := due
+		if j.at.After(now) {
+			// River keeps time on our clock (riverClock) or on the wall
+			// clock, which is then ours too.
+			opts = &river.InsertOpts{MaxAttempts: riverMaxAttempts, Queue: queueName, ScheduledAt: j.at}
+		}
+		params[i] = river.InsertManyParams{Args: jobArgs{DeliveryID: j.id}, InsertOpts: opts}
 	}
 	res, err := s.client.InsertManyTx(ctx, tx, params)
 	if err != nil {

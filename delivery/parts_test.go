@@ -39,15 +39,16 @@ func BenchmarkAcceptBatch(b *testing.B) {
 				for k := range b.N {
 					b.StopTimer()
 					reqs := batch(k)
-					order, ids := make([]int, n), make([]string, n)
+					now := time.Now()
+					order, jobs := make([]int, n), make([]jobAt, n)
 					for i, r := range reqs {
-						order[i], ids[i] = i, r.rows[0].id
+						order[i], jobs[i] = i, jobAt{id: r.rows[0].id, at: now}
 					}
 					b.StartTimer()
 					err := s.inTx(ctx, func(tx *sql.Tx) error {
 						switch part {
 						case "jobs":
-							_, err := s.insertJobs(ctx, tx, ids, time.Now(), time.Now())
+							_, err := s.insertJobs(ctx, tx, jobs, now)
 							return err
 						case "events":
 							_, err := s.insertEvents(ctx, tx, reqs, order)

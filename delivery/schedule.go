@@ -87,16 +87,18 @@ func (s *Store) startScheduled(ctx context.Context, id string, p *deliveryState)
 	now := s.cfg.Now()
 	address := p.content.Address
 	var status Status
-	var reason string
+	var canceledBy, lastError string // what the row says of its end
+	reason := ""
 	if s.cfg.Gate != nil {
 		reason = s.cfg.Gate(address)
 	}
 	late := now.Sub(fromNanos(p.dueAt))
 	switch {
 	case reason != "":
-		status = StatusCanceled
+		status, canceledBy = StatusCanceled, reason
 	case p.lateAfter > 0 && late > time.Duration(p.lateAfter):
-		status, reason = StatusExpired, fmt.Sprintf("due at %s, it could not start within its late_after of %s", fromNanos(p.dueAt).Format(time.RFC3339), time.Duration(p.lateAfter))
+		reason = fmt.Sprintf("due at %s, it could not start within its late_after of %s", fromNanos(p.dueAt).Format(time.RFC3339), time.Duration(p.lateAfter))
+		status, lastError = StatusExpired, reason
 	default:
 		if s.cfg.DueLag != nil {
 			s.cfg.DueLag(max(late, 0))
@@ -109,7 +111,7 @@ func (s *Store) startScheduled(ctx context.Context, id string, p *deliveryState)
 		// canceled it since the job was fetched.
 		res, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET status = ?, canceled_by = ?, last_error = ?, updated_at = ?, next_attempt_at = NULL
 			WHERE id = ? AND status = '`+string(StatusScheduled)+`'`),
-			status, cancelReason(status, reason), expiredError(status, reason), nanos(now), id)
+			status, canceledBy, lastError, nanos(now), id)
 		if err != nil {
 			return err
 		}
@@ -129,20 +131,6 @@ func (s *Store) startScheduled(ctx context.Context, id string, p *deliveryState)
 		}
 	}
 	return false, nil
-}
-
-func cancelReason(st Status, reason string) string {
-	if st == StatusCanceled {
-		return reason
-	}
-	return ""
-}
-
-func expiredError(st Status, reason string) string {
-	if st == StatusExpired {
-		return reason
-	}
-	return ""
 }
 
 // ErrNotWaiting is wrapped by Cancel's error for a delivery that is not
