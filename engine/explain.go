@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
@@ -55,5 +57,32 @@ func conjuncts(e ast.Expr) []ast.Expr {
 	for _, arg := range e.AsCall().Args() {
 		out = append(out, conjuncts(arg)...)
 	}
+	return out
+}
+
+// NotFired is one line of "did not fire": a trigger, or one action of it,
+// that an event did not set off, and why.
+type NotFired struct {
+	Trigger string
+	Action  string // the action's address when only the action did not fire
+	Reason  string // e.g. "filter false: participant.status == \"confirmed\""
+}
+
+// NotFired merges the result's skips and failures into one list in trigger
+// order, failures (the more specific reason) first within a trigger. It is
+// what every dry run shows, `hookline eval` and the console alike.
+func (r *Result) NotFired() []NotFired {
+	var out []NotFired
+	for _, f := range r.Failures {
+		out = append(out, NotFired{f.Trigger, f.Action, fmt.Sprintf("%s: %v", f.Kind, f.Err)})
+	}
+	for _, s := range r.Skipped {
+		reason := string(s.Reason)
+		if s.Detail != "" {
+			reason += ": " + s.Detail
+		}
+		out = append(out, NotFired{s.Trigger, s.Action, reason})
+	}
+	slices.SortStableFunc(out, func(a, b NotFired) int { return strings.Compare(a.Trigger, b.Trigger) })
 	return out
 }

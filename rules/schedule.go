@@ -441,3 +441,15 @@ func (sc *Schedule) describe(s *Set, r *resource) {
 }
 
 func clockText(min int) string { return fmt.Sprintf("%02d:%02d", min/60, min%60) }
+
+// ScheduleAttrs is an action's schedule as a plan shows it, one entry per
+// attribute ("schedule.delay", "schedule.window.from"), templates as
+// written and any reading env() masked; nil without a schedule.
+func (s *Set) ScheduleAttrs(a *Action) map[string]string {
+	if a.Schedule == nil {
+		return nil
+	}
+	r := newResource("action", a.Address, a.DeclRange)
+	a.Schedule.describe(s, &r)
+	return r.shown()
+}

@@ -144,8 +144,8 @@ func writeEvalJSON(e *env, res *engine.Result, waiting map[engine.Cancel][]serve
 		}
 		out.Cancels = append(out.Cancels, ec)
 	}
-	for _, s := range skipLines(res) {
-		out.Skipped = append(out.Skipped, evalSkip{Trigger: s.trigger, Action: s.action, Reason: s.reason})
+	for _, s := range res.NotFired() {
+		out.Skipped = append(out.Skipped, evalSkip{Trigger: s.Trigger, Action: s.Action, Reason: s.Reason})
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
@@ -154,26 +154,6 @@ func writeEvalJSON(e *env, res *engine.Result, waiting map[engine.Cancel][]serve
 		return exitFailure
 	}
 	return exitOK
-}
-
-type skipLine struct{ trigger, action, reason string }
-
-// skipLines merges skips and failures into one list, in trigger order, with
-// the most specific reason first.
-func skipLines(res *engine.Result) []skipLine {
-	var out []skipLine
-	for _, f := range res.Failures {
-		out = append(out, skipLine{f.Trigger, f.Action, fmt.Sprintf("%s: %v", f.Kind, f.Err)})
-	}
-	for _, s := range res.Skipped {
-		reason := string(s.Reason)
-		if s.Detail != "" {
-			reason += ": " + s.Detail
-		}
-		out = append(out, skipLine{s.Trigger, s.Action, reason})
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].trigger < out[j].trigger })
-	return out
 }
 
 func writeEvalText(w io.Writer, res *engine.Result, waiting map[engine.Cancel][]server.DeliveryView, asked bool) {
@@ -211,14 +191,14 @@ func writeEvalText(w io.Writer, res *engine.Result, waiting map[engine.Cancel][]
 			fmt.Fprintln(w, "  (only a running server knows which are waiting: add --server URL to ask one)")
 		}
 	}
-	if lines := skipLines(res); len(lines) > 0 {
+	if lines := res.NotFired(); len(lines) > 0 {
 		fmt.Fprintln(w, "\nDid not fire:")
 		for _, l := range lines {
-			name := l.trigger
-			if l.action != "" {
-				name = l.action
+			name := l.Trigger
+			if l.Action != "" {
+				name = l.Action
 			}
-			fmt.Fprintf(w, "  - %s: %s\n", name, l.reason)
+			fmt.Fprintf(w, "  - %s: %s\n", name, l.Reason)
 		}
 	}
 }

@@ -1,0 +1,148 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// The queries here serve the console's overview and triggers pages. Each
+// reads one status at a time in its range of the status index (status,
+// created_at, id), so its cost follows the deliveries of the period asked
+// about, never the whole table; statuses are literals for the reason given
+// at undeliveredCounts.
+
+// countsSince counts each status among deliveries created since a time.
+var countsSince = func() string {
+	q := "SELECT "
+	for i, st := range allStatuses {
+		if i > 0 {
+			q += ", "
+		}
+		q += fmt.Sprintf("(SELECT COUNT(*) FROM hookline_delivery WHERE status = '%s' AND created_at >= ?)", st)
+	}
+	return q
+}()
+
+// allStatuses in the order a person reads them: waiting, then done.
+var allStatuses = []Status{StatusScheduled, StatusPending, StatusRetrying, StatusDelivered, StatusFailed, StatusCanceled, StatusExpired}
+
+// CountsSince is how many deliveries created at or after since are in
+// each status now, every status present.
+func (s *Store) CountsSince(ctx context.Context, since time.Time) (map[Status]int, error) {
+	args := make([]any, len(allStatuses))
+	dst := make([]any, len(allStatuses))
+	n := make([]int, len(allStatuses))
+	for i := range allStatuses {
+		args[i], dst[i] = nanos(since), &n[i]
+	}
+	if err := s.rdb.QueryRowContext(ctx, s.sql(countsSince), args...).Scan(dst...); err != nil {
+		return nil, fmt.Errorf("delivery: counts since %s: %w", since.Format(time.RFC3339), err)
+	}
+	out := make(map[Status]int, len(allStatuses))
+	for i, st := range allStatuses {
+		out[st] = n[i]
+	}
+	return out, nil
+}
+
+// Bucket is one step of Activity: the deliveries created in it that were
+// delivered and that failed for good, by their status now.
+type Bucket struct {
+	Start             time.Time
+	Delivered, Failed int
+}
+
+// Activity splits [since, until) into steps and counts, in each, the
+// deliveries created then that are now delivered and failed.
+func (s *Store) Activity(ctx context.Context, since, until time.Time, step time.Duration) ([]Bucket, error) {
+	if step <= 0 || !until.After(since) {
+		return nil, fmt.Errorf("delivery: activity: an empty period")
+	}
+	n := int((until.Sub(since) + step - 1) / step)
+	out := make([]Bucket, n)
+	for i := range out {
+		out[i].Start = since.Add(time.Duration(i) * step)
+	}
+	for _, st := range []Status{StatusDelivered, StatusFailed} {
+		rows, err := s.rdb.QueryContext(ctx, s.sql(fmt.Sprintf(`SELECT (created_at - ?) / ?, COUNT(*) FROM hookline_delivery
+			WHERE status = '%s' AND created_at >= ? AND created_at < ? GROUP BY 1`, st)),
+			nanos(since), int64(step), nanos(since), nanos(until))
+		if err != nil {
+			return nil, fmt.Errorf("delivery: activity: %w", err)
+		}
+		for rows.Next() {
+			var i int64
+			var c int
+			if err := rows.Scan(&i, &c); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("delivery: activity: %w", err)
+			}
+			if i < 0 || i >= int64(n) {
+				continue
+			}
+			if st == StatusDelivered {
+				out[i].Delivered = c
+			} else {
+				out[i].Failed = c
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("delivery: activity: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// ActionCounts is, per action address, how many deliveries created at or
+// after since are now delivered and failed.
+func (s *Store) ActionCounts(ctx context.Context, since time.Time) (map[string]map[Status]int, error) {
+	out := map[string]map[Status]int{}
+	for _, st := range []Status{StatusDelivered, StatusFailed} {
+		rows, err := s.rdb.QueryContext(ctx, s.sql(fmt.Sprintf(`SELECT address, COUNT(*) FROM hookline_delivery
+			WHERE status = '%s' AND created_at >= ? GROUP BY address`, st)), nanos(since))
+		if err != nil {
+			return nil, fmt.Errorf("delivery: counts by action: %w", err)
+		}
+		for rows.Next() {
+			var addr string
+			var c int
+			if err := rows.Scan(&addr, &c); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("delivery: counts by action: %w", err)
+			}
+			if out[addr] == nil {
+				out[addr] = map[Status]int{}
+			}
+			out[addr][st] = c
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("delivery: counts by action: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// CountMatching counts the deliveries Filter f selects (Limit and Cursor
+// ignored), up to max: it stops there rather than count a large table, and
+// reports whether there are more.
+func (s *Store) CountMatching(ctx context.Context, f Filter, max int) (n int, more bool, err error) {
+	f.Cursor, f.Limit = "", 0
+	where, args, err := whereFilter(f)
+	if err != nil {
+		return 0, false, err
+	}
+	err = s.rdb.QueryRowContext(ctx, s.sql(`SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery`+where+` LIMIT ?) AS m`),
+		append(args, max+1)...).Scan(&n)
+	if err != nil {
+		return 0, false, fmt.Errorf("delivery: count: %w", err)
+	}
+	if n > max {
+		return max, true, nil
+	}
+	return n, false, nil
+}
