@@ -66,6 +66,9 @@ type NotFired struct {
 	Trigger string
 	Action  string // the action's address when only the action did not fire
 	Reason  string // e.g. "filter false: participant.status == \"confirmed\""
+	// OtherType is set for a trigger that does not listen to the event's
+	// type: the least interesting reason, which pages may fold away.
+	OtherType bool
 }
 
 // NotFired merges the result's skips and failures into one list in trigger
@@ -74,14 +77,14 @@ type NotFired struct {
 func (r *Result) NotFired() []NotFired {
 	var out []NotFired
 	for _, f := range r.Failures {
-		out = append(out, NotFired{f.Trigger, f.Action, fmt.Sprintf("%s: %v", f.Kind, f.Err)})
+		out = append(out, NotFired{Trigger: f.Trigger, Action: f.Action, Reason: fmt.Sprintf("%s: %v", f.Kind, f.Err)})
 	}
 	for _, s := range r.Skipped {
 		reason := string(s.Reason)
 		if s.Detail != "" {
 			reason += ": " + s.Detail
 		}
-		out = append(out, NotFired{s.Trigger, s.Action, reason})
+		out = append(out, NotFired{Trigger: s.Trigger, Action: s.Action, Reason: reason, OtherType: s.Reason == SkipOtherType})
 	}
 	slices.SortStableFunc(out, func(a, b NotFired) int { return strings.Compare(a.Trigger, b.Trigger) })
 	return out

@@ -23,6 +23,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	if s.console != nil {
+		s.console.Mount(mux)
+	}
 	return jsonFallback(mux)
 }
 

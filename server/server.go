@@ -23,6 +23,7 @@ import (
 
 	"github.com/hookline/hookline/actions"
 	"github.com/hookline/hookline/actions/builtin"
+	"github.com/hookline/hookline/console"
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/engine"
 	"github.com/hookline/hookline/internal/pii"
@@ -40,6 +41,8 @@ type Options struct {
 	DatabaseURL string
 	NoMigrate   bool // check the store's schema instead of migrating it (run `hookline migrate` first)
 	Sandbox     bool // capture deliveries instead of sending them
+	// NoConsole serves the API alone, without the web console at /.
+	NoConsole bool
 	// AllowEmpty lets the server start on, and reload to, a rules directory
 	// with no rule files or no triggers. Without it both are refused: an
 	// emptied directory is far more often a mistake (a failed checkout, a
@@ -210,6 +213,7 @@ type Server struct {
 	auth     *authenticator
 	mux      http.Handler
 	phones   pii.Normalizer // for the erasure index and erasure requests
+	console  *console.Console // nil with NoConsole
 }
 
 // New loads the rules and opens the store. It starts nothing: Run does.
@@ -267,6 +271,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	m.watchStore(store, storeGaugesTTL)
 	m.watchRetention(store, storeGaugesTTL)
 	m.watchFirstAttempts(store)
+	if !opts.NoConsole {
+		if s.console, err = s.newConsole(); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	s.mux = s.routes()
 	return s, nil
 }

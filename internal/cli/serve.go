@@ -54,6 +54,7 @@ func runServe(e *env, args []string) int {
 	fs.IntVar(&opts.Render.Delivery, "max-delivery-bytes", rules.DefaultMaxDeliveryBytes, "largest rendered delivery (its attributes together), in bytes")
 	fs.StringVar(&opts.Watch, "watch", "fsnotify", "how rule changes are noticed: fsnotify, poll or off")
 	fs.DurationVar(&opts.PollInterval, "poll-interval", 2*time.Second, "with --watch=poll, how often the files are checked")
+	fs.BoolVar(&opts.NoConsole, "no-console", false, "serve the API only, without the web console at /")
 	fs.BoolVar(&opts.Auth.Insecure, "insecure", false, "allow listening beyond loopback without authentication")
 	fs.StringVar(&opts.DefaultCountryCode, "default-country-code", "", "country calling code (e.g. 1 or 44) of phone numbers written without one, in events and erasure requests; without it such numbers are not indexed for erasure and erase --phone needs the +")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

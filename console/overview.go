@@ -1,0 +1,157 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/rules"
+)
+
+type overviewData struct {
+	Now      time.Time
+	Hash     string
+	LoadedAt time.Time
+	Files    []string
+	Triggers int
+	Enabled  int
+	Actions  int
+	Failed   *failureView
+	Counts   []countView
+	Chart    chart
+	Degraded string
+}
+
+type failureView struct {
+	At      time.Time
+	Message string
+	Diags   []diagView
+}
+
+// diagView is a diagnostic as validate prints it: file:line:col, the
+// summary and detail, and the source line.
+type diagView struct {
+	Pos, Severity, Summary, Detail, Snippet string
+}
+
+type countView struct {
+	Status delivery.Status
+	Now    string // total now, for the statuses the store counts cheaply
+	Day    int    // created in the last 24 hours
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	now := c.cfg.Now()
+	set := c.cfg.Live().Set()
+	rs := c.cfg.Reload()
+	d := overviewData{Now: now, Hash: set.Hash, LoadedAt: rs.LoadedAt, Triggers: len(set.Triggers)}
+	for name := range set.Files {
+		d.Files = append(d.Files, name)
+	}
+	sort.Strings(d.Files)
+	for _, t := range set.Triggers {
+		if t.Enabled {
+			d.Enabled++
+		}
+		d.Actions += len(t.Actions)
+	}
+	if f := rs.Failed; f != nil {
+		d.Failed = &failureView{At: f.At, Message: f.Message, Diags: diagViews(rules.OnlyErrors(f.Diags), f.Files)}
+	}
+	if err := c.cfg.Store.Degraded(); err != nil {
+		d.Degraded = err.Error()
+	}
+	undelivered, err := c.cfg.Store.UndeliveredCounts(ctx)
+	if err != nil {
+		c.storeFailed(w, r, s, "", err)
+		return
+	}
+	day, err := c.cfg.Store.CountsSince(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		c.storeFailed(w, r, s, "", err)
+		return
+	}
+	for _, st := range []delivery.Status{delivery.StatusScheduled, delivery.StatusPending, delivery.StatusRetrying,
+		delivery.StatusDelivered, delivery.StatusFailed, delivery.StatusCanceled, delivery.StatusExpired} {
+		cv := countView{Status: st, Day: day[st]}
+		if n, ok := undelivered[st]; ok {
+			cv.Now = fmt.Sprint(n)
+		}
+		d.Counts = append(d.Counts, cv)
+	}
+	since := now.UTC().Truncate(time.Minute).Add(-59 * time.Minute)
+	buckets, err := c.cfg.Store.Activity(ctx, since, since.Add(time.Hour), time.Minute)
+	if err != nil {
+		c.storeFailed(w, r, s, "", err)
+		return
+	}
+	d.Chart = newChart(buckets)
+	c.render(w, r, s, http.StatusOK, "overview", "Overview", "overview", d)
+}
+
+func diagViews(diags hcl.Diagnostics, files map[string]*hcl.File) []diagView {
+	out := make([]diagView, 0, len(diags))
+	for _, dg := range diags {
+		v := diagView{Severity: "error", Summary: dg.Summary, Detail: dg.Detail}
+		if dg.Severity == hcl.DiagWarning {
+			v.Severity = "warning"
+		}
+		if rg := dg.Subject; rg != nil {
+			v.Pos = fmt.Sprintf("%s:%d:%d", rg.Filename, rg.Start.Line, rg.Start.Column)
+			v.Snippet = strings.TrimSpace(rules.SourceLine(files, rg.Filename, rg.Start.Line))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// chart is deliveries per minute over the last hour as bars, delivered
+// stacked under failed, laid out here so that the template only places
+// numbers: an inline SVG needs no script and no style attribute.
+type chart struct {
+	Bars             []bar
+	Max              int
+	Delivered, Fails int
+	Width, Height    int
+	From, To         string
+}
+
+type bar struct {
+	X, W                    int
+	DY, DH, FY, FH          float64
+	Label                   string
+	Delivered, Failed       int
+}
+
+func newChart(buckets []delivery.Bucket) chart {
+	const barW, gap, height = 10, 2, 120
+	c := chart{Width: len(buckets) * (barW + gap), Height: height}
+	for _, b := range buckets {
+		c.Max = max(c.Max, b.Delivered+b.Failed)
+		c.Delivered += b.Delivered
+		c.Fails += b.Failed
+	}
+	scale := 0.0
+	if c.Max > 0 {
+		scale = float64(height) / float64(c.Max)
+	}
+	for i, b := range buckets {
+		dh, fh := float64(b.Delivered)*scale, float64(b.Failed)*scale
+		c.Bars = append(c.Bars, bar{
+			X: i * (barW + gap), W: barW,
+			DY: height - dh, DH: dh, FY: height - dh - fh, FH: fh,
+			Label:     b.Start.UTC().Format("15:04"),
+			Delivered: b.Delivered, Failed: b.Failed,
+		})
+	}
+	if len(buckets) > 0 {
+		c.From, c.To = buckets[0].Start.UTC().Format("15:04"), buckets[len(buckets)-1].Start.UTC().Add(time.Minute).Format("15:04")
+	}
+	return c
+}

@@ -1,0 +1,75 @@
+package console
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/rules"
+)
+
+type triggerView struct {
+	Name, Description, When string
+	On                      []string
+	Enabled                 bool
+	Actions                 []actionView
+}
+
+type actionView struct {
+	Address, Type, Name string
+	Enabled             bool
+	Retry               string
+	Schedule            []attrView
+	Delivered, Failed   int
+}
+
+type attrView struct{ Name, Value string }
+
+func (c *Console) triggers(w http.ResponseWriter, r *http.Request, s *session) {
+	set := c.cfg.Live().Set()
+	counts, err := c.cfg.Store.ActionCounts(r.Context(), c.cfg.Now().Add(-24*time.Hour))
+	if err != nil {
+		c.storeFailed(w, r, s, "", err)
+		return
+	}
+	out := make([]triggerView, 0, len(set.Triggers))
+	for _, t := range set.Triggers {
+		tv := triggerView{Name: t.Name, Description: t.Description, When: t.When, On: t.On, Enabled: t.Enabled}
+		for _, a := range t.Actions {
+			av := actionView{Address: a.Address, Type: a.Type, Name: a.Name, Enabled: a.Enabled, Retry: retryText(a.Retry),
+				Delivered: counts[a.Address][delivery.StatusDelivered], Failed: counts[a.Address][delivery.StatusFailed]}
+			sched := set.ScheduleAttrs(a)
+			for name, v := range sched {
+				av.Schedule = append(av.Schedule, attrView{strings.TrimPrefix(name, "schedule."), v})
+			}
+			sort.Slice(av.Schedule, func(i, j int) bool { return av.Schedule[i].Name < av.Schedule[j].Name })
+			tv.Actions = append(tv.Actions, av)
+		}
+		out = append(out, tv)
+	}
+	c.render(w, r, s, http.StatusOK, "triggers", "Triggers", "triggers", out)
+}
+
+// retryText is a retry policy as a sentence: the delays, then the cap.
+func retryText(rt *rules.Retry) string {
+	sched, maxAttempts, prefix := delivery.DefaultSchedule, 0, "default: "
+	if rt != nil {
+		prefix, maxAttempts = "", rt.MaxAttempts
+		if rt.Schedule != nil {
+			sched = rt.Schedule
+		}
+	}
+	if maxAttempts == 0 {
+		maxAttempts = len(sched) + 1
+	}
+	if maxAttempts == 1 {
+		return prefix + "no retries"
+	}
+	delays := make([]string, len(sched))
+	for i, d := range sched {
+		delays[i] = d.String()
+	}
+	return prefix + "after " + strings.Join(delays, ", ") + "; at most " + itoa(maxAttempts) + " attempts"
+}

@@ -1,0 +1,36 @@
+package server
+
+import (
+	"os"
+
+	"github.com/hookline/hookline/console"
+	"github.com/hookline/hookline/engine"
+)
+
+// newConsole builds the web console on the server's own store, engine and
+// live rules, so that its pages read what the API reads.
+func (s *Server) newConsole() (*console.Console, error) {
+	return console.New(console.Config{
+		Store:         s.store,
+		Engine:        s.engine,
+		Live:          func() *engine.Compiled { return s.live.Load() },
+		Reload:        s.reloadState,
+		Examples:      os.DirFS(s.opts.RulesDir),
+		AdminToken:    s.opts.Auth.AdminToken,
+		LoopbackHost:  s.opts.Auth.AdminToken == "" && !s.opts.Auth.Insecure,
+		MaxEventBytes: s.opts.MaxBodyBytes,
+		Logger:        s.log,
+		Now:           s.now,
+	})
+}
+
+// reloadState is what the console's overview shows of the last reload.
+func (s *Server) reloadState() console.ReloadState {
+	s.reload.mu.Lock()
+	defer s.reload.mu.Unlock()
+	st := console.ReloadState{LoadedAt: s.reload.loadedAt}
+	if re := s.reload.lastError; re != nil {
+		st.Failed = &console.ReloadFailure{At: re.At, Diags: re.Diags, Files: re.Files, Message: re.Err}
+	}
+	return st
+}
