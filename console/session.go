@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -142,6 +144,14 @@ func (c *Console) authed(h func(http.ResponseWriter, *http.Request, *session)) h
 		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, c.cfg.MaxEventBytes+64<<10)
+			if err := r.ParseForm(); err != nil {
+				if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+					c.fail(w, r, s, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is larger than the %d bytes the server accepts.", tooBig.Limit))
+					return
+				}
+				c.fail(w, r, s, http.StatusBadRequest, "The form could not be read: "+err.Error())
+				return
+			}
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
 				c.cfg.Logger.Warn("console: form without a valid CSRF token refused", "path", r.URL.Path, "remote", r.RemoteAddr)
 				c.fail(w, r, s, http.StatusForbidden, "This form is out of date or did not come from this console; open the page again and repeat what you did.")
