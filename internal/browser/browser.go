@@ -293,30 +293,43 @@ func run[T any](tab *Tab, timeout time.Duration, action chromedp.Action[T]) (T, 
 	return chromedp.Run(ctx, action)
 }
 
+var errPollTimeout = errors.New("timed out")
+
 // WaitText waits until an element matching the CSS selector shows text
-// containing want, and fails the test, saying what the elements did
+// containing want (a form field's value counts), and fails the test, saying what the elements did
 // show, if none does within timeout. Pages here fill themselves in from
 // fetches after they load, so Navigate returning is not enough.
 func (tab *Tab) WaitText(selector, want string, timeout time.Duration) {
 	tab.t.Helper()
-	const shows = `(sel, want) => [...document.querySelectorAll(sel)].some(el => el.innerText.includes(want))`
-	// chromedp polls on animation frames by default, which a page gets
-	// only while it is drawn; a timer works for any page.
-	poll := chromedp.PollFunction[chromedp.Void](shows,
-		chromedp.WithPollingArgs(selector, want),
-		chromedp.WithPollingInterval(50*time.Millisecond),
-		chromedp.WithPollingTimeout(timeout))
-	_, err := run(tab, timeout+Timeout, poll)
-	if err == nil {
-		return
-	}
 	sel, _ := json.Marshal(selector)
+	wantJS, _ := json.Marshal(want)
+	// Polled from here rather than in the page: a click that submits a
+	// form replaces the page, and a poll inside the old one dies with it
+	// ("Inspected target navigated or closed"). A failed evaluation is a
+	// page between two documents; the next one asks the new page.
+	shows := fmt.Sprintf(`[...document.querySelectorAll(%s)].some(el => (el.innerText + (el.value ?? "")).includes(%s))`, sel, wantJS)
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		var ok bool
+		ok, err = run(tab, Timeout, chromedp.Evaluate[bool](shows))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err == nil {
+		err = errPollTimeout
+	}
 	texts, getErr := run(tab, Timeout, chromedp.Evaluate[[]string](fmt.Sprintf(
 		`[...document.querySelectorAll(%s)].map(el => el.innerText)`, sel)))
 	if getErr != nil {
 		texts = []string{"(" + getErr.Error() + ")"}
 	}
-	if errors.Is(err, chromedp.ErrPollingTimeout) {
+	if errors.Is(err, errPollTimeout) {
 		err = fmt.Errorf("not within %v", timeout)
 	}
 	tab.t.Fatalf("waiting for %q in %s: %v; %d elements show %q\nconsole:\n%s",
