@@ -38,7 +38,6 @@ func clean(t *testing.T, tab *browser.Tab, where string) {
 	}
 }
 
-
 func TestConsoleInABrowser(t *testing.T) {
 	tab := browser.New(t)
 	h := start(t, false, nil)
@@ -101,7 +100,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 
 	// Open it, retry it, and watch the new attempt arrive by itself.
-	tab.Do(chromedp.Click(chromedp.CSS(`#rows a[href="/deliveries/`+failed[0]+`"]`)))
+	tab.Do(chromedp.Click(chromedp.CSS(`#rows a[href="/deliveries/` + failed[0] + `"]`)))
 	tab.WaitText("#attempts-h", "Attempts", wait)
 	tab.WaitText("#state .attempt", "HTTP 400", wait)
 	shot("delivery")

@@ -51,7 +51,7 @@ type Config struct {
 	// LoopbackHost refuses requests whose Host is not a loopback name,
 	// which keeps a web page that rebinds its own name to 127.0.0.1 from
 	// reading an unauthenticated console.
-	LoopbackHost bool
+	LoopbackHost  bool
 	MaxEventBytes int64
 	Logger        *slog.Logger
 	Now           func() time.Time

@@ -123,10 +123,10 @@ type chart struct {
 }
 
 type bar struct {
-	X, W                    int
-	DY, DH, FY, FH          float64
-	Label                   string
-	Delivered, Failed       int
+	X, W              int
+	DY, DH, FY, FH    float64
+	Label             string
+	Delivered, Failed int
 }
 
 func newChart(buckets []delivery.Bucket) chart {

@@ -89,7 +89,9 @@ var funcs = template.FuncMap{
 		}
 		return many
 	},
-	"rowsOf": func(now time.Time, rows []delivery.Summary) deliveriesData { return deliveriesData{Now: now, Rows: rows} },
+	"rowsOf": func(now time.Time, rows []delivery.Summary) deliveriesData {
+		return deliveriesData{Now: now, Rows: rows}
+	},
 	"clip": func(n int, s string) string {
 		if len(s) <= n {
 			return s
