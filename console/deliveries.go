@@ -236,11 +236,11 @@ func (c *Console) delivery(w http.ResponseWriter, r *http.Request, s *session) {
 	max := det.Retry.MaxAttempts
 	delays := make([]string, len(det.Retry.Schedule))
 	for i, x := range det.Retry.Schedule {
-		delays[i] = x.String()
+		delays[i] = human(x)
 	}
-	d.Retry = fmt.Sprintf("at most %d attempts", max)
+	d.Retry = "one attempt, no retries"
 	if max > 1 {
-		d.Retry += ", after " + strings.Join(delays, ", ")
+		d.Retry = fmt.Sprintf("at most %d attempts, after %s", max, strings.Join(delays, ", "))
 	}
 	c.render(w, r, s, http.StatusOK, "delivery", "Delivery "+det.ID, "deliveries", d)
 }

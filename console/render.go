@@ -142,3 +142,15 @@ func prettyJSON(raw []byte) string {
 	}
 	return buf.String()
 }
+
+// human is a duration as people write it: 5m rather than Go's 5m0s.
+func human(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

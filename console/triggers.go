@@ -69,7 +69,7 @@ func retryText(rt *rules.Retry) string {
 	}
 	delays := make([]string, len(sched))
 	for i, d := range sched {
-		delays[i] = d.String()
+		delays[i] = human(d)
 	}
 	return prefix + "after " + strings.Join(delays, ", ") + "; at most " + itoa(maxAttempts) + " attempts"
 }
