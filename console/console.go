@@ -80,6 +80,7 @@ type Console struct {
 	static   fs.FS
 	version  string // of the static files, for their URLs
 	sessions *sessions
+	logins   loginLimiter
 }
 
 // New parses the templates; an error here is a bug in this package.

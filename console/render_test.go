@@ -41,3 +41,24 @@ func TestLoopbackHost(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginLimiter(t *testing.T) {
+	var l loginLimiter
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	for i := range loginFailures {
+		if l.blocked("10.0.0.1", t0) != 0 {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		l.fail("10.0.0.1", t0.Add(time.Duration(i)*time.Second))
+	}
+	now := t0.Add(loginFailures * time.Second)
+	if wait := l.blocked("10.0.0.1", now); wait != loginWindow-loginFailures*time.Second {
+		t.Errorf("after %d failures: wait %v, want until the first is a window old", loginFailures, wait)
+	}
+	if l.blocked("10.0.0.2", now) != 0 {
+		t.Error("another address was blocked")
+	}
+	if l.blocked("10.0.0.1", t0.Add(loginWindow)) != 0 {
+		t.Error("still blocked once the first failure left the window")
+	}
+}

@@ -198,7 +198,16 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	next := safeNext(r.PostFormValue("next"))
+	now, ip := c.cfg.Now(), clientIP(r.RemoteAddr)
+	if wait := c.logins.blocked(ip, now); wait > 0 {
+		secs := int(wait.Seconds()) + 1
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		c.render(w, r, nil, http.StatusTooManyRequests, "login", "Log in", "", loginData{Next: next,
+			Error: fmt.Sprintf("Too many wrong tokens from your address; try again in %d seconds.", secs)})
+		return
+	}
 	if !c.sessions.checkToken(r.PostFormValue("token")) {
+		c.logins.fail(ip, now)
 		c.cfg.Logger.Warn("console: login refused", "remote", r.RemoteAddr) // never the token
 		c.render(w, r, nil, http.StatusUnauthorized, "login", "Log in", "", loginData{Next: next, Error: "That is not the admin token."})
 		return
