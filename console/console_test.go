@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookline/hookline/internal/pgtest"
 	"github.com/hookline/hookline/server"
 )
 
@@ -358,5 +359,32 @@ func TestOversizedFormIsRefusedWith413(t *testing.T) {
 	status, body, _ := h.postForm(c, "/try", url.Values{"csrf": {tok}, "event": {strings.Repeat("x", 200<<10)}})
 	if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "larger than") {
 		t.Errorf("a 200 KiB form: %d\n%s", status, body)
+	}
+}
+
+// The pages read through store queries that differ between SQLite and
+// PostgreSQL; every page must render on both.
+func TestEveryPageOnPostgreSQL(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	h := start(t, false, func(o *server.Options) { o.DatabaseURL = dbURL })
+	h.rc.failing.Store(true)
+	ev, ids := h.post(confirmed("ce-1", "Ann Example"))
+	h.waitStatus(ids[0], "failed")
+	c := h.client()
+	h.login(c)
+	for path, want := range map[string]string{
+		"/":                                      "Deliveries by status",
+		"/?part=live":                            "1 failed",
+		"/triggers":                              "confirmed_crm",
+		"/deliveries?status=failed":              ids[0],
+		"/deliveries/" + ids[0]:                  "HTTP 400",
+		"/events/" + ev:                          "vip_only</span>: filter false",
+		"/deliveries/retry?status=failed":        "<strong>1</strong> failed delivery matches",
+		"/deliveries?since=2020-01-01&part=rows": ids[0],
+	} {
+		status, body, _ := h.get(c, path)
+		if status != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, want 200 with %q", path, status, want)
+		}
 	}
 }
