@@ -24,12 +24,12 @@ func (s *Server) newConsole() (*console.Console, error) {
 	})
 }
 
-// reloadState is what the console's overview shows of the last reload.
+// reloadState is what the console's overview shows of the last reload,
+// read without waiting for a reload in progress.
 func (s *Server) reloadState() console.ReloadState {
-	s.reload.mu.Lock()
-	defer s.reload.mu.Unlock()
-	st := console.ReloadState{LoadedAt: s.reload.loadedAt}
-	if re := s.reload.lastError; re != nil {
+	seen := s.reload.seen.Load()
+	st := console.ReloadState{LoadedAt: seen.loadedAt}
+	if re := seen.lastError; re != nil {
 		st.Failed = &console.ReloadFailure{At: re.At, Diags: re.Diags, Files: re.Files, Message: re.Err}
 	}
 	return st

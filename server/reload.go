@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -18,6 +19,20 @@ type reloadState struct {
 	mu        sync.Mutex // serializes reloads; guards the fields below
 	loadedAt  time.Time
 	lastError *reloadError
+	// seen is a copy of the two fields for readers (the console), set
+	// whenever they change: a reload holds mu while it loads, which can
+	// take a while for a large rule set, and a page must not wait for it.
+	seen atomic.Pointer[reloadSeen]
+}
+
+type reloadSeen struct {
+	loadedAt  time.Time
+	lastError *reloadError
+}
+
+// publish copies the fields for readers; mu is held.
+func (r *reloadState) publish() {
+	r.seen.Store(&reloadSeen{loadedAt: r.loadedAt, lastError: r.lastError})
 }
 
 type reloadError struct {
@@ -48,6 +63,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 		if s.reload.lastError != nil {
 			// The broken edit was reverted: the files are the live rules again.
 			s.reload.lastError = nil
+			s.reload.publish()
 			s.metrics.loaded(cur.Hash, len(cur.Triggers), time.Now())
 			s.log.Info("rules reverted to the live version", "reason", reason, "hash", short(cur.Hash))
 		}
@@ -55,6 +71,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 	}
 	fail := func(re *reloadError) ReloadResult {
 		s.reload.lastError = re
+		s.reload.publish()
 		s.metrics.reloadOK.Set(0)
 		for _, d := range re.Diags {
 			if d.Severity == hcl.DiagError {
@@ -86,6 +103,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 	s.live.Store(live)
 	now := time.Now()
 	s.reload.loadedAt, s.reload.lastError = now, nil
+	s.reload.publish()
 	s.metrics.loaded(set.Hash, len(set.Triggers), now)
 	s.log.Info("rules reloaded", "reason", reason, "hash", short(set.Hash), "triggers", len(set.Triggers))
 	return ReloadResult{Hash: set.Hash, Changed: true, LoadedAt: now}
@@ -120,9 +138,8 @@ func (s *Server) postReload(w http.ResponseWriter, r *http.Request) {
 // getRules is GET /v1/rules: what is live, and whether newer files failed.
 func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
 	set := s.live.Load().Set()
-	s.reload.mu.Lock()
-	loadedAt, lastErr := s.reload.loadedAt, s.reload.lastError
-	s.reload.mu.Unlock()
+	seen := s.reload.seen.Load()
+	loadedAt, lastErr := seen.loadedAt, seen.lastError
 	type actionView struct {
 		Address string `json:"address"`
 		Enabled bool   `json:"enabled"`

@@ -248,6 +248,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	s.dispatch.swap(execs)
 	s.live.Store(live)
 	s.reload.loadedAt = time.Now()
+	s.reload.publish()
 	m.loaded(set.Hash, len(set.Triggers), s.reload.loadedAt)
 	store, err := delivery.Open(ctx, delivery.Config{
 		DataDir:           opts.DataDir,
