@@ -140,8 +140,13 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.sql(`SELECT `+summaryColumns+` FROM hookline_delivery`+where+
-		` ORDER BY created_at DESC, id DESC LIMIT ?`), append(args, limit+1)...)
+	q := `SELECT ` + summaryColumns + ` FROM hookline_delivery` + where + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	if (f.Address != "" || f.Trigger != "") && f.Status == "" {
+		q, args = byStatuses(where, args, limit+1)
+	} else {
+		args = append(args, limit+1)
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.sql(q), args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("delivery: list: %w", err)
 	}
@@ -163,6 +168,25 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, er
 	out = out[:limit]
 	last := out[limit-1]
 	return out, encodeCursor(last.CreatedAt, last.ID), nil
+}
+
+// byStatuses is the page of an action's or a trigger's deliveries in
+// every status: the address and trigger indexes ((address, status,
+// created_at, id) and the same on trigger_name) hold them in order within
+// each status, so each status's newest n are an ordered range, and the
+// page is the newest n of those. Read as one range with the statuses
+// together, the rows would come out of order, and the planner would sort
+// every delivery the action or trigger ever had, or walk the whole table
+// newest first looking for them.
+func byStatuses(where string, args []any, n int) (string, []any) {
+	parts := make([]string, len(allStatuses))
+	all := make([]any, 0, (len(args)+1)*len(allStatuses)+1)
+	for i, st := range allStatuses {
+		parts[i] = fmt.Sprintf(`SELECT * FROM (SELECT %s FROM hookline_delivery%s AND status = '%s'
+			ORDER BY created_at DESC, id DESC LIMIT ?) AS s%d`, summaryColumns, where, st, i)
+		all = append(append(all, args...), n)
+	}
+	return strings.Join(parts, " UNION ALL ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`, append(all, n)
 }
 
 // whereFilter builds the WHERE clause for f, cursor included.

@@ -117,6 +117,34 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 		t.Errorf("first row created %s, want the newest", got[0].CreatedAt)
 	}
 
+	// An action's deliveries in every status (read a status at a time,
+	// then merged) page exactly as the whole list does: every delivery
+	// here is order.http.notify's, delivered and failed interleaved.
+	var byAction []Summary
+	f = Filter{Address: "order.http.notify", Limit: 7}
+	for pages := 0; ; pages++ {
+		page, cursor, err := s.Deliveries(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pages > 10 || (cursor != "" && len(page) != 7) {
+			t.Fatalf("address, page %d: %d rows, cursor %q", pages, len(page), cursor)
+		}
+		byAction = append(byAction, page...)
+		if cursor == "" {
+			break
+		}
+		f.Cursor = cursor
+	}
+	if len(byAction) != len(got) {
+		t.Errorf("address: %d deliveries, want %d", len(byAction), len(got))
+	}
+	for i := range min(len(byAction), len(got)) {
+		if byAction[i].ID != got[i].ID {
+			t.Errorf("address, row %d: %s, want %s", i, byAction[i].ID, got[i].ID)
+		}
+	}
+
 	list := func(f Filter) []Summary {
 		t.Helper()
 		out, cursor, err := s.Deliveries(ctx, f)
@@ -143,6 +171,15 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 	window := list(Filter{Since: t0.Add(10 * time.Minute), Until: t0.Add(20 * time.Minute)})
 	if len(window) != 10 || !window[0].CreatedAt.Equal(t0.Add(19*time.Minute)) || !window[9].CreatedAt.Equal(t0.Add(10*time.Minute)) {
 		t.Errorf("since/until: %d rows", len(window))
+	}
+	if n := len(list(Filter{Address: "order.http.notify", Trigger: "b"})); n != 15 {
+		t.Errorf("address and b: %d", n)
+	}
+	if n := len(list(Filter{Address: "order.http.notify", Status: "failed", Since: t0.Add(10 * time.Minute)})); n != 10 {
+		t.Errorf("address, failed, since: %d", n)
+	}
+	if n := len(list(Filter{Address: "other.http.notify"})); n != 0 {
+		t.Errorf("another address: %d", n)
 	}
 	if n := len(list(Filter{Status: "delivered", Trigger: "b"})); n != 0 {
 		t.Errorf("delivered and b: %d", n)
