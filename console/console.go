@@ -81,6 +81,10 @@ type Console struct {
 	version  string // of the static files, for their URLs
 	sessions *sessions
 	logins   loginLimiter
+	// The summaries open pages refresh, shared for summaryTTL.
+	dayCounts    cached[map[delivery.Status]int]
+	activity     cached[[]delivery.Bucket]
+	actionCounts cached[map[string]map[delivery.Status]int]
 }
 
 // New parses the templates; an error here is a bug in this package.

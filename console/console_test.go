@@ -388,3 +388,35 @@ func TestEveryPageOnPostgreSQL(t *testing.T) {
 		}
 	}
 }
+
+// A bulk retry from a list filtered to one action retries that action's
+// failed deliveries only.
+func TestBulkRetryKeepsTheActionFilter(t *testing.T) {
+	h := start(t, false, nil)
+	h.rc.failing.Store(true)
+	_, crm := h.post(confirmed("ce-1", "Ann"))
+	notComing := strings.Replace(confirmed("ce-2", "Bo"), "participant.confirmed", "participant.not_coming", 1)
+	_, desk := h.post(notComing)
+	h.waitStatus(crm[0], "failed")
+	h.waitStatus(desk[0], "failed")
+	h.rc.failing.Store(false)
+	c := h.client()
+	h.login(c)
+	_, body, _ := h.get(c, "/deliveries/retry?address=cancellations.http.desk")
+	if !strings.Contains(body, "<strong>1</strong> failed delivery matches") {
+		t.Fatalf("the confirmation does not count the one failed desk delivery:\n%s", body)
+	}
+	form := url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]}}
+	for _, f := range regexp.MustCompile(`type="hidden" name="([a-z_]+)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+		if f[1] != "csrf" {
+			form.Set(f[1], strings.ReplaceAll(f[2], "&#43;", "+"))
+		}
+	}
+	if status, _, hdr := h.postForm(c, "/deliveries/retry", form); status != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "n=1") {
+		t.Fatalf("bulk retry: %d to %q", status, hdr.Get("Location"))
+	}
+	h.waitStatus(desk[0], "delivered")
+	if n := h.rc.count("/crm"); n != 1 {
+		t.Errorf("the CRM delivery, outside the filter, was sent %d times", n)
+	}
+}

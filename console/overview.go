@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -72,7 +73,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		c.storeFailed(w, r, s, "", err)
 		return
 	}
-	day, err := c.cfg.Store.CountsSince(ctx, now.Add(-24*time.Hour))
+	day, err := c.dayCounts.get(ctx, now, func(ctx context.Context) (map[delivery.Status]int, error) {
+		return c.cfg.Store.CountsSince(ctx, now.Add(-24*time.Hour))
+	})
 	if err != nil {
 		c.storeFailed(w, r, s, "", err)
 		return
@@ -86,7 +89,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		d.Counts = append(d.Counts, cv)
 	}
 	since := now.UTC().Truncate(time.Minute).Add(-59 * time.Minute)
-	buckets, err := c.cfg.Store.Activity(ctx, since, since.Add(time.Hour), time.Minute)
+	buckets, err := c.activity.get(ctx, now, func(ctx context.Context) ([]delivery.Bucket, error) {
+		return c.cfg.Store.Activity(ctx, since, since.Add(time.Hour), time.Minute)
+	})
 	if err != nil {
 		c.storeFailed(w, r, s, "", err)
 		return

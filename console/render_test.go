@@ -1,6 +1,8 @@
 package console
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -60,5 +62,29 @@ func TestLoginLimiter(t *testing.T) {
 	}
 	if l.blocked("10.0.0.1", t0.Add(loginWindow)) != 0 {
 		t.Error("still blocked once the first failure left the window")
+	}
+}
+
+func TestCachedSharesOneCountPerTTL(t *testing.T) {
+	var c cached[int]
+	calls := 0
+	compute := func(context.Context) (int, error) { calls++; return calls, nil }
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	if v, _ := c.get(ctx, t0, compute); v != 1 {
+		t.Fatalf("first get = %d", v)
+	}
+	if v, _ := c.get(ctx, t0.Add(summaryTTL-time.Millisecond), compute); v != 1 || calls != 1 {
+		t.Errorf("within the TTL: %d after %d computations, want the first value", v, calls)
+	}
+	if v, _ := c.get(ctx, t0.Add(summaryTTL), compute); v != 2 {
+		t.Errorf("after the TTL: %d, want a new computation", v)
+	}
+	failing := func(context.Context) (int, error) { return 0, errors.New("store down") }
+	if _, err := c.get(ctx, t0.Add(3*summaryTTL), failing); err == nil {
+		t.Error("an error was not returned")
+	}
+	if v, _ := c.get(ctx, t0.Add(3*summaryTTL), compute); v != 3 {
+		t.Errorf("after an error: %d, want a new computation (errors are not kept)", v)
 	}
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strings"
@@ -29,7 +30,10 @@ type attrView struct{ Name, Value string }
 
 func (c *Console) triggers(w http.ResponseWriter, r *http.Request, s *session) {
 	set := c.cfg.Live().Set()
-	counts, err := c.cfg.Store.ActionCounts(r.Context(), c.cfg.Now().Add(-24*time.Hour))
+	now := c.cfg.Now()
+	counts, err := c.actionCounts.get(r.Context(), now, func(ctx context.Context) (map[string]map[delivery.Status]int, error) {
+		return c.cfg.Store.ActionCounts(ctx, now.Add(-24*time.Hour))
+	})
 	if err != nil {
 		c.storeFailed(w, r, s, "", err)
 		return

@@ -40,11 +40,11 @@ var errErasedDelivery = fmt.Errorf("its content was %w", ErrErased)
 const retryBatch = 200
 
 // RetryMatching retries every delivery matching f's Status, Trigger,
-// EventID, Since and Until (Limit and Cursor are ignored) and returns how
+// EventID, Address, Since and Until (Limit and Cursor are ignored) and returns how
 // many. An empty filter matches every delivery. Deliveries accepted while it
 // runs are not included.
 func (s *Store) RetryMatching(ctx context.Context, f Filter) (int, error) {
-	page := Filter{Status: f.Status, Trigger: f.Trigger, EventID: f.EventID, Since: f.Since, Until: f.Until, Limit: retryBatch}
+	page := Filter{Status: f.Status, Trigger: f.Trigger, EventID: f.EventID, Address: f.Address, Since: f.Since, Until: f.Until, Limit: retryBatch}
 	total := 0
 	for {
 		// Each page is read outside the write transaction, which then
