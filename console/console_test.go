@@ -251,12 +251,7 @@ func TestBulkRetryConfirmsTheCountAndRetriesThoseOnly(t *testing.T) {
 	if !strings.Contains(body, "<strong>3</strong> failed deliveries match") {
 		t.Fatalf("the confirmation does not say 3:\n%s", body)
 	}
-	form := url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]}}
-	for _, f := range regexp.MustCompile(`type="hidden" name="([a-z_]+)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
-		if f[1] != "csrf" {
-			form.Set(f[1], strings.ReplaceAll(f[2], "&#43;", "+"))
-		}
-	}
+	form := hiddenFields(body)
 	// A delivery failing after the confirmation is not in it.
 	h.rc.failing.Store(true)
 	_, late := h.post(confirmed("ce-late", "Late"))
@@ -406,12 +401,7 @@ func TestBulkRetryKeepsTheActionFilter(t *testing.T) {
 	if !strings.Contains(body, "<strong>1</strong> failed delivery matches") {
 		t.Fatalf("the confirmation does not count the one failed desk delivery:\n%s", body)
 	}
-	form := url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]}}
-	for _, f := range regexp.MustCompile(`type="hidden" name="([a-z_]+)" value="([^"]*)"`).FindAllStringSubmatch(body, -1) {
-		if f[1] != "csrf" {
-			form.Set(f[1], strings.ReplaceAll(f[2], "&#43;", "+"))
-		}
-	}
+	form := hiddenFields(body)
 	if status, _, hdr := h.postForm(c, "/deliveries/retry", form); status != http.StatusSeeOther || !strings.Contains(hdr.Get("Location"), "n=1") {
 		t.Fatalf("bulk retry: %d to %q", status, hdr.Get("Location"))
 	}

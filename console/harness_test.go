@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -271,6 +272,18 @@ func (h *harness) csrf(c *http.Client, path string) string {
 		h.t.Fatalf("%s has no form with a CSRF token:\n%s", path, body)
 	}
 	return m[1]
+}
+
+var hiddenField = regexp.MustCompile(`type="hidden" name="([a-z_]+)" value="([^"]*)"`)
+
+// hiddenFields is what a page's form would post: its hidden fields, the
+// CSRF token among them, unescaped as a browser would.
+func hiddenFields(body string) url.Values {
+	form := url.Values{}
+	for _, f := range hiddenField.FindAllStringSubmatch(body, -1) {
+		form.Set(f[1], html.UnescapeString(f[2]))
+	}
+	return form
 }
 
 // waitStatus polls the API until delivery id has status want.
