@@ -212,7 +212,7 @@ type Server struct {
 	metrics  *metrics
 	auth     *authenticator
 	mux      http.Handler
-	phones   pii.Normalizer // for the erasure index and erasure requests
+	phones   pii.Normalizer   // for the erasure index and erasure requests
 	console  *console.Console // nil with NoConsole
 }
 
