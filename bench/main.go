@@ -281,6 +281,8 @@ type Report struct {
 	RawOtherLoad, RiverOtherLoad float64
 	// CPU is the cores each party used during the load.
 	CPU cpuUse
+	// Cost is CPU and allocations per accepted event, load start to drained.
+	Cost Cost
 	// Sizes are the store's size during a soak, and SoakGrowth how much
 	// it grew over the second half; SoakJudged is false when the run was
 	// too short to tell whether it levelled off.
@@ -449,6 +451,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		}
 		return ps
 	}
+	mallocStart, mallocErr := mallocs(ctx, urls)
 	cpuStart := sampleCPU(pids())
 	loadStart := time.Now()
 	var sampled sync.WaitGroup
@@ -529,6 +532,11 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 		return nil, err
 	}
 	rep.DrainWait = time.Since(drainStart)
+	cpuDrained := sampleCPU(pids())
+	rep.Cost.ServerCPU, rep.Cost.DatabaseCPU = cpuCost(cpuStart, cpuDrained)
+	if mallocEnd, err := mallocs(ctx, urls); err == nil && mallocErr == nil && rep.Kills == 0 && mallocEnd >= mallocStart {
+		rep.Cost.Mallocs, rep.Cost.MallocsCounted = mallocEnd-mallocStart, true
+	}
 	if cfg.Chaos || cfg.FailRate > 0 {
 		// Late duplicates: attempts re-run after a crash arrive within
 		// moments of the restart, but give them a second.
@@ -543,6 +551,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 	}
 
 	reconcile(rep, want, recv.snapshot(), gen, loadStart, loadEnd)
+	rep.Cost.Events, rep.Cost.Deliv = rep.Accepted, rep.Delivered
 	rep.Injected, rep.BadSignature, rep.BadRequest, rep.PeerRequests = recv.injected.Load(), recv.badSignature.Load(), recv.badRequest.Load(), recv.requests.Load()
 	rep.print(out)
 	if !rep.Pass() {

@@ -75,6 +75,7 @@ func (r *Report) print(w io.Writer) {
 	}
 	p("server:           peak RSS %.0f MiB (VmHWM, highest of any server process); CPU during the load: servers %.2f cores, harness (vegeta, receiver) %.2f%s, other processes %.2f",
 		float64(r.PeakRSS)/1024, r.CPU.Servers, r.CPU.Harness, db, r.CPU.Other)
+	p("cost:             %s", r.Cost)
 	if c.Soak > 0 {
 		p("soak:             --retention %s; store size (hookline_store_size_bytes) and events removed:", c.Retention)
 		for _, s := range r.Sizes {
