@@ -267,9 +267,21 @@ func appendEncoded(forms []string, s string) []string {
 func referencesLen(f string) int {
 	n := 0
 	for _, c := range f {
-		n += max(6, len(strconv.Itoa(int(c)))+3, len(strconv.FormatInt(int64(c), 16))+4)
+		n += max(6, digits(int(c), 10)+3, digits(int(c), 16)+4)
 	}
 	return n
+}
+
+// digits counts the digits of a non-negative n in base: what
+// strconv.FormatInt would write, without building the string (this runs
+// per character of every form of every secret, on every attempt).
+func digits(n, base int) int {
+	d := 1
+	for n >= base {
+		n /= base
+		d++
+	}
+	return d
 }
 
 // needsQuoting reports whether any JSON or Go quoting would change s.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -223,4 +224,14 @@ func hexRefs(s, format string) string {
 		fmt.Fprintf(&b, format, c)
 	}
 	return b.String()
+}
+
+func TestDigitsMatchesStrconv(t *testing.T) {
+	for _, n := range []int{0, 1, 9, 10, 15, 16, 99, 100, 255, 256, 4095, 4096, 65535, 65536, 0x10FFFF} {
+		for _, base := range []int{10, 16} {
+			if got, want := digits(n, base), len(strconv.FormatInt(int64(n), base)); got != want {
+				t.Errorf("digits(%d, %d) = %d, want %d", n, base, got, want)
+			}
+		}
+	}
 }

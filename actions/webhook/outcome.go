@@ -105,8 +105,14 @@ const drainLimit = 64 << 10
 func readResponse(body io.ReadCloser, r *resolver) string {
 	defer body.Close()
 	// Read past the limit by the longest secret, so one that straddles the
-	// cut is still whole when it is scrubbed.
-	buf, _ := io.ReadAll(io.LimitReader(body, int64(actions.ResponseLimit+r.Longest())))
+	// cut is still whole when it is scrubbed. Most answers are shorter
+	// than the limit, and for them the secrets' forms (which Longest
+	// builds) are not needed to know how far to read.
+	buf, _ := io.ReadAll(io.LimitReader(body, int64(actions.ResponseLimit)+1))
+	if len(buf) > actions.ResponseLimit {
+		more, _ := io.ReadAll(io.LimitReader(body, int64(r.Longest())))
+		buf = append(buf, more...)
+	}
 	_, _ = io.CopyN(io.Discard, body, drainLimit)
 	s := r.Redact(string(buf))
 	// Outcomes are stored and shown as text, so binary answers are mangled
