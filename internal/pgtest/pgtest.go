@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 )
@@ -46,7 +48,17 @@ func URL(t testing.TB) string {
 		t.Fatalf("creating a test schema: %v", err)
 	}
 	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+		// Tests run in parallel, and two DROP SCHEMA ... CASCADE at once
+		// can deadlock on the catalogs they both update; PostgreSQL then
+		// aborts one, which can simply go again.
+		var err error
+		for try := 0; try < 5; try++ {
+			if _, err = db.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err == nil || !strings.Contains(err.Error(), "40P01") {
+				break
+			}
+			time.Sleep(time.Duration(50*(try+1)) * time.Millisecond)
+		}
+		if err != nil {
 			t.Errorf("dropping test schema %s: %v", schema, err)
 		}
 	})
