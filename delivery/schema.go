@@ -157,19 +157,18 @@ var migrations = []string{
 	// table.
 	`CREATE INDEX hookline_event_received ON hookline_event (received_at, id);`,
 
-	// 8: one action's and one trigger's deliveries in a status (the
-	// console's filters and links, query.go; its counts per action,
-	// stats.go): an ordered range of an index each, newest first, so that
-	// none reads the table or follows more of it than it shows or counts.
-	// The trigger index had no status: a busy trigger's failed deliveries
-	// were found by reading all of its deliveries, and without an address
-	// index an action's by reading the whole table; the triggers page's
-	// 24-hour counts read every row of the day. A list without a status is
-	// read a status at a time and merged (byStatuses). Like the status
-	// index, both move a delivery's entry when its status changes.
-	`CREATE INDEX hookline_delivery_address ON hookline_delivery (address, status, created_at, id);
-	DROP INDEX hookline_delivery_trigger;
-	CREATE INDEX hookline_delivery_trigger ON hookline_delivery (trigger_name, status, created_at, id);`,
+	// 8: one action's deliveries in a status (the console's filters and
+	// links, query.go; its counts per action, stats.go): an ordered range
+	// of the index, newest first, so that none reads the table or follows
+	// more of it than it shows or counts. Without it an action's
+	// deliveries were found by reading the whole table, and the triggers
+	// page's 24-hour counts read every row of the day. A list without a
+	// status is read a status at a time and merged (byStatuses); a
+	// trigger's in one status, an action of it at a time (byAddresses),
+	// which keeps the trigger index without the status: like the status
+	// index, an index holding it moves a delivery's entry whenever its
+	// status changes, which every delivery's record of its attempt pays.
+	`CREATE INDEX hookline_delivery_address ON hookline_delivery (address, status, created_at, id);`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

@@ -77,6 +77,45 @@ func testStats(t *testing.T, db testDB) {
 		t.Errorf("ActionCounts(minute 4) = %v", byAction)
 	}
 
+	// A trigger's deliveries in one status are read an action at a time
+	// (byAddresses) and paged like any list.
+	for _, c := range []struct {
+		f    Filter
+		want int
+	}{
+		{Filter{Trigger: "a", Status: "delivered"}, 19},
+		{Filter{Trigger: "a", Status: "failed"}, 0},
+		{Filter{Trigger: "b", Status: "failed"}, 5},
+		{Filter{Trigger: "b", Status: "failed", Since: since}, 3},
+		{Filter{Trigger: "nope", Status: "failed"}, 0},
+	} {
+		var got []Summary
+		f := c.f
+		f.Limit = 2
+		for pages := 0; pages < 20; pages++ {
+			page, cursor, err := s.Deliveries(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if cursor == "" {
+				break
+			}
+			f.Cursor = cursor
+		}
+		seen := map[string]bool{}
+		for i, d := range got {
+			if d.Trigger != c.f.Trigger || string(d.Status) != c.f.Status || seen[d.ID] ||
+				(i > 0 && (d.CreatedAt.After(got[i-1].CreatedAt) || (d.CreatedAt.Equal(got[i-1].CreatedAt) && d.ID > got[i-1].ID))) {
+				t.Errorf("%+v: row %d %+v out of place", c.f, i, d)
+			}
+			seen[d.ID] = true
+		}
+		if len(got) != c.want {
+			t.Errorf("%+v: %d deliveries in pages of 2, want %d", c.f, len(got), c.want)
+		}
+	}
+
 	for _, c := range []struct {
 		f    Filter
 		max  int
