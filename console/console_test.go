@@ -186,6 +186,10 @@ func TestOpenConsoleAnswersOnlyLoopbackNames(t *testing.T) {
 	if status, _, _ := h.get(c, "/", "Host", "rebound.evil.example"); status != http.StatusMisdirectedRequest {
 		t.Errorf("Host rebound.evil.example: %d, want 421", status)
 	}
+	// The API too: without credentials it holds the same data.
+	if status, body, _ := h.get(c, "/v1/deliveries", "Host", "rebound.evil.example"); status != http.StatusMisdirectedRequest || !strings.Contains(body, `"misdirected"`) {
+		t.Errorf("the API for Host rebound.evil.example: %d %s, want 421 misdirected", status, body)
+	}
 	for _, host := range []string{"localhost", "127.0.0.1:8080", "[::1]:8080"} {
 		if status, body, _ := h.get(c, "/", "Host", host); status != http.StatusOK || strings.Contains(body, "Log out") {
 			t.Errorf("Host %s: %d (want 200, and no login without an admin token)", host, status)

@@ -185,3 +185,36 @@ func (a *authenticator) adminOnly(h http.HandlerFunc) http.HandlerFunc {
 		}
 	}
 }
+
+// loopbackOnly wraps a server that listens on loopback because it lacks
+// credentials (checkListen): it then answers only requests whose Host is a
+// loopback name. A web page the operator opens can otherwise point a name
+// of its own at 127.0.0.1 (DNS rebinding) and read the unauthenticated API
+// as if it were its own origin.
+func (a *authenticator) loopbackOnly(h http.Handler) http.Handler {
+	if a.insecure || (a.ingestProtected() && a.admin != nil) {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			a.log.Warn("request refused: not a loopback Host", "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeError(w, http.StatusMisdirectedRequest, "misdirected", "This server has no credentials set, so it answers only to localhost and loopback addresses; use http://127.0.0.1, or set HOOKLINE_INGEST_TOKENS and HOOKLINE_ADMIN_TOKEN.")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost says whether a Host header names this machine's loopback.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -343,3 +343,34 @@ func TestCredentialsComeFirst(t *testing.T) {
 		})
 	}
 }
+
+// Without credentials the server listens on loopback; a request naming
+// another host there is a page that rebound its name, and is refused.
+func TestUnauthenticatedServerAnswersOnlyLoopbackNames(t *testing.T) {
+	for _, c := range []struct {
+		auth AuthOptions
+		host string
+		want int
+	}{
+		{AuthOptions{}, "rebound.evil.example", http.StatusMisdirectedRequest},
+		{AuthOptions{}, "127.0.0.1:8080", http.StatusOK},
+		{AuthOptions{}, "localhost", http.StatusOK},
+		{AuthOptions{}, "[::1]:8080", http.StatusOK},
+		{AuthOptions{AdminToken: "a"}, "rebound.evil.example", http.StatusMisdirectedRequest},
+		{AuthOptions{AdminToken: "a", IngestTokens: []string{"i"}}, "hookline.internal", http.StatusOK},
+		{AuthOptions{Insecure: true}, "hookline.internal", http.StatusOK},
+	} {
+		a, err := newAuthenticator(c.auth, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := a.loopbackOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		req := httptest.NewRequest("GET", "/v1/deliveries", nil)
+		req.Host = c.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("%+v, Host %s: %d, want %d", c.auth, c.host, rec.Code, c.want)
+		}
+	}
+}

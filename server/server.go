@@ -360,7 +360,9 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 		return fmt.Errorf("starting delivery workers: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		// What the listener gets, not Handler (a caller's own listener
+		// decides its own names): DNS rebinding happens over the network.
+		Handler:           s.auth.loopbackOnly(s.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
