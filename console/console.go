@@ -19,7 +19,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -46,12 +45,9 @@ type Config struct {
 	Examples fs.FS
 	// AdminToken, when set, is asked for by a login form. Without it the
 	// server listens on loopback only and the console is open there, as
-	// the API is.
-	AdminToken string
-	// LoopbackHost refuses requests whose Host is not a loopback name,
-	// which keeps a web page that rebinds its own name to 127.0.0.1 from
-	// reading an unauthenticated console.
-	LoopbackHost  bool
+	// the API is (the server also refuses Host names that are not
+	// loopback ones, against DNS rebinding).
+	AdminToken    string
 	MaxEventBytes int64
 	Logger        *slog.Logger
 	Now           func() time.Time
@@ -172,8 +168,7 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // guard sets the security headers of every console answer and refuses
-// cross-origin writes and, on an unauthenticated loopback console,
-// foreign Host names.
+// cross-origin writes.
 func (c *Console) guard(h http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -191,25 +186,8 @@ func (c *Console) guard(h http.Handler) http.Handler {
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
 			hd.Set("Cache-Control", "no-store") // pages hold personal data
 		}
-		if c.cfg.LoopbackHost && !loopbackHost(r.Host) {
-			c.fail(w, r, nil, http.StatusMisdirectedRequest, "This console has no admin token, so it answers only to localhost and loopback addresses. Set HOOKLINE_ADMIN_TOKEN to reach it by another name.")
-			return
-		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // storeFailed logs err and answers 500, or 404 when the store has no such

@@ -374,3 +374,14 @@ func TestUnauthenticatedServerAnswersOnlyLoopbackNames(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST:8080": true, "127.0.0.1:8080": true, "127.3.4.5": true, "[::1]:80": true,
+		"evil.example": false, "localhost.evil.example": false, "10.0.0.1:8080": false, "": false,
+	} {
+		if got := loopbackHost(host); got != want {
+			t.Errorf("loopbackHost(%q) = %v", host, got)
+		}
+	}
+}

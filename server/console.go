@@ -17,7 +17,6 @@ func (s *Server) newConsole() (*console.Console, error) {
 		Reload:        s.reloadState,
 		Examples:      os.DirFS(s.opts.RulesDir),
 		AdminToken:    s.opts.Auth.AdminToken,
-		LoopbackHost:  s.opts.Auth.AdminToken == "" && !s.opts.Auth.Insecure,
 		MaxEventBytes: s.opts.MaxBodyBytes,
 		Logger:        s.log,
 		Now:           s.now,
