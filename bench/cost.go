@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,37 +62,48 @@ func cpuCost(a, b cpuSample) (servers, db time.Duration) {
 // mallocs sums go_memstats_mallocs_total over the servers at urls.
 func mallocs(ctx context.Context, urls []string) (float64, error) {
 	var sum float64
+	const name = "go_memstats_mallocs_total"
 	for _, u := range urls {
-		v, err := scrape(ctx, u, "go_memstats_mallocs_total")
+		m, err := scrape(ctx, u, name)
 		if err != nil {
 			return 0, err
+		}
+		v, ok := m[name]
+		if !ok {
+			return 0, fmt.Errorf("no %s in %s/metrics", name, u)
 		}
 		sum += v
 	}
 	return sum, nil
 }
 
-// scrape reads one unlabelled metric from a server's /metrics.
-func scrape(ctx context.Context, url, name string) (float64, error) {
+// scrape reads the named series (a name with its labels, as /metrics
+// writes them) from a server's /metrics; those it does not find are left
+// out of the map.
+func scrape(ctx context.Context, url string, names ...string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
 	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), " "); ok && k == name {
-			return strconv.ParseFloat(v, 64)
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !slices.Contains(names, k) {
+			continue
 		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s/metrics: %s %q: %w", url, k, v, err)
+		}
+		out[k] = f
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("no %s in %s/metrics", name, url)
+	return out, sc.Err()
 }

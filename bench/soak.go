@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -59,40 +54,17 @@ func sampleSizes(ctx context.Context, url string, every time.Duration, start tim
 // /metrics.
 func readSize(ctx context.Context, url string, start time.Time) (sizeSample, error) {
 	s := sizeSample{At: time.Since(start)}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	const size, removed = "hookline_store_size_bytes", `hookline_retention_removed_total{table="events"}`
+	m, err := scrape(ctx, url, size, removed)
 	if err != nil {
 		return s, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return s, err
+	f, ok := m[size]
+	if !ok || f < 0 {
+		return s, fmt.Errorf("no valid %s in %s/metrics", size, url)
 	}
-	defer resp.Body.Close()
-	found := false
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		switch name {
-		case "hookline_store_size_bytes":
-			f, err := strconv.ParseFloat(value, 64)
-			if err != nil || f < 0 {
-				return s, fmt.Errorf("store size %q", value)
-			}
-			s.Bytes, found = int64(f), true
-		case `hookline_retention_removed_total{table="events"}`:
-			f, _ := strconv.ParseFloat(value, 64)
-			s.Removed = int64(f)
-		}
-	}
-	if !found {
-		return s, fmt.Errorf("no hookline_store_size_bytes in %s/metrics", url)
-	}
-	return s, sc.Err()
+	s.Bytes, s.Removed = int64(f), int64(m[removed])
+	return s, nil
 }
 
 // soakVerdict says whether the size levelled off: at most soakLevel more
