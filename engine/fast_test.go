@@ -212,6 +212,15 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 		"appointment.custom_data.room == '4'",
 		"appointment.title == 'Dental Cleaning' && appointment.custom_data.missing == 'x'",
 		"appointment.title == 'nope' && appointment.custom_data.missing == 'x'",
+		// Integer fields: a calendar per trigger.
+		"appointment.calendar.id == 7",
+		"appointment.calendar.id == 7 && participant.name != ''",
+		"appointment.calendar.id == 8 && participant.name != ''",
+		"7 == appointment.calendar.id",
+		"appointment.calendar.id == 0",
+		"appointment.calendar.id == 0 && participant.name == ''",
+		"appointment.id == 5001",
+		"appointment.id == -5001 || participant.name != ''",
 	}
 	var src strings.Builder
 	for i, f := range filters {
@@ -223,7 +232,7 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 	}
 	set := loadRules(t, src.String())
 	e := New(Options{})
-	guarded := 0
+	guarded, intGuards := 0, 0
 	for _, body := range []string{
 		string(benchEvent),
 		`{"specversion":"1.0","id":"evt-2","source":"s","type":"participant.booking_accepted","subject":"x","data":{"appointment":{},"participant":{},"booking":{}}}`,
@@ -237,6 +246,9 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 		for _, g := range set.byType[ev.Type].guards {
 			if g != nil {
 				guarded++
+				if g.isInt {
+					intGuards++
+				}
 			}
 		}
 		res := e.Match(context.Background(), set, ev, MatchOptions{})
@@ -264,7 +276,7 @@ func TestGuardsDecideAsCEL(t *testing.T) {
 		}
 		dl.cancel()
 	}
-	if guarded < 20 {
-		t.Errorf("only %d guards", guarded)
+	if guarded < 35 || intGuards < 3*7 {
+		t.Errorf("only %d guards, %d of them on integers", guarded, intGuards)
 	}
 }

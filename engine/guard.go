@@ -8,16 +8,21 @@ import (
 	"github.com/hookline/hookline/rules"
 )
 
-// guard is the first clause of a filter when it compares a string field of
-// the event with a literal, as in `appointment.calendar.name == 'X' && ...`.
+// guard is the first clause of a filter when it compares a string or an
+// integer field of the event with a literal of its type, as in
+// `appointment.calendar.name == 'X' && ...` or `appointment.calendar.id ==
+// 7 && ...` (a calendar or an account per trigger is what large rule sets
+// look like).
 // CEL evaluates the clauses of && from the left and stops at the first
 // false one, so when the field differs the filter is false without running
 // it, exactly as CEL would have found. Many triggers of a type tend to test
 // the same field; it is read once per event for all of them.
 type guard struct {
 	field int    // into compiledType.fields
-	value string // the literal
-	whole bool   // the clause is the whole filter, so it decides both ways
+	value string // the literal, for a string field
+	num   int64  // the literal, for an integer field
+	isInt bool
+	whole bool // the clause is the whole filter, so it decides both ways
 }
 
 // compileGuard finds t's guard for events of type et, or returns nil.
@@ -39,15 +44,26 @@ func (tp *compiledType) compileGuard(t *rules.Trigger, et *rules.EventType) *gua
 	if rhs.Kind() != ast.LiteralKind {
 		return nil
 	}
-	lit, ok := rhs.AsLiteral().(types.String)
-	if !ok || !native.GetType(lhs.ID()).IsExactType(types.StringType) {
+	g := &guard{field: -1, whole: len(clauses) == 1}
+	var kind rules.Kind
+	switch lit := rhs.AsLiteral().(type) {
+	case types.String:
+		if !native.GetType(lhs.ID()).IsExactType(types.StringType) {
+			return nil
+		}
+		g.value, kind = string(lit), rules.KindString
+	case types.Int:
+		if !native.GetType(lhs.ID()).IsExactType(types.IntType) {
+			return nil
+		}
+		g.num, g.isInt, kind = int64(lit), true, rules.KindInteger
+	default:
 		return nil
 	}
-	path := stringFieldPath(native, lhs, et)
+	path := guardFieldPath(native, lhs, et, kind)
 	if path == nil {
 		return nil
 	}
-	g := &guard{field: -1, value: string(lit), whole: len(clauses) == 1}
 	for i, f := range tp.fields {
 		if equalPaths(f, path) {
 			g.field = i
@@ -60,10 +76,10 @@ func (tp *compiledType) compileGuard(t *rules.Trigger, et *rules.EventType) *gua
 	return g
 }
 
-// stringFieldPath returns the variable and field names of a chain of
-// selections ending in a string field (e.g. appointment, calendar, name),
+// guardFieldPath returns the variable and field names of a chain of
+// selections ending in a field of kind (e.g. appointment, calendar, name),
 // or nil when e is anything else, has() included.
-func stringFieldPath(native *ast.AST, e ast.Expr, et *rules.EventType) []string {
+func guardFieldPath(native *ast.AST, e ast.Expr, et *rules.EventType, kind rules.Kind) []string {
 	var rev []string
 	for e.Kind() == ast.SelectKind {
 		sel := e.AsSelect()
@@ -84,7 +100,7 @@ func stringFieldPath(native *ast.AST, e ast.Expr, et *rules.EventType) []string 
 		path = append(path, rev[i])
 	}
 	if path[0] == "event" {
-		if len(path) == 2 && path[1] != "time" && isEnvelopeField(path[1]) {
+		if kind == rules.KindString && len(path) == 2 && path[1] != "time" && isEnvelopeField(path[1]) {
 			return path
 		}
 		return nil
@@ -105,7 +121,7 @@ func stringFieldPath(native *ast.AST, e ast.Expr, et *rules.EventType) []string 
 		}
 		t = f.Type
 	}
-	if t == nil || t.Kind != rules.KindString {
+	if t == nil || t.Kind != kind {
 		return nil
 	}
 	return path
@@ -127,26 +143,34 @@ func equalPaths(a, b []string) bool {
 type guardFields struct {
 	ev   *Event
 	comp *compiledType
-	vals []string
+	vals []any // a string or an int64, nil when absent
 	read []bool
 }
 
-// holds reports whether g's comparison is true for the event.
+// holds reports whether g's comparison is true for the event. Absent
+// fields compare as their type's zero value, as filters read them
+// (celVariables and the schema's CEL provider).
 func (f *guardFields) holds(g *guard) bool {
 	if f.vals == nil {
-		f.vals = make([]string, len(f.comp.fields))
+		f.vals = make([]any, len(f.comp.fields))
 		f.read = make([]bool, len(f.comp.fields))
 	}
 	if !f.read[g.field] {
-		f.vals[g.field] = readString(f.ev, f.comp.fields[g.field])
+		f.vals[g.field] = readField(f.ev, f.comp.fields[g.field])
 		f.read[g.field] = true
 	}
-	return f.vals[g.field] == g.value
+	if g.isInt {
+		n, _ := f.vals[g.field].(int64)
+		return n == g.num
+	}
+	s, _ := f.vals[g.field].(string)
+	return s == g.value
 }
 
-// readString reads a string field as filters do (celVariables and the
-// schema's CEL provider): absent objects and fields read as "".
-func readString(ev *Event, path []string) string {
+// readField reads a field of the event as decoded: a string or an int64
+// for the kinds guards compare, nil when it or an object on its way is
+// absent.
+func readField(ev *Event, path []string) any {
 	if path[0] == "event" {
 		switch path[1] {
 		case "id":
@@ -163,6 +187,5 @@ func readString(ev *Event, path []string) string {
 		m, _ := v.(map[string]any)
 		v = m[name]
 	}
-	s, _ := v.(string)
-	return s
+	return v
 }
