@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
-
-	"github.com/hashicorp/hcl/v2"
 
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/rules"
@@ -28,16 +25,12 @@ type overviewData struct {
 	Degraded string
 }
 
+// failureView is a refused reload; its diagnostics are what /v1/rules
+// and validate's JSON show (file, line, column, the source line).
 type failureView struct {
 	At      time.Time
 	Message string
-	Diags   []diagView
-}
-
-// diagView is a diagnostic as validate prints it: file:line:col, the
-// summary and detail, and the source line.
-type diagView struct {
-	Pos, Severity, Summary, Detail, Snippet string
+	Diags   []rules.JSONDiagnostic
 }
 
 type countView struct {
@@ -63,7 +56,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		d.Actions += len(t.Actions)
 	}
 	if f := rs.Failed; f != nil {
-		d.Failed = &failureView{At: f.At, Message: f.Message, Diags: diagViews(rules.OnlyErrors(f.Diags), f.Files)}
+		d.Failed = &failureView{At: f.At, Message: f.Message, Diags: rules.JSONDiagnostics(rules.OnlyErrors(f.Diags), f.Files)}
 	}
 	if err := c.cfg.Store.Degraded(); err != nil {
 		d.Degraded = err.Error()
@@ -98,22 +91,6 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	d.Chart = newChart(buckets)
 	c.render(w, r, s, http.StatusOK, "overview", "Overview", "overview", d)
-}
-
-func diagViews(diags hcl.Diagnostics, files map[string]*hcl.File) []diagView {
-	out := make([]diagView, 0, len(diags))
-	for _, dg := range diags {
-		v := diagView{Severity: "error", Summary: dg.Summary, Detail: dg.Detail}
-		if dg.Severity == hcl.DiagWarning {
-			v.Severity = "warning"
-		}
-		if rg := dg.Subject; rg != nil {
-			v.Pos = fmt.Sprintf("%s:%d:%d", rg.Filename, rg.Start.Line, rg.Start.Column)
-			v.Snippet = strings.TrimSpace(rules.SourceLine(files, rg.Filename, rg.Start.Line))
-		}
-		out = append(out, v)
-	}
-	return out
 }
 
 // chart is deliveries per minute over the last hour as bars, delivered
