@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,8 +20,6 @@ const pageSize = 50
 // bulkCountCap bounds the count a bulk retry's confirmation shows, so that
 // asking never counts a whole table.
 const bulkCountCap = 10000
-
-var statusNames = []string{"scheduled", "pending", "retrying", "delivered", "failed", "canceled", "expired"}
 
 // filterForm is the deliveries filter as the form holds it.
 type filterForm struct {
@@ -47,7 +46,7 @@ func (ff filterForm) values() url.Values {
 // filter is the store's filter for the form, or why it is not one.
 func (ff filterForm) filter() (delivery.Filter, error) {
 	f := delivery.Filter{Status: ff.Status, Trigger: ff.Trigger, EventID: ff.EventID, Address: ff.Address, Cursor: ff.Cursor, Limit: pageSize}
-	if f.Status != "" && !contains(statusNames, f.Status) {
+	if f.Status != "" && !slices.Contains(delivery.Statuses(), delivery.Status(f.Status)) {
 		return f, fmt.Errorf("there is no status %q; choose one from the list", f.Status)
 	}
 	var err error
@@ -74,19 +73,10 @@ func parseWhen(label, s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s %q is not a time; write it as 2026-12-02T09:30 (UTC) or in RFC 3339", label, s)
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 type deliveriesData struct {
 	Now      time.Time
 	Form     filterForm
-	Statuses []string
+	Statuses []delivery.Status
 	Triggers []string
 	Rows     []delivery.Summary
 	Query    string // the filter as a query string, for links
@@ -98,7 +88,7 @@ type deliveriesData struct {
 
 func (c *Console) deliveries(w http.ResponseWriter, r *http.Request, s *session) {
 	ff := readFilterForm(r.URL.Query())
-	d := deliveriesData{Now: c.cfg.Now(), Form: ff, Statuses: statusNames, Query: ff.values().Encode(), Paged: ff.Cursor != ""}
+	d := deliveriesData{Now: c.cfg.Now(), Form: ff, Statuses: delivery.Statuses(), Query: ff.values().Encode(), Paged: ff.Cursor != ""}
 	for _, t := range c.cfg.Live().Set().Triggers {
 		d.Triggers = append(d.Triggers, t.Name)
 	}
@@ -180,15 +170,13 @@ func (c *Console) retryMatching(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 type deliveryData struct {
-	Now       time.Time
-	D         *delivery.Detail
-	Fields    []fieldView
-	Retry     string
-	Waiting   bool // scheduled or retrying: it can be canceled
-	Final     bool
-	Erased    bool
-	DueIn     string
-	Excerpted bool
+	Now     time.Time
+	D       *delivery.Detail
+	Fields  []fieldView
+	Retry   string
+	Waiting bool // scheduled or retrying: it can be canceled
+	Final   bool
+	Erased  bool
 }
 
 // fieldView is one rendered attribute, secrets shown as (sensitive).
@@ -228,20 +216,8 @@ func (c *Console) delivery(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	d := deliveryData{Now: c.cfg.Now(), D: det, Fields: fieldViews(det.Content.Fields), Erased: det.ErasedAt != nil,
-		Waiting: det.Status == delivery.StatusScheduled || det.Status == delivery.StatusRetrying}
-	switch det.Status {
-	case delivery.StatusDelivered, delivery.StatusFailed, delivery.StatusCanceled, delivery.StatusExpired:
-		d.Final = true
-	}
-	max := det.Retry.MaxAttempts
-	delays := make([]string, len(det.Retry.Schedule))
-	for i, x := range det.Retry.Schedule {
-		delays[i] = human(x)
-	}
-	d.Retry = "one attempt, no retries"
-	if max > 1 {
-		d.Retry = fmt.Sprintf("at most %d attempts, after %s", max, strings.Join(delays, ", "))
-	}
+		Waiting: det.Status == delivery.StatusScheduled || det.Status == delivery.StatusRetrying,
+		Final:   det.Status.Final(), Retry: policyText(det.Retry.Schedule, det.Retry.MaxAttempts)}
 	c.render(w, r, s, http.StatusOK, "delivery", "Delivery "+det.ID, "deliveries", d)
 }
 
@@ -274,12 +250,3 @@ func (c *Console) cancelOne(w http.ResponseWriter, r *http.Request, s *session) 
 	c.cfg.Logger.Info("console: delivery canceled by hand", "delivery_id", id)
 	flash(w, r, "/deliveries/"+url.PathEscape(id), "canceled", 0)
 }
-
-func pluralS(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-func itoa(n int) string { return fmt.Sprint(n) }

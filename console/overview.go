@@ -73,8 +73,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		c.storeFailed(w, r, s, "", err)
 		return
 	}
-	for _, st := range []delivery.Status{delivery.StatusScheduled, delivery.StatusPending, delivery.StatusRetrying,
-		delivery.StatusDelivered, delivery.StatusFailed, delivery.StatusCanceled, delivery.StatusExpired} {
+	for _, st := range delivery.Statuses() {
 		cv := countView{Status: st, Day: day[st]}
 		if n, ok := undelivered[st]; ok {
 			cv.Now = fmt.Sprint(n)

@@ -20,7 +20,6 @@ type page struct {
 	Nav     string // the section the page belongs to
 	CSRF    string
 	Logout  bool // a session a user can end: only with an admin token
-	Static  string
 	Flash   string
 	Data    any
 	Version string
@@ -72,7 +71,7 @@ func flashText(q url.Values) string {
 	case "canceled":
 		return "Canceled: it will not be sent."
 	case "bulk":
-		return fmt.Sprintf("%d failed %s queued to be sent again.", n, pluralS(n, "delivery was", "deliveries were"))
+		return fmt.Sprintf("%d failed %s queued to be sent again.", n, plural(n, "delivery was", "deliveries were"))
 	}
 	return ""
 }
@@ -83,12 +82,7 @@ var funcs = template.FuncMap{
 	"statusOf": func(s delivery.Status) string { return string(s) },
 	"ms":       func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) },
 	"short":    func(s string) string { return s[:min(12, len(s))] },
-	"plural": func(n int, one, many string) string {
-		if n == 1 {
-			return one
-		}
-		return many
-	},
+	"plural":   plural,
 	"rowsOf": func(now time.Time, rows []delivery.Summary) deliveriesData {
 		return deliveriesData{Now: now, Rows: rows}
 	},
@@ -153,4 +147,12 @@ func human(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// plural picks the word for a count.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

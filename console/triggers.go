@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -56,24 +57,33 @@ func (c *Console) triggers(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, r, s, http.StatusOK, "triggers", "Triggers", "triggers", out)
 }
 
-// retryText is a retry policy as a sentence: the delays, then the cap.
+// retryText is an action's retry policy as a sentence, the server's
+// default when the rules set none.
 func retryText(rt *rules.Retry) string {
-	sched, maxAttempts, prefix := delivery.DefaultSchedule, 0, "default: "
-	if rt != nil {
-		prefix, maxAttempts = "", rt.MaxAttempts
-		if rt.Schedule != nil {
-			sched = rt.Schedule
-		}
+	if rt == nil {
+		return "default: " + policyText(delivery.DefaultSchedule, 0)
 	}
+	sched := rt.Schedule
+	if sched == nil {
+		sched = delivery.DefaultSchedule
+	}
+	return policyText(sched, rt.MaxAttempts)
+}
+
+// policyText is a retry policy as a sentence: the delays, then the cap
+// (0: one attempt more than the delays, as the store resolves it). The
+// triggers page shows the rules' policy with it, a delivery's page the
+// policy it was stored with.
+func policyText(sched []time.Duration, maxAttempts int) string {
 	if maxAttempts == 0 {
 		maxAttempts = len(sched) + 1
 	}
 	if maxAttempts == 1 {
-		return prefix + "no retries"
+		return "no retries"
 	}
 	delays := make([]string, len(sched))
 	for i, d := range sched {
 		delays[i] = human(d)
 	}
-	return prefix + "after " + strings.Join(delays, ", ") + "; at most " + itoa(maxAttempts) + " attempts"
+	return fmt.Sprintf("after %s; at most %d attempts", strings.Join(delays, ", "), maxAttempts)
 }

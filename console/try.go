@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -77,7 +78,7 @@ func (c *Console) examples() []string {
 func (c *Console) tryPage(w http.ResponseWriter, r *http.Request, s *session) {
 	d := tryData{Now: c.cfg.Now(), Examples: c.examples(), Example: r.URL.Query().Get("example")}
 	if d.Example != "" {
-		if !contains(d.Examples, d.Example) {
+		if !slices.Contains(d.Examples, d.Example) {
 			d.Error = "There is no example " + d.Example + " in the rules directory."
 		} else if b, err := readExample(c.cfg.Examples, d.Example); err != nil {
 			d.Error = err.Error()

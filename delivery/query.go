@@ -27,7 +27,9 @@ const (
 	StatusExpired   Status = "expired"   // could not start within its schedule's late_after
 )
 
-func (s Status) final() bool {
+// Final says nothing more happens to a delivery in this status unless it
+// is retried by hand.
+func (s Status) Final() bool {
 	return s == StatusDelivered || s == StatusFailed || s == StatusCanceled || s == StatusExpired
 }
 

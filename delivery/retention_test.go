@@ -407,8 +407,8 @@ func TestFinalStatuses(t *testing.T) {
 		if !st.valid() {
 			t.Errorf("%s is not valid: is this list out of date?", st)
 		}
-		if st.final() != slices.Contains(finalStatuses, st) {
-			t.Errorf("%s: final() is %v, in finalStatuses %v", st, st.final(), slices.Contains(finalStatuses, st))
+		if st.Final() != slices.Contains(finalStatuses, st) {
+			t.Errorf("%s: Final() is %v, in finalStatuses %v", st, st.Final(), slices.Contains(finalStatuses, st))
 		}
 	}
 }

@@ -103,7 +103,7 @@ func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) (bool, error
 		return true, errErasedDelivery
 	}
 	requested := 0 // an INTEGER column: no bool binding across databases
-	if jobID <= 0 && !status.final() && s.direct != nil {
+	if jobID <= 0 && !status.Final() && s.direct != nil {
 		// Its first attempt is held in memory or spilled (direct.go) and
 		// will run: as for a running job, the worker sees the flag when it
 		// records the attempt, and queues another.
@@ -118,7 +118,7 @@ func (s *Store) requeue(ctx context.Context, tx *sql.Tx, id string) (bool, error
 		jobID = 0
 	case err != nil:
 		return false, err
-	case job.State == rivertype.JobStateRunning && !status.final():
+	case job.State == rivertype.JobStateRunning && !status.Final():
 		// An attempt is in flight and has not been recorded: the worker
 		// will see the flag when it records it, and queue another.
 		requested = 1

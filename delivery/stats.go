@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -25,7 +26,10 @@ var countsSince = func() string {
 	return q
 }()
 
-// allStatuses in the order a person reads them: waiting, then done.
+// Statuses returns every status in the order a person reads them:
+// waiting, then done.
+func Statuses() []Status { return slices.Clone(allStatuses) }
+
 var allStatuses = []Status{StatusScheduled, StatusPending, StatusRetrying, StatusDelivered, StatusFailed, StatusCanceled, StatusExpired}
 
 // CountsSince is how many deliveries created at or after since are in

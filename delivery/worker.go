@@ -39,7 +39,7 @@ func (s *Store) work(ctx context.Context, job *river.Job[jobArgs]) error {
 	// Every attempt has its own job and the delivery names the current one.
 	// An older job can still turn up after River rescued it from a worker
 	// that looked stuck but then finished; it has nothing left to do.
-	if p.jobID != job.ID || (p.status.final() && !p.retryRequested) {
+	if p.jobID != job.ID || (p.status.Final() && !p.retryRequested) {
 		return nil
 	}
 	if p.status == StatusScheduled {
