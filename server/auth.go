@@ -67,14 +67,7 @@ func (a *authenticator) checkListen(listen string, ln net.Listener) error {
 	if ln != nil {
 		addr = ln.Addr().String()
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if loopbackHost(addr) {
 		return nil
 	}
 	return fmt.Errorf("refusing to listen on %s without authentication: set HOOKLINE_INGEST_TOKENS (or HOOKLINE_INGEST_SECRET) and HOOKLINE_ADMIN_TOKEN, listen on 127.0.0.1, or pass --insecure", addr)
@@ -205,7 +198,8 @@ func (a *authenticator) loopbackOnly(h http.Handler) http.Handler {
 	})
 }
 
-// loopbackHost says whether a Host header names this machine's loopback.
+// loopbackHost says whether host[:port] (a listen address, a Host header)
+// names this machine's loopback.
 func loopbackHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
