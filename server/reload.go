@@ -16,23 +16,16 @@ import (
 
 // reloadState is what /v1/rules reports besides the rules themselves.
 type reloadState struct {
-	mu        sync.Mutex // serializes reloads; guards the fields below
-	loadedAt  time.Time
-	lastError *reloadError
-	// seen is a copy of the two fields for readers (the console), set
-	// whenever they change: a reload holds mu while it loads, which can
-	// take a while for a large rule set, and a page must not wait for it.
+	mu sync.Mutex // serializes reloads
+	// seen is what the last reload left, replaced whole: readers (/v1/rules,
+	// the console) load it without waiting for a reload in progress,
+	// which can take a while for a large rule set.
 	seen atomic.Pointer[reloadSeen]
 }
 
 type reloadSeen struct {
 	loadedAt  time.Time
-	lastError *reloadError
-}
-
-// publish copies the fields for readers; mu is held.
-func (r *reloadState) publish() {
-	r.seen.Store(&reloadSeen{loadedAt: r.loadedAt, lastError: r.lastError})
+	lastError *reloadError // set while the newest files are refused
 }
 
 type reloadError struct {
@@ -60,18 +53,18 @@ func (s *Server) Reload(reason string) ReloadResult {
 	defer s.reload.mu.Unlock()
 	cur := s.live.Load().Set()
 	if hash, err := rules.Hash(os.DirFS(s.opts.RulesDir)); err == nil && hash == cur.Hash {
-		if s.reload.lastError != nil {
+		seen := s.reload.seen.Load()
+		if seen.lastError != nil {
 			// The broken edit was reverted: the files are the live rules again.
-			s.reload.lastError = nil
-			s.reload.publish()
+			s.reload.seen.Store(&reloadSeen{loadedAt: seen.loadedAt})
 			s.metrics.loaded(cur.Hash, len(cur.Triggers), time.Now())
 			s.log.Info("rules reverted to the live version", "reason", reason, "hash", short(cur.Hash))
 		}
-		return ReloadResult{Hash: cur.Hash, LoadedAt: s.reload.loadedAt}
+		return ReloadResult{Hash: cur.Hash, LoadedAt: seen.loadedAt}
 	}
 	fail := func(re *reloadError) ReloadResult {
-		s.reload.lastError = re
-		s.reload.publish()
+		loadedAt := s.reload.seen.Load().loadedAt
+		s.reload.seen.Store(&reloadSeen{loadedAt: loadedAt, lastError: re})
 		s.metrics.reloadOK.Set(0)
 		for _, d := range re.Diags {
 			if d.Severity == hcl.DiagError {
@@ -82,7 +75,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 			s.log.Warn("rules reload refused", "reason", reason, "error", re.Err)
 		}
 		s.log.Warn("the previous rules keep serving", "hash", short(cur.Hash))
-		return ReloadResult{Hash: cur.Hash, LoadedAt: s.reload.loadedAt, Err: re}
+		return ReloadResult{Hash: cur.Hash, LoadedAt: loadedAt, Err: re}
 	}
 	live, err := s.load()
 	if err != nil {
@@ -102,8 +95,7 @@ func (s *Server) Reload(reason string) ReloadResult {
 	s.dispatch.swap(execs)
 	s.live.Store(live)
 	now := time.Now()
-	s.reload.loadedAt, s.reload.lastError = now, nil
-	s.reload.publish()
+	s.reload.seen.Store(&reloadSeen{loadedAt: now})
 	s.metrics.loaded(set.Hash, len(set.Triggers), now)
 	s.log.Info("rules reloaded", "reason", reason, "hash", short(set.Hash), "triggers", len(set.Triggers))
 	return ReloadResult{Hash: set.Hash, Changed: true, LoadedAt: now}

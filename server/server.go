@@ -247,9 +247,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.dispatch.swap(execs)
 	s.live.Store(live)
-	s.reload.loadedAt = time.Now()
-	s.reload.publish()
-	m.loaded(set.Hash, len(set.Triggers), s.reload.loadedAt)
+	loadedAt := time.Now()
+	s.reload.seen.Store(&reloadSeen{loadedAt: loadedAt})
+	m.loaded(set.Hash, len(set.Triggers), loadedAt)
 	store, err := delivery.Open(ctx, delivery.Config{
 		DataDir:           opts.DataDir,
 		DatabaseURL:       opts.DatabaseURL,
