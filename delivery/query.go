@@ -241,14 +241,17 @@ func (s *Store) triggerAddresses(ctx context.Context, trigger string) ([]string,
 	return out, rows.Err()
 }
 
-// actionAddresses is every address with deliveries, one seek of the
-// address index each: a loose index scan, which neither database does by
-// itself for DISTINCT.
-const actionAddresses = `WITH RECURSIVE a(address) AS (
+// addressScan names a(address) every address with deliveries (and a last
+// row of NULL), one seek of the address index each: a loose index scan,
+// which neither database does by itself for DISTINCT.
+const addressScan = `WITH RECURSIVE a(address) AS (
 		SELECT MIN(address) FROM hookline_delivery
 		UNION ALL
 		SELECT (SELECT MIN(address) FROM hookline_delivery WHERE address > a.address) FROM a WHERE a.address IS NOT NULL)
-	SELECT address FROM a WHERE address IS NOT NULL`
+	`
+
+// actionAddresses is every address with deliveries.
+const actionAddresses = addressScan + `SELECT address FROM a WHERE address IS NOT NULL`
 
 // whereFilter builds the WHERE clause for f, cursor included.
 func whereFilter(f Filter) (string, []any, error) {
