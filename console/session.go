@@ -73,7 +73,7 @@ func (s *sessions) issue(now time.Time) (*session, *http.Cookie, error) {
 	exp := now.Add(sessionTTL)
 	payload := binary.BigEndian.AppendUint64(append([]byte{}, nonce...), uint64(exp.Unix()))
 	value := base64.RawURLEncoding.EncodeToString(append(payload, s.mac([]byte("session"), payload)...))
-	return s.session(nonce, exp), s.cookie(value, exp), nil
+	return s.session(nonce, exp), cookie(value, exp, now), nil
 }
 
 func (s *sessions) session(nonce []byte, exp time.Time) *session {
@@ -83,8 +83,13 @@ func (s *sessions) session(nonce []byte, exp time.Time) *session {
 // cookie is Secure, HttpOnly and SameSite=Strict: browsers keep Secure
 // cookies over plain HTTP only on localhost, so anywhere else the console
 // must be reached over HTTPS (a proxy in front is fine).
-func (s *sessions) cookie(value string, exp time.Time) *http.Cookie {
-	return &http.Cookie{Name: cookieName, Value: value, Path: "/", Expires: exp, MaxAge: int(time.Until(exp).Seconds()),
+// An expiry not after now clears the cookie.
+func cookie(value string, exp, now time.Time) *http.Cookie {
+	maxAge := int(exp.Sub(now).Seconds())
+	if maxAge <= 0 {
+		maxAge = -1 // net/http's way of writing Max-Age=0
+	}
+	return &http.Cookie{Name: cookieName, Value: value, Path: "/", Expires: exp, MaxAge: maxAge,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}
 }
 
@@ -225,7 +230,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	now := c.cfg.Now()
+	http.SetCookie(w, cookie("", now, now))
 	if c.sessions.admin == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -95,14 +96,11 @@ func readExample(fsys fs.FS, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
+	b, err := io.ReadAll(io.LimitReader(f, maxExampleBytes+1))
+	if err == nil && len(b) > maxExampleBytes {
+		err = errors.New(name + " is too large to show here")
 	}
-	if st.Size() > maxExampleBytes {
-		return nil, errors.New(name + " is too large to show here")
-	}
-	return fs.ReadFile(fsys, path.Clean(name))
+	return b, err
 }
 
 // try runs the pasted event through the live rules as `hookline eval`
