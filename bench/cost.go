@@ -25,7 +25,7 @@ const clockTicks = 100
 type Cost struct {
 	ServerCPU      time.Duration // every server process, load start to drained
 	DatabaseCPU    time.Duration // PostgreSQL's processes, same span
-	Mallocs        float64       // Go heap allocations of the servers; 0 when a server restarted
+	Mallocs        float64       // Go heap allocations of the servers, when MallocsCounted
 	Events, Deliv  int
 	MallocsCounted bool
 }
@@ -56,7 +56,7 @@ func (c Cost) String() string {
 // cpuCost turns two samples into the servers' and PostgreSQL's CPU time.
 func cpuCost(a, b cpuSample) (servers, db time.Duration) {
 	ticks := func(t int64) time.Duration { return time.Duration(max(0, t)) * time.Second / clockTicks }
-	return ticks((b.ours - a.ours) - (b.self - a.self)), ticks(dbTicks(a, b))
+	return ticks(serverTicks(a, b)), ticks(dbTicks(a, b))
 }
 
 // mallocs sums go_memstats_mallocs_total over the servers at urls.

@@ -124,12 +124,15 @@ func coresUsed(a, b cpuSample, ncpu int) cpuUse {
 		return cpuUse{}
 	}
 	cores := func(ticks int64) float64 { return max(0, float64(ticks)*float64(ncpu)/float64(total)) }
-	harness := b.self - a.self
 	db := dbTicks(a, b)
 	return cpuUse{
-		Servers:  cores((b.ours - a.ours) - harness),
-		Harness:  cores(harness),
+		Servers:  cores(serverTicks(a, b)),
+		Harness:  cores(b.self - a.self),
 		Database: cores(db),
 		Other:    cores((b.busy - a.busy) - (b.ours - a.ours) - db),
 	}
 }
+
+// serverTicks is the servers' CPU time between two samples: ours without
+// the harness's own.
+func serverTicks(a, b cpuSample) int64 { return (b.ours - a.ours) - (b.self - a.self) }
