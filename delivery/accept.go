@@ -109,6 +109,9 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	// deliveries wait in River instead, never in memory.
 	inMemory := immediate(r.rows)
 	r.direct = s.direct.reserve(inMemory)
+	if r.direct {
+		r.mark = s.direct.mark()
+	}
 	erasures := s.direct.erasureCount() // before the commit: see direct.erased
 	if err := c.submit(ctx, r); err != nil {
 		if r.direct {
@@ -122,10 +125,10 @@ func (s *Store) Accept(ctx context.Context, ev NewEvent) (Receipt, error) {
 	case r.direct:
 		for _, row := range r.rows {
 			if row.sched == nil {
-				s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: jobHeld, retry: row.retry, erasures: erasures, trace: r.trace})
+				s.direct.push(directJob{id: row.id, eventID: r.out.EventID, d: row.d, job: r.mark, retry: row.retry, erasures: erasures, trace: r.trace})
 			}
 		}
-	case s.direct != nil && !r.out.Duplicate && inMemory > 0:
+	case s.direct.spills() && !r.out.Duplicate && inMemory > 0:
 		s.direct.spilled.Add(int64(inMemory))
 		s.direct.signal()
 	}
@@ -178,13 +181,9 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 		for _, h := range r.hashes {
 			idents = append(idents, h, r.fresh.EventID)
 		}
-		job := int64(jobHeld)
-		spilled := s.direct != nil && !r.direct
-		if spilled {
-			job = jobSpilled
-		}
+		spilled := !r.direct && s.direct.spills()
 		for seq, row := range r.rows {
-			status, rowJob, spillSeq := StatusPending, job, int64(0)
+			status, rowJob, spillSeq := StatusPending, int64(0), int64(0)
 			switch {
 			case row.sched != nil:
 				// Its job is due when it is, on SQLite too.
@@ -192,13 +191,15 @@ func (s *Store) writeEvents(ctx context.Context, tx *sql.Tx, reqs []*acceptReq, 
 				waits = append(waits, scheduledRow{id: row.id, sched: row.sched})
 				jobs = append(jobs, jobAt{id: row.id, at: row.sched.Due})
 				jobRow = append(jobRow, len(dels)/deliveryCols)
-			case s.direct == nil:
-				jobs = append(jobs, jobAt{id: row.id, at: now})
-				jobRow = append(jobRow, len(dels)/deliveryCols)
+			case r.direct:
+				rowJob = r.mark
 			case spilled:
 				// Taken inside the transaction: with one writer, numbers
 				// become visible in increasing order (spill.go).
-				spillSeq = s.direct.seq.Add(1)
+				rowJob, spillSeq = jobSpilled, s.direct.seq.Add(1)
+			default:
+				jobs = append(jobs, jobAt{id: row.id, at: now})
+				jobRow = append(jobRow, len(dels)/deliveryCols)
 			}
 			dels = append(dels, row.id, r.fresh.EventID, seq, row.d.Address, row.d.Trigger, row.d.Type, row.d.Name,
 				status, nanos(r.now), nanos(r.now), nanos(r.now), row.content,

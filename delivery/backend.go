@@ -53,6 +53,10 @@ type backend struct {
 	// pages an erasure overwrote leave both files (SQLite); nil where the
 	// database's files are not ours to manage (PostgreSQL).
 	checkpoint func(ctx context.Context, db *sql.DB) error
+	// clock is an SQL expression for the database's time in unix
+	// nanoseconds, which nodes sharing it compare heartbeats on
+	// (nodes.go); empty where one process owns the database.
+	clock string
 	// describe names the database for logs and errors, without secrets.
 	describe string
 	close    func() error

@@ -38,8 +38,9 @@ type acceptReq struct {
 	trace  traceParent // stored with every delivery
 	now    time.Time
 	// direct: the first attempts are held in memory, not queued in River
-	// (room reserved in Store.direct).
+	// (room reserved in Store.direct), their rows marked with job_id mark.
 	direct bool
+	mark   int64
 	// fresh is the receipt the event gets if it is new: its IDs are chosen
 	// before the transaction.
 	fresh Receipt

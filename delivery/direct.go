@@ -30,9 +30,12 @@ import (
 // when the store opens was left by a process that stopped, and Open marks
 // it spilled, to be read back once the workers start (recover).
 //
-// On PostgreSQL nodes share the database, a node cannot tell another's
-// held deliveries from orphans, and River's rescuer already handles dead
-// nodes: every attempt is a River job there.
+// On PostgreSQL, where processes share the database, a node holds its
+// first attempts the same way, under its number in the node registry
+// (nodes.go): job_id -number instead of 0, no spilling (beyond the bound
+// they are River jobs), and the other nodes give River jobs to what a dead
+// node held. With no single process to count erasures, each held attempt
+// reads its row before it runs.
 
 // directPerWorker bounds the deliveries held in memory per worker: enough
 // to keep the workers busy through a burst, small enough that an
@@ -42,15 +45,17 @@ const directPerWorker = 500
 
 // job_id values of first attempts that are not River jobs.
 const (
-	jobHeld    = 0  // held in memory since Accept
+	jobHeld    = 0  // held in memory since Accept (SQLite)
 	jobSpilled = -1 // stored for the feeder to read back (spill.go)
+	// Below -1: held in memory by the node of that number, negated
+	// (nodes.go, PostgreSQL).
 )
 
 // directJob is one first attempt held in memory.
 type directJob struct {
 	id, eventID string
 	d           *actions.Delivery
-	job         int64       // jobHeld or jobSpilled: the job_id its record expects
+	job         int64       // jobHeld, jobSpilled or a node's mark: the job_id its record expects
 	retry       RetryPolicy // the delivery's, for tries to record it (unrecorded.go)
 	trace       traceParent // its event's span, the parent of its attempt's
 	rec         *unrecorded // set once made: only its record is left
@@ -64,6 +69,9 @@ type directJob struct {
 type direct struct {
 	s     *Store
 	queue chan directJob
+	// nodes is the registry this node holds its rows under (PostgreSQL);
+	// nil where one process owns the database, which spills instead.
+	nodes *nodes
 	// held counts deliveries reserved or queued, up to cap(queue): a
 	// reservation made before the commit guarantees the send after it
 	// never blocks.
@@ -92,9 +100,10 @@ type direct struct {
 	recording map[*time.Timer]directJob
 }
 
-func newDirect(s *Store) *direct {
+func newDirect(s *Store, n *nodes) *direct {
 	return &direct{
 		s:         s,
+		nodes:     n,
 		queue:     make(chan directJob, s.cfg.Workers*directPerWorker),
 		wake:      make(chan struct{}, 1),
 		recording: map[*time.Timer]directJob{},
@@ -126,6 +135,18 @@ func (q *direct) reserve(n int) bool {
 
 func (q *direct) release(n int) { q.held.Add(-int64(n)) }
 
+// mark is the job_id of the rows this process holds.
+func (q *direct) mark() int64 {
+	if q.nodes != nil {
+		return q.nodes.held()
+	}
+	return jobHeld
+}
+
+// spills reports whether deliveries beyond the bound are stored for the
+// feeder (one process owns the database) rather than queued in River.
+func (q *direct) spills() bool { return q != nil && q.nodes == nil }
+
 // erasureCount is the erasures committed so far, to stamp a job with
 // before its delivery is read or committed; 0 without a direct queue.
 func (q *direct) erasureCount() int64 {
@@ -142,24 +163,26 @@ func (q *direct) noteErasure() {
 	}
 }
 
-// erased reports whether job j's delivery was erased (or is gone) since
-// it was read. Order is what makes this enough: an erasure counts itself
-// after its commit, and j was stamped before its delivery was read, so
-// either the count moved and the row is read again here, or the erasure
-// committed after this check, with the attempt in flight, whose record is
-// then erased (finish). A failed read runs the attempt: holding it would
+// stale reports whether job j must not run: its delivery was erased (or
+// is gone) since it was read, or another node took it over. With one
+// process, order makes a read rare: an erasure counts itself after its
+// commit, and j was stamped before its delivery was read, so either the
+// count moved and the row is read again here, or the erasure committed
+// after this check, with the attempt in flight, whose record is then
+// erased (finish). Nodes see no count of each other's erasures and read
+// the row every time. A failed read runs the attempt: holding it would
 // stall the worker, and the database that failed the read would most
 // likely fail the attempt's record too, which brings it back.
-func (q *direct) erased(ctx context.Context, j directJob) bool {
-	if j.rec != nil || j.erasures == q.erasures.Load() {
+func (q *direct) stale(ctx context.Context, j directJob) bool {
+	if j.rec != nil || (q.nodes == nil && j.erasures == q.erasures.Load()) {
 		return false
 	}
-	var erasedAt int64
-	err := q.s.rdb.QueryRowContext(ctx, q.s.sql(`SELECT erased_at FROM hookline_delivery WHERE id = ?`), j.id).Scan(&erasedAt)
+	var erasedAt, job int64
+	err := q.s.rdb.QueryRowContext(ctx, q.s.sql(`SELECT erased_at, job_id FROM hookline_delivery WHERE id = ?`), j.id).Scan(&erasedAt, &job)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true
 	}
-	return err == nil && erasedAt != 0
+	return err == nil && (erasedAt != 0 || job != j.job)
 }
 
 // push queues committed deliveries; their room was reserved.
@@ -179,7 +202,9 @@ func (q *direct) start() {
 	for range q.s.cfg.Workers {
 		q.running.Go(func() { q.work(take, work) })
 	}
-	q.running.Go(func() { q.feed(take) })
+	if q.spills() {
+		q.running.Go(func() { q.feed(take) })
+	}
 }
 
 // halt stops taking jobs, waits for attempts in flight until ctx is done,
@@ -235,7 +260,7 @@ func (q *direct) work(take, ctx context.Context) {
 // run makes first attempt j, or only records it if it was made already.
 func (q *direct) run(ctx context.Context, j directJob) {
 	s := q.s
-	if q.erased(ctx, j) {
+	if q.stale(ctx, j) {
 		q.release(1)
 		if q.spilled.Load() > 0 {
 			q.signal()

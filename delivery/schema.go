@@ -169,6 +169,18 @@ var migrations = []string{
 	// index, an index holding it moves a delivery's entry whenever its
 	// status changes, which every delivery's record of its attempt pays.
 	`CREATE INDEX hookline_delivery_address ON hookline_delivery (address, status, created_at, id);`,
+
+	// 9: the processes sharing a PostgreSQL database (nodes.go), each
+	// holding its first attempts in memory: num is the number a node's
+	// held deliveries carry as job_id = -num, seen_at its last heartbeat
+	// (unix nanoseconds, the database's clock). Numbers come from the
+	// node_seq setting and are never reused. SQLite, which one process
+	// owns, has the table and never writes to it.
+	`CREATE TABLE hookline_node (
+		num     BIGINT PRIMARY KEY,
+		seen_at BIGINT NOT NULL
+	);
+	INSERT INTO hookline_setting (name, value) VALUES ('node_seq', '1');`,
 }
 
 // Migrate brings the database cfg names up to date (River's tables and

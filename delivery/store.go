@@ -53,6 +53,9 @@ type Config struct {
 	// TracerProvider traces each attempt as a child of its event's span
 	// (NewEvent.Trace); nil: no tracing, at no cost.
 	TracerProvider trace.TracerProvider
+
+	// nodeDeadAfter overrides nodeDeadAfter, for tests.
+	nodeDeadAfter time.Duration
 }
 
 // Defaults for the zero values in Config.
@@ -105,7 +108,8 @@ type Store struct {
 	be      *backend
 	client  *river.Client[*sql.Tx]
 	commits *committer // group commit of Accept
-	direct  *direct    // first attempts held in memory; nil unless one process owns the database
+	direct  *direct    // first attempts held in memory
+	nodes   *nodes     // the node registry, where processes share the database (PostgreSQL); nil on SQLite
 	records *txBatcher // shared transactions for recording attempts; nil: one each
 	health  recordHealth
 
@@ -234,13 +238,20 @@ func (s *Store) open(ctx context.Context) error {
 		if err := s.rescueOrphans(ctx); err != nil {
 			return err
 		}
-		s.direct = newDirect(s)
+		s.direct = newDirect(s, nil)
 		if err := s.direct.recover(ctx); err != nil {
 			return err
 		}
 	}
 	if err := s.prepareInserts(ctx); err != nil {
 		return fmt.Errorf("delivery: preparing statements: %w", err)
+	}
+	if !s.be.singleProcess {
+		// Last: from here on other nodes may take over what this one holds.
+		if s.nodes, err = s.startNodes(ctx); err != nil {
+			return err
+		}
+		s.direct = newDirect(s, s.nodes)
 	}
 	s.commits = newCommitter(s, s.be.committers, maxBatch)
 	if s.be.singleWriter {
@@ -330,6 +341,11 @@ func (s *Store) Close() error {
 	err := s.stop(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
+	}
+	handover, cancelHandover := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancelHandover()
+	if herr := s.nodes.close(handover); herr != nil {
+		err = errors.Join(err, fmt.Errorf("delivery: handing this node's first attempts over: %w", herr))
 	}
 	if s.records != nil {
 		s.records.close()

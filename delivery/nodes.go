@@ -1,0 +1,276 @@
+package delivery
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Nodes: first attempts held in memory where processes share the database
+// (PostgreSQL).
+//
+// As on SQLite (direct.go), the node that accepts an event runs the first
+// attempts of its deliveries from memory, skipping River's job insert (with
+// its JSON indexes), fetch, the read of the delivery, and completion. What
+// SQLite gets from owning the database, a node gets from a registry: each
+// registers under a number that is never reused, marks the deliveries it
+// holds with job_id = -number, and writes a heartbeat every nodeBeat. Every
+// node sweeps: a node whose heartbeat is older than nodeDeadAfter is dead,
+// and its held deliveries still pending are given River jobs, which any node
+// runs, exactly as River's rescuer gives a dead node's running jobs to the
+// others. Rows are locked while they are taken over, so a node that was only
+// slow and records its attempt meanwhile either finishes first (the row is no
+// longer pending) or finds the row taken (its record is kept and decides
+// nothing, as for any superseded job): at least once, never lost.
+//
+// Two more sweeps close the gaps. A node that finds its own row gone was
+// taken for dead: it registers again, under a new number, for what it
+// accepts next. And every orphanScanEvery each node looks for held rows
+// whose number has no registered node at all (a node taken for dead that
+// committed an event after the sweep removed its row), which the heartbeat
+// sweep alone could never find. A node that stops cleanly hands its held
+// rows to River itself, so they wait for no timeout.
+const (
+	nodeBeat        = 2 * time.Second
+	nodeDeadAfter   = 15 * time.Second
+	orphanScanEvery = 30 * time.Second
+	// takeoverBatch is the held rows given River jobs per transaction.
+	takeoverBatch = 256
+)
+
+// nodes is this process's entry in the registry and its sweeper.
+type nodes struct {
+	s *Store
+	// num is this node's number; its held rows carry job_id = -num.
+	num       atomic.Int64
+	deadAfter time.Duration
+	// clock is the database's time in unix nanoseconds, as SQL: every
+	// node compares heartbeats on one clock, whatever its own says.
+	clock string
+
+	stop context.CancelFunc
+	done sync.WaitGroup
+}
+
+// startNodes registers this process and starts its heartbeat and sweeps.
+func (s *Store) startNodes(ctx context.Context) (*nodes, error) {
+	n := &nodes{s: s, deadAfter: cmpOr(s.cfg.nodeDeadAfter, nodeDeadAfter), clock: s.be.clock}
+	if err := n.register(ctx); err != nil {
+		return nil, err
+	}
+	loop, stop := context.WithCancel(context.WithoutCancel(ctx))
+	n.stop = stop
+	n.done.Go(func() { n.run(loop) })
+	return n, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// held is the job_id this node's held rows carry.
+func (n *nodes) held() int64 { return -n.num.Load() }
+
+// register takes a new number and enters it in the registry.
+func (n *nodes) register(ctx context.Context) error {
+	s := n.s
+	var num int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_setting SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
+			WHERE name = 'node_seq' RETURNING CAST(value AS BIGINT)`)).Scan(&num); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_node (num, seen_at) VALUES (?, `+n.clock+`)`), num)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delivery: register this node: %w", err)
+	}
+	n.num.Store(num)
+	return nil
+}
+
+func (n *nodes) run(ctx context.Context) {
+	beat := time.NewTicker(nodeBeat)
+	defer beat.Stop()
+	lastScan := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C:
+		}
+		if err := n.beat(ctx); err != nil && ctx.Err() == nil {
+			n.s.log.LogAttrs(ctx, slog.LevelWarn, "node heartbeat failed; other nodes take over this one's first attempts if it keeps failing",
+				slog.String("error", err.Error()))
+		}
+		orphans := time.Since(lastScan) >= orphanScanEvery
+		if orphans {
+			lastScan = time.Now()
+		}
+		if err := n.sweep(ctx, orphans); err != nil && ctx.Err() == nil {
+			n.s.log.LogAttrs(ctx, slog.LevelWarn, "taking over a dead node's first attempts failed; trying again shortly",
+				slog.String("error", err.Error()))
+		}
+	}
+}
+
+// beat writes the heartbeat, registering again if another node took this
+// one for dead and removed it.
+func (n *nodes) beat(ctx context.Context) error {
+	s := n.s
+	res, err := s.db.ExecContext(ctx, s.sql(`UPDATE hookline_node SET seen_at = `+n.clock+` WHERE num = ?`), n.num.Load())
+	if err != nil {
+		return err
+	}
+	if k, err := res.RowsAffected(); err != nil || k > 0 {
+		return err
+	}
+	s.log.LogAttrs(ctx, slog.LevelWarn, "other nodes took this one for dead and ran its first attempts; registering again",
+		slog.Int64("node", n.num.Load()))
+	return n.register(ctx)
+}
+
+// sweep takes over the held rows of dead nodes and, with orphans, of
+// numbers no registered node has.
+func (n *nodes) sweep(ctx context.Context, orphans bool) error {
+	s := n.s
+	dead, err := n.numbers(ctx, `SELECT num FROM hookline_node WHERE seen_at < `+n.clock+` - ? AND num <> ?`,
+		n.deadAfter.Nanoseconds(), n.num.Load())
+	if err != nil {
+		return err
+	}
+	for _, num := range dead {
+		taken, err := n.takeover(ctx, num)
+		if err != nil {
+			return err
+		}
+		// Removed only if it is still dead: a node that was only slow
+		// keeps its number.
+		if _, err := s.db.ExecContext(ctx, s.sql(`DELETE FROM hookline_node WHERE num = ? AND seen_at < `+n.clock+` - ?`),
+			num, n.deadAfter.Nanoseconds()); err != nil {
+			return err
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "a node stopped sending heartbeats; its first attempts run on the others",
+			slog.Int64("node", num), slog.Int("deliveries", taken))
+	}
+	if !orphans {
+		return nil
+	}
+	// One statement, one snapshot: a node's row commits before any row
+	// that carries its number.
+	lost, err := n.numbers(ctx, `SELECT DISTINCT -job_id FROM hookline_delivery
+		WHERE status = ? AND job_id < ? AND -job_id NOT IN (SELECT num FROM hookline_node)`, StatusPending, jobSpilled)
+	if err != nil {
+		return err
+	}
+	for _, num := range lost {
+		taken, err := n.takeover(ctx, num)
+		if err != nil {
+			return err
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "first attempts held by a node no longer registered run on the others",
+			slog.Int64("node", num), slog.Int("deliveries", taken))
+	}
+	return nil
+}
+
+func (n *nodes) numbers(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rows, err := n.s.db.QueryContext(ctx, n.s.sql(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var nums []int64
+	for rows.Next() {
+		var num int64
+		if err := rows.Scan(&num); err != nil {
+			return nil, err
+		}
+		nums = append(nums, num)
+	}
+	return nums, rows.Err()
+}
+
+// takeover gives every pending row node num holds a River job, and returns
+// how many it took. Rows are locked first: a record of the same row waits
+// for the takeover (and then finds it superseded) or the takeover waits for
+// the record (and then finds the row no longer pending).
+func (n *nodes) takeover(ctx context.Context, num int64) (int, error) {
+	s := n.s
+	taken := 0
+	for {
+		var ids []string
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			ids = ids[:0]
+			rows, err := tx.QueryContext(ctx, s.sql(`SELECT id FROM hookline_delivery WHERE status = ? AND job_id = ?
+				ORDER BY created_at, id LIMIT ?`+s.be.lockRows), StatusPending, -num, takeoverBatch)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(ids) == 0 {
+				return err
+			}
+			now := s.cfg.Now()
+			jobs := make([]jobAt, len(ids))
+			for i, id := range ids {
+				jobs[i] = jobAt{id: id, at: now}
+			}
+			jobIDs, err := s.insertJobs(ctx, tx, jobs, now)
+			if err != nil {
+				return err
+			}
+			for i, id := range ids {
+				if _, err := tx.ExecContext(ctx, s.sql(`UPDATE hookline_delivery SET job_id = ? WHERE id = ?`), jobIDs[i], id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return taken, fmt.Errorf("take over the first attempts of node %d: %w", num, err)
+		}
+		taken += len(ids)
+		if len(ids) < takeoverBatch {
+			return taken, nil
+		}
+	}
+}
+
+// close stops the heartbeat and hands this node's held rows to River, then
+// leaves the registry: nothing it held waits for a timeout. Called once the
+// workers have stopped; if it fails, the others take over after
+// nodeDeadAfter.
+func (n *nodes) close(ctx context.Context) error {
+	if n == nil {
+		return nil
+	}
+	n.stop()
+	n.done.Wait()
+	num := n.num.Load()
+	taken, err := n.takeover(ctx, num)
+	if err != nil {
+		return err
+	}
+	if taken > 0 {
+		n.s.log.LogAttrs(ctx, slog.LevelInfo, "first attempts not run before the stop are queued for any node", slog.Int("deliveries", taken))
+	}
+	_, err = n.s.db.ExecContext(ctx, n.s.sql(`DELETE FROM hookline_node WHERE num = ?`), num)
+	return err
+}
