@@ -138,64 +138,40 @@ func (s *Store) execute(ctx context.Context, d *actions.Delivery, log *slog.Logg
 }
 
 // finish records an attempt of delivery id, made by River job attemptJob
-// (jobHeld or jobSpilled for a first attempt from memory), and decides
-// what happens next, in one
-// transaction that also inserts the job of the next attempt, if any. The
-// job of this attempt is left for River to finish when Work returns: nil
-// completes it, JobCancel marks a dead letter. Jobs are never revived after
-// that, so River finishing one late cannot clash with a later attempt (see
-// requeue).
+// (jobHeld, jobSpilled or a node's mark for a first attempt from memory),
+// and decides what happens next, in one transaction that also inserts the
+// job of the next attempt, if any. The job of this attempt is left for
+// River to finish when Work returns: nil completes it, JobCancel marks a
+// dead letter. Jobs are never revived after that, so River finishing one
+// late cannot clash with a later attempt (see requeue).
 func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started time.Time, out actions.Outcome, log *slog.Logger) (nextStep, error) {
 	// The attempt happened; record it even if the worker is being
 	// cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
 	defer cancel()
 	var next nextStep
-	err := s.recordTx(ctx, func(tx *sql.Tx) error {
-		next = nextStep{} // this may run twice (see txBatcher)
-		now := s.cfg.Now()
-		// Update first: on PostgreSQL that takes the row lock that
-		// serialises us with Retry before we read retry_requested.
-		var n, maxAttempts, runBase int
-		var sched string
-		var jobID, erasedAt int64
-		var requested bool
-		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?
-			RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base, erased_at`), nanos(now), id).
-			Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase, &erasedAt); err != nil {
-			return err
-		}
-		// Superseded while in flight (jobID differs), or erased meanwhile
-		// (erase.go): keep the record, decide nothing. An erased one's
-		// excerpts are erased too: the peer's answer may quote the data.
-		next.erased = erasedAt != 0
-		current := jobID == attemptJob && !next.erased
-		errText, response := out.Error, out.Response
-		if next.erased {
-			errText, response = erasedUnlessEmpty(errText), erasedUnlessEmpty(response)
-		}
-		if current {
-			schedule, err := decodeSchedule(sched)
-			if err != nil {
-				return err
+	done, err := false, error(nil)
+	if out.Status == actions.Delivered && s.records == nil {
+		// The common case in one statement, without a transaction: one
+		// round trip instead of five (PostgreSQL).
+		done, err = s.recordDelivered(ctx, s.db, id, attemptJob, started, out)
+		next.status = StatusDelivered
+	}
+	if err == nil && !done {
+		err = s.recordTx(ctx, func(tx *sql.Tx) error {
+			next = nextStep{} // this may run twice (see txBatcher)
+			if out.Status == actions.Delivered && s.records != nil {
+				// A single writer runs statements one after another
+				// anyway: the common case's two, in the shared
+				// transaction.
+				if ok, err := s.recordDelivered(ctx, tx, id, attemptJob, started, out); err != nil || ok {
+					next.status = StatusDelivered
+					return err
+				}
 			}
-			next = s.decide(RetryPolicy{Schedule: schedule, MaxAttempts: maxAttempts}, n-runBase, out, requested, now)
-			if next.fresh {
-				runBase = n // the attempt asked for is the first of a new run
-			}
-		}
-		if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_attempt
-			(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			id, n, nanos(started), recordedOutcome(out, next), out.StatusCode, int64(out.Duration),
-			errText, response, out.ProviderID); err != nil {
-			return err
-		}
-		if !current {
-			return nil
-		}
-		return s.advance(ctx, tx, id, next, out, runBase, now)
-	})
+			return s.record(ctx, tx, id, attemptJob, started, out, &next)
+		})
+	}
 	if err != nil {
 		// Logged by the caller, which knows what happens next.
 		s.health.failed(err)
@@ -204,6 +180,97 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 	s.health.recorded()
 	s.logAttempt(ctx, log, out, next)
 	return next, nil
+}
+
+// execer is a transaction or the database: where a record is written.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// recordDelivered records attempt out, which delivered, of delivery id in
+// the common case: the attempt's job is still the delivery's, which was
+// neither erased nor asked to be retried meanwhile. Then the delivery is
+// delivered, whatever its retry policy, and nothing else need be read. It
+// reports false, having written nothing, in any other case, which record
+// decides. On PostgreSQL it is one statement (a data-modifying WITH, which
+// SQLite lacks: there it is two, in the caller's transaction).
+func (s *Store) recordDelivered(ctx context.Context, db execer, id string, attemptJob int64, started time.Time, out actions.Outcome) (bool, error) {
+	now := nanos(s.cfg.Now())
+	const update = `UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '',
+		next_attempt_at = NULL, canceled_by = ''
+		WHERE id = ? AND job_id = ? AND erased_at = 0 AND retry_requested = 0 RETURNING attempts`
+	const insert = `INSERT INTO hookline_attempt
+		(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)`
+	args := []any{now, StatusDelivered, id, attemptJob}
+	if s.records == nil {
+		res, err := db.ExecContext(ctx, s.sql(`WITH d AS (`+update+`) `+insert+`
+			SELECT ?, attempts, ?, ?, ?, ?, ?, ?, ? FROM d`),
+			append(args, id, nanos(started), actions.Delivered.String(), out.StatusCode, int64(out.Duration),
+				out.Error, out.Response, out.ProviderID)...)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		return n == 1, err
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, s.sql(update), args...).Scan(&n); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		return false, err
+	}
+	_, err := db.ExecContext(ctx, s.sql(insert+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		id, n, nanos(started), actions.Delivered.String(), out.StatusCode, int64(out.Duration), out.Error, out.Response, out.ProviderID)
+	return err == nil, err
+}
+
+// record records attempt out of delivery id in tx, whatever it led to, and
+// sets *next to what follows.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, id string, attemptJob int64, started time.Time, out actions.Outcome, next *nextStep) error {
+	now := s.cfg.Now()
+	// Update first: on PostgreSQL that takes the row lock that
+	// serialises us with Retry before we read retry_requested.
+	var n, maxAttempts, runBase int
+	var sched string
+	var jobID, erasedAt int64
+	var requested bool
+	if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ? WHERE id = ?
+		RETURNING attempts, max_attempts, retry_schedule, job_id, retry_requested, run_base, erased_at`), nanos(now), id).
+		Scan(&n, &maxAttempts, &sched, &jobID, &requested, &runBase, &erasedAt); err != nil {
+		return err
+	}
+	// Superseded while in flight (jobID differs), or erased meanwhile
+	// (erase.go): keep the record, decide nothing. An erased one's
+	// excerpts are erased too: the peer's answer may quote the data.
+	next.erased = erasedAt != 0
+	current := jobID == attemptJob && !next.erased
+	errText, response := out.Error, out.Response
+	if next.erased {
+		errText, response = erasedUnlessEmpty(errText), erasedUnlessEmpty(response)
+	}
+	if current {
+		schedule, err := decodeSchedule(sched)
+		if err != nil {
+			return err
+		}
+		*next = s.decide(RetryPolicy{Schedule: schedule, MaxAttempts: maxAttempts}, n-runBase, out, requested, now)
+		if next.fresh {
+			runBase = n // the attempt asked for is the first of a new run
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_attempt
+		(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		id, n, nanos(started), recordedOutcome(out, *next), out.StatusCode, int64(out.Duration),
+		errText, response, out.ProviderID); err != nil {
+		return err
+	}
+	if !current {
+		return nil
+	}
+	return s.advance(ctx, tx, id, *next, out, runBase, now)
 }
 
 // OutcomeFailed is the outcome an attempt is recorded with when the peer
