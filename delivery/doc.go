@@ -8,11 +8,13 @@
 // delivery. Each attempt has its own job: the transaction that records an
 // attempt also queues the job of the next one, and a finished job is never
 // revived, so the queue and the delivery rows cannot disagree about what
-// happens next. On SQLite, which one process owns, a fresh delivery's first
-// attempt needs no job: it is held in memory, or spilled to the database
-// when memory is full and read back in order (direct.go, spill.go); if the
-// database refuses its record, only the record is tried again, since the
-// peer has it already (unrecorded.go).
+// happens next. A fresh delivery's first attempt needs no job: it is held
+// in memory by the process that accepted it, or on SQLite, which one
+// process owns, spilled to the database when memory is full and read back
+// in order (direct.go, spill.go); on PostgreSQL each node holds its own
+// under its number in a registry, and the others take over a dead node's
+// (nodes.go). If the database refuses its record, only the record is tried
+// again, since the peer has it already (unrecorded.go).
 //
 // The database is SQLite in a data directory (one process) or PostgreSQL
 // (several processes, "nodes", sharing it); everything that knows which
