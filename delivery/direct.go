@@ -170,12 +170,17 @@ func (q *direct) noteErasure() {
 // count moved and the row is read again here, or the erasure committed
 // after this check, with the attempt in flight, whose record is then
 // erased (finish). Nodes see no count of each other's erasures and read
-// the row every time. A failed read runs the attempt: holding it would
+// the row every time (a read shared by the attempts waiting for one,
+// nodes.go). A failed read runs the attempt: holding it would
 // stall the worker, and the database that failed the read would most
 // likely fail the attempt's record too, which brings it back.
 func (q *direct) stale(ctx context.Context, j directJob) bool {
 	if j.rec != nil || (q.nodes == nil && j.erasures == q.erasures.Load()) {
 		return false
+	}
+	if q.nodes != nil {
+		stale, err := q.nodes.checks.stale(ctx, j.id, j.job)
+		return err == nil && stale
 	}
 	var erasedAt, job int64
 	err := q.s.rdb.QueryRowContext(ctx, q.s.sql(`SELECT erased_at, job_id FROM hookline_delivery WHERE id = ?`), j.id).Scan(&erasedAt, &job)

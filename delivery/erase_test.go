@@ -324,3 +324,31 @@ func testErasureIndexSurvivesReopening(t *testing.T, db testDB) {
 		t.Errorf("erasure after reopening: %+v, want Ann's event", e)
 	}
 }
+
+// An attempt in flight during the erasure that then delivers is recorded
+// erased too, and leaves its delivery canceled, not delivered.
+func TestEraseDuringAnAttemptThatDelivers(t *testing.T) {
+	eachDB(t, testEraseDuringAnAttemptThatDelivers)
+}
+
+func testEraseDuringAnAttemptThatDelivers(t *testing.T, db testDB) {
+	release := make(chan struct{})
+	srv, seen := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		echo(http.StatusOK)(w, r)
+	})
+	s := openStore(t, db, nil)
+	start(t, s)
+	rc := accept(t, s, eventOf(ann, "a1", NewDelivery{Delivery: messageTo(srv.URL, ann).Delivery}))
+	next(t, seen) // in flight
+	erase(t, s, EraseRequest{Kind: "event", EventID: rc.EventID})
+	close(release)
+	det := waitAttempts(t, s, rc.Deliveries[0].ID, 1)
+	if det.Status != StatusCanceled || det.Attempts[0].Outcome != "delivered" || det.Attempts[0].Response != erasedText {
+		t.Errorf("after the attempt: status %s, attempts %+v; want canceled, one delivered attempt with its response erased",
+			det.Status, det.Attempts)
+	}
+	if got := holds(t, s, ann); len(got) != 0 {
+		t.Errorf("Ann's data remains in %q", got)
+	}
+}

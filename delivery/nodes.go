@@ -55,6 +55,8 @@ type nodes struct {
 
 	stop context.CancelFunc
 	done sync.WaitGroup
+	// checks batches the reads of held first attempts before they run.
+	checks *checks
 }
 
 // startNodes registers this process and starts its heartbeat and sweeps.
@@ -66,6 +68,7 @@ func (s *Store) startNodes(ctx context.Context) (*nodes, error) {
 	loop, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop = stop
 	n.done.Go(func() { n.run(loop) })
+	n.checks = newChecks(s)
 	return n, nil
 }
 
@@ -263,6 +266,7 @@ func (n *nodes) close(ctx context.Context) error {
 	}
 	n.stop()
 	n.done.Wait()
+	n.checks.close()
 	num := n.num.Load()
 	taken, err := n.takeover(ctx, num)
 	if err != nil {
@@ -273,4 +277,105 @@ func (n *nodes) close(ctx context.Context) error {
 	}
 	_, err = n.s.db.ExecContext(ctx, n.s.sql(`DELETE FROM hookline_node WHERE num = ?`), num)
 	return err
+}
+
+// checks batches the reads that held first attempts make before they run
+// (direct.stale): whatever queued while one read ran shares the next, one
+// statement for up to maxCheck rows instead of one each.
+type checks struct {
+	s *Store
+	closingQueue[*checkReq]
+}
+
+type checkReq struct {
+	id    string
+	job   int64
+	stale bool
+	err   error
+	done  chan struct{}
+}
+
+const maxCheck = 256
+
+func newChecks(s *Store) *checks {
+	c := &checks{s: s}
+	c.queue = make(chan *checkReq, maxCheck)
+	c.wg.Go(c.run)
+	return c
+}
+
+// stale reports whether delivery id was erased, is gone, or no longer
+// carries job: then it must not run.
+func (c *checks) stale(ctx context.Context, id string, job int64) (bool, error) {
+	r := &checkReq{id: id, job: job, done: make(chan struct{})}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return false, errClosed
+	}
+	c.queue <- r
+	c.mu.RUnlock()
+	select {
+	case <-r.done:
+		return r.stale, r.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+func (c *checks) run() {
+	batch := make([]*checkReq, 0, maxCheck)
+	for first := range c.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxCheck {
+			select {
+			case r, ok := <-c.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		c.read(batch)
+		for _, r := range batch {
+			close(r.done)
+		}
+		clear(batch)
+	}
+}
+
+func (c *checks) read(batch []*checkReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.id
+		r.stale = true // unless its row says otherwise
+	}
+	rows, err := c.s.rdb.QueryContext(ctx, c.s.sql(`SELECT id, erased_at, job_id FROM hookline_delivery WHERE id = ANY(?)`), ids)
+	if err == nil {
+		found := make(map[string][2]int64, len(batch))
+		for rows.Next() {
+			var id string
+			var erasedAt, job int64
+			if err = rows.Scan(&id, &erasedAt, &job); err != nil {
+				break
+			}
+			found[id] = [2]int64{erasedAt, job}
+		}
+		err = errors.Join(err, rows.Err(), rows.Close())
+		for _, r := range batch {
+			if v, ok := found[r.id]; ok {
+				r.stale = v[0] != 0 || v[1] != r.job
+			}
+		}
+	}
+	if err != nil {
+		for _, r := range batch {
+			r.stale, r.err = false, err
+		}
+	}
 }

@@ -135,3 +135,27 @@ func testRetryDuringAttempt(t *testing.T, db testDB) {
 		t.Errorf("attempts %v", got)
 	}
 }
+
+// A retry asked for while an attempt that then delivers is in flight still
+// follows it: the short record of a delivered attempt gives way to the
+// full one.
+func TestRetryDuringAnAttemptThatDelivers(t *testing.T) {
+	eachDB(t, testRetryDuringAnAttemptThatDelivers)
+}
+
+func testRetryDuringAnAttemptThatDelivers(t *testing.T, db testDB) {
+	url, started, release, _ := slowReceiver(t, http.StatusOK)
+	s := openStore(t, db, nil)
+	start(t, s)
+	id := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(url, `{}`)})).Deliveries[0].ID
+	wait(t, started, "the first attempt")
+	if err := s.Retry(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitAttempts(t, s, id, 2)
+	det := waitStatus(t, s, id, StatusDelivered)
+	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:delivered:200", "2:delivered:200"}) {
+		t.Errorf("attempts %v, want the one in flight and the one asked for", got)
+	}
+}
