@@ -326,19 +326,7 @@ func (c *checks) stale(ctx context.Context, id string, job int64) (bool, error) 
 func (c *checks) run() {
 	batch := make([]*checkReq, 0, maxCheck)
 	for first := range c.queue {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < maxCheck {
-			select {
-			case r, ok := <-c.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+		batch = c.takeQueued(append(batch[:0], first), maxCheck)
 		c.read(batch)
 		for _, r := range batch {
 			close(r.done)

@@ -25,3 +25,20 @@ func (q *closingQueue[T]) close() {
 	q.mu.Unlock()
 	q.wg.Wait()
 }
+
+// takeQueued appends to batch what is queued now, up to limit in all, without
+// waiting: what queued while the previous batch ran shares the next.
+func (q *closingQueue[T]) takeQueued(batch []T, limit int) []T {
+	for len(batch) < limit {
+		select {
+		case r, ok := <-q.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}

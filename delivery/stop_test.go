@@ -119,43 +119,30 @@ func testStopWaitsForInFlight(t *testing.T, db testDB) {
 // request, so another follows it.
 func TestRetryDuringAttempt(t *testing.T) { eachDB(t, testRetryDuringAttempt) }
 
+// A retry asked for while an attempt is in flight follows it, whether that
+// attempt fails for good or delivers (whose short record then gives way to
+// the full one).
 func testRetryDuringAttempt(t *testing.T, db testDB) {
-	url, started, release, _ := slowReceiver(t, http.StatusBadRequest)
-	s := openStore(t, db, nil)
-	start(t, s)
-	id := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(url, `{}`)})).Deliveries[0].ID
-	wait(t, started, "the first attempt")
-	if err := s.Retry(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
-	close(release) // the attempt in flight fails for good...
-	waitAttempts(t, s, id, 2)
-	det := waitStatus(t, s, id, StatusDelivered) // ...and the requested one follows
-	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:permanent:400", "2:delivered:200"}) {
-		t.Errorf("attempts %v", got)
-	}
-}
-
-// A retry asked for while an attempt that then delivers is in flight still
-// follows it: the short record of a delivered attempt gives way to the
-// full one.
-func TestRetryDuringAnAttemptThatDelivers(t *testing.T) {
-	eachDB(t, testRetryDuringAnAttemptThatDelivers)
-}
-
-func testRetryDuringAnAttemptThatDelivers(t *testing.T, db testDB) {
-	url, started, release, _ := slowReceiver(t, http.StatusOK)
-	s := openStore(t, db, nil)
-	start(t, s)
-	id := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(url, `{}`)})).Deliveries[0].ID
-	wait(t, started, "the first attempt")
-	if err := s.Retry(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	waitAttempts(t, s, id, 2)
-	det := waitStatus(t, s, id, StatusDelivered)
-	if got := outcomes(det.Attempts); !slices.Equal(got, []string{"1:delivered:200", "2:delivered:200"}) {
-		t.Errorf("attempts %v, want the one in flight and the one asked for", got)
+	for _, first := range []struct {
+		status int
+		want   []string
+	}{
+		{http.StatusBadRequest, []string{"1:permanent:400", "2:delivered:200"}},
+		{http.StatusOK, []string{"1:delivered:200", "2:delivered:200"}},
+	} {
+		url, started, release, _ := slowReceiver(t, first.status)
+		s := openStore(t, newTestDB(t, db.kind), nil) // a store of its own: SQLite's is locked by the first
+		start(t, s)
+		id := accept(t, s, newEvent("e1", NewDelivery{Delivery: httpAction(url, `{}`)})).Deliveries[0].ID
+		wait(t, started, "the first attempt")
+		if err := s.Retry(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		close(release) // the attempt in flight ends...
+		waitAttempts(t, s, id, 2)
+		det := waitStatus(t, s, id, StatusDelivered) // ...and the requested one follows
+		if got := outcomes(det.Attempts); !slices.Equal(got, first.want) {
+			t.Errorf("first answer %d: attempts %v, want %v", first.status, got, first.want)
+		}
 	}
 }

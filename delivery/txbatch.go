@@ -64,19 +64,7 @@ func (b *txBatcher) do(ctx context.Context, f func(*sql.Tx) error) error {
 func (b *txBatcher) run() {
 	batch := make([]*txReq, 0, b.limit)
 	for first := range b.queue {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < b.limit {
-			select {
-			case r, ok := <-b.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+		batch = b.takeQueued(append(batch[:0], first), b.limit)
 		b.commit(batch)
 		clear(batch)
 	}
