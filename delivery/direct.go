@@ -112,7 +112,8 @@ func newDirect(s *Store, n *nodes) *direct {
 
 // FirstAttempts reports the first attempts held in memory (queued, in
 // flight or about to be queued) and those spilled to the database waiting
-// for room, on a store that holds them (SQLite); both are 0 otherwise.
+// for room (SQLite; on PostgreSQL nothing is spilled: beyond the bound a
+// delivery gets a River job).
 func (s *Store) FirstAttempts() (held, spilled int64) {
 	if s.direct == nil {
 		return 0, 0

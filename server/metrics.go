@@ -184,7 +184,7 @@ func (m *metrics) watchFirstAttempts(store *delivery.Store) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hookline_first_attempts_held",
-			Help: "First attempts held in memory, queued or in flight (SQLite; at most 500 per worker).",
+			Help: "First attempts held in memory, queued or in flight (at most 500 per worker).",
 		}, func() float64 { held, _ := store.FirstAttempts(); return float64(held) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hookline_first_attempts_spilled",
