@@ -30,6 +30,10 @@ type backend struct {
 	// PostgreSQL they lose: funnelled into a few transactions, their round
 	// trips run one after another instead of side by side).
 	singleWriter bool
+	// modifyingWith means a statement's WITH may update rows (PostgreSQL;
+	// SQLite's may not), so a delivered attempt's record is one statement
+	// (recordDelivered).
+	modifyingWith bool
 	// committers is how many group-commit transactions may run at once:
 	// one for SQLite's single writer, a few for PostgreSQL, whose commits
 	// wait on the WAL flush and overlap well.

@@ -176,12 +176,14 @@ func (q *direct) noteErasure() {
 // stall the worker, and the database that failed the read would most
 // likely fail the attempt's record too, which brings it back.
 func (q *direct) stale(ctx context.Context, j directJob) bool {
-	if j.rec != nil || (q.nodes == nil && j.erasures == q.erasures.Load()) {
+	switch {
+	case j.rec != nil:
 		return false
-	}
-	if q.nodes != nil {
+	case q.nodes != nil:
 		stale, err := q.nodes.checks.stale(ctx, j.id, j.job)
 		return err == nil && stale
+	case j.erasures == q.erasures.Load():
+		return false
 	}
 	var erasedAt, job int64
 	err := q.s.rdb.QueryRowContext(ctx, q.s.sql(`SELECT erased_at, job_id FROM hookline_delivery WHERE id = ?`), j.id).Scan(&erasedAt, &job)

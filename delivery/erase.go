@@ -173,21 +173,8 @@ func (s *Store) erasureTargets(ctx context.Context, tx *sql.Tx, hash []byte, eve
 	if eventID != "" {
 		return []string{eventID}, nil
 	}
-	rows, err := tx.QueryContext(ctx, s.sql(`SELECT event_id FROM hookline_identifier WHERE hash = ? AND event_id > ?
+	return column[string](ctx, tx, s.sql(`SELECT event_id FROM hookline_identifier WHERE hash = ? AND event_id > ?
 		ORDER BY event_id LIMIT ?`), hash, after, eraseBatch)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 func (s *Store) eventExists(ctx context.Context, tx *sql.Tx, id string) error {

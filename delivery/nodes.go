@@ -47,11 +47,7 @@ const (
 type nodes struct {
 	s *Store
 	// num is this node's number; its held rows carry job_id = -num.
-	num       atomic.Int64
-	deadAfter time.Duration
-	// clock is the database's time in unix nanoseconds, as SQL: every
-	// node compares heartbeats on one clock, whatever its own says.
-	clock string
+	num atomic.Int64
 
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -61,7 +57,7 @@ type nodes struct {
 
 // startNodes registers this process and starts its heartbeat and sweeps.
 func (s *Store) startNodes(ctx context.Context) (*nodes, error) {
-	n := &nodes{s: s, deadAfter: cmpOr(s.cfg.nodeDeadAfter, nodeDeadAfter), clock: s.be.clock}
+	n := &nodes{s: s}
 	if err := n.register(ctx); err != nil {
 		return nil, err
 	}
@@ -70,13 +66,6 @@ func (s *Store) startNodes(ctx context.Context) (*nodes, error) {
 	n.done.Go(func() { n.run(loop) })
 	n.checks = newChecks(s)
 	return n, nil
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 // held is the job_id this node's held rows carry.
@@ -91,7 +80,7 @@ func (n *nodes) register(ctx context.Context) error {
 			WHERE name = 'node_seq' RETURNING CAST(value AS BIGINT)`)).Scan(&num); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_node (num, seen_at) VALUES (?, `+n.clock+`)`), num)
+		_, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_node (num, seen_at) VALUES (?, `+s.be.clock+`)`), num)
 		return err
 	})
 	if err != nil {
@@ -130,7 +119,7 @@ func (n *nodes) run(ctx context.Context) {
 // one for dead and removed it.
 func (n *nodes) beat(ctx context.Context) error {
 	s := n.s
-	res, err := s.db.ExecContext(ctx, s.sql(`UPDATE hookline_node SET seen_at = `+n.clock+` WHERE num = ?`), n.num.Load())
+	res, err := s.db.ExecContext(ctx, s.sql(`UPDATE hookline_node SET seen_at = `+s.be.clock+` WHERE num = ?`), n.num.Load())
 	if err != nil {
 		return err
 	}
@@ -146,8 +135,8 @@ func (n *nodes) beat(ctx context.Context) error {
 // numbers no registered node has.
 func (n *nodes) sweep(ctx context.Context, orphans bool) error {
 	s := n.s
-	dead, err := n.numbers(ctx, `SELECT num FROM hookline_node WHERE seen_at < `+n.clock+` - ? AND num <> ?`,
-		n.deadAfter.Nanoseconds(), n.num.Load())
+	dead, err := column[int64](ctx, s.db, s.sql(`SELECT num FROM hookline_node WHERE seen_at < `+s.be.clock+` - ? AND num <> ?`),
+		s.cfg.nodeDeadAfter.Nanoseconds(), n.num.Load())
 	if err != nil {
 		return err
 	}
@@ -158,8 +147,8 @@ func (n *nodes) sweep(ctx context.Context, orphans bool) error {
 		}
 		// Removed only if it is still dead: a node that was only slow
 		// keeps its number.
-		if _, err := s.db.ExecContext(ctx, s.sql(`DELETE FROM hookline_node WHERE num = ? AND seen_at < `+n.clock+` - ?`),
-			num, n.deadAfter.Nanoseconds()); err != nil {
+		if _, err := s.db.ExecContext(ctx, s.sql(`DELETE FROM hookline_node WHERE num = ? AND seen_at < `+s.be.clock+` - ?`),
+			num, s.cfg.nodeDeadAfter.Nanoseconds()); err != nil {
 			return err
 		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "a node stopped sending heartbeats; its first attempts run on the others",
@@ -170,8 +159,8 @@ func (n *nodes) sweep(ctx context.Context, orphans bool) error {
 	}
 	// One statement, one snapshot: a node's row commits before any row
 	// that carries its number.
-	lost, err := n.numbers(ctx, `SELECT DISTINCT -job_id FROM hookline_delivery
-		WHERE status = ? AND job_id < ? AND -job_id NOT IN (SELECT num FROM hookline_node)`, StatusPending, jobSpilled)
+	lost, err := column[int64](ctx, s.db, s.sql(`SELECT DISTINCT -job_id FROM hookline_delivery
+		WHERE status = ? AND job_id < ? AND -job_id NOT IN (SELECT num FROM hookline_node)`), StatusPending, jobSpilled)
 	if err != nil {
 		return err
 	}
@@ -186,23 +175,6 @@ func (n *nodes) sweep(ctx context.Context, orphans bool) error {
 	return nil
 }
 
-func (n *nodes) numbers(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := n.s.db.QueryContext(ctx, n.s.sql(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var nums []int64
-	for rows.Next() {
-		var num int64
-		if err := rows.Scan(&num); err != nil {
-			return nil, err
-		}
-		nums = append(nums, num)
-	}
-	return nums, rows.Err()
-}
-
 // takeover gives every pending row node num holds a River job, and returns
 // how many it took. Rows are locked first: a record of the same row waits
 // for the takeover (and then finds it superseded) or the takeover waits for
@@ -213,21 +185,10 @@ func (n *nodes) takeover(ctx context.Context, num int64) (int, error) {
 	for {
 		var ids []string
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			ids = ids[:0]
-			rows, err := tx.QueryContext(ctx, s.sql(`SELECT id FROM hookline_delivery WHERE status = ? AND job_id = ?
+			var err error
+			ids, err = column[string](ctx, tx, s.sql(`SELECT id FROM hookline_delivery WHERE status = ? AND job_id = ?
 				ORDER BY created_at, id LIMIT ?`+s.be.lockRows), StatusPending, -num, takeoverBatch)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
-			}
-			if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(ids) == 0 {
+			if err != nil || len(ids) == 0 {
 				return err
 			}
 			now := s.cfg.Now()

@@ -86,6 +86,7 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		committers:     pgCommitters,
 		lockMigrations: func(ctx context.Context) (func(), error) { return pgLock(ctx, db, pgMigrationLock) },
 		lockRows:       " FOR UPDATE",
+		modifyingWith:  true,
 		clock:          `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
 		size:           func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
 		describe:       RedactURL(dsn),

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,22 +224,11 @@ func byAddresses(where string, args []any, addrs []string, n int) (string, []any
 // actionAddresses), compared in Go rather than as a range of the index,
 // whose order on PostgreSQL follows the database's collation.
 func (s *Store) triggerAddresses(ctx context.Context, trigger string) ([]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, actionAddresses)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return nil, err
-		}
-		if t, _, ok := strings.Cut(a, "."); ok && t == trigger {
-			out = append(out, a)
-		}
-	}
-	return out, rows.Err()
+	all, err := column[string](ctx, s.rdb, actionAddresses)
+	return slices.DeleteFunc(all, func(a string) bool {
+		t, _, ok := strings.Cut(a, ".")
+		return !ok || t != trigger
+	}), err
 }
 
 // addressScan names a(address) every address with deliveries (and a last

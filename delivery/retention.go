@@ -272,23 +272,14 @@ func (s *Store) purgeable(ctx context.Context, tx *sql.Tx, in string, args []any
 		final[i] = "'" + string(st) + "'"
 	}
 	// The statuses are literals, as in undeliveredCounts.
-	rows, err := tx.QueryContext(ctx, s.sql(`SELECT id FROM hookline_event e WHERE id IN (`+in+`)
+	gone, err := column[string](ctx, tx, s.sql(`SELECT id FROM hookline_event e WHERE id IN (`+in+`)
 		AND NOT EXISTS (SELECT 1 FROM hookline_delivery d WHERE d.event_id = e.id
 			AND (d.status NOT IN (`+strings.Join(final, ", ")+`) OR d.updated_at >= ?))`),
 		append(args[:len(args):len(args)], cutoff)...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var gone []any
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		gone = append(gone, id)
-	}
-	return gone, rows.Err()
+	return anySlice(gone), nil
 }
 
 // inList returns the placeholders and values of an IN list of ids, padded

@@ -54,7 +54,9 @@ type Config struct {
 	// (NewEvent.Trace); nil: no tracing, at no cost.
 	TracerProvider trace.TracerProvider
 
-	// nodeDeadAfter overrides nodeDeadAfter, for tests.
+	// nodeDeadAfter is how long a node may go without a heartbeat before
+	// the others take over what it holds (nodes.go); default
+	// nodeDeadAfter, lowered by tests.
 	nodeDeadAfter time.Duration
 }
 
@@ -174,6 +176,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetentionInterval <= 0 {
 		c.RetentionInterval = min(max(c.Retention/10, time.Second), 10*time.Minute)
+	}
+	if c.nodeDeadAfter <= 0 {
+		c.nodeDeadAfter = nodeDeadAfter
 	}
 	c.Executors = maps.Clone(c.Executors) // workers read it concurrently
 	return c
@@ -381,6 +386,29 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 		return errors.Join(err, tx.Rollback())
 	}
 	return tx.Commit()
+}
+
+// queryer is a transaction or a database.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// column runs query (already rebound) and returns its only column.
+func column[T any](ctx context.Context, db queryer, query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // Times are stored as unix nanoseconds.

@@ -150,20 +150,23 @@ func (s *Store) finish(ctx context.Context, id string, attemptJob int64, started
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.recordTimeout())
 	defer cancel()
 	var next nextStep
-	done, err := false, error(nil)
-	if out.Status == actions.Delivered && s.records == nil {
+	var done bool
+	var err error
+	if out.Status == actions.Delivered && s.be.modifyingWith {
 		// The common case in one statement, without a transaction: one
-		// round trip instead of five (PostgreSQL).
+		// round trip instead of five.
 		done, err = s.recordDelivered(ctx, s.db, id, attemptJob, started, out)
-		next.status = StatusDelivered
 	}
-	if err == nil && !done {
+	switch {
+	case done:
+		next.status = StatusDelivered
+	case err == nil:
 		err = s.recordTx(ctx, func(tx *sql.Tx) error {
 			next = nextStep{} // this may run twice (see txBatcher)
-			if out.Status == actions.Delivered && s.records != nil {
-				// A single writer runs statements one after another
-				// anyway: the common case's two, in the shared
-				// transaction.
+			if out.Status == actions.Delivered && !s.be.modifyingWith {
+				// The common case's two statements, in the transaction
+				// (shared on SQLite, whose single writer runs statements
+				// one after another anyway).
 				if ok, err := s.recordDelivered(ctx, tx, id, attemptJob, started, out); err != nil || ok {
 					next.status = StatusDelivered
 					return err
@@ -193,8 +196,8 @@ type execer interface {
 // neither erased nor asked to be retried meanwhile. Then the delivery is
 // delivered, whatever its retry policy, and nothing else need be read. It
 // reports false, having written nothing, in any other case, which record
-// decides. On PostgreSQL it is one statement (a data-modifying WITH, which
-// SQLite lacks: there it is two, in the caller's transaction).
+// decides. Where a WITH may modify rows it is one statement, else two, in
+// the caller's transaction.
 func (s *Store) recordDelivered(ctx context.Context, db execer, id string, attemptJob int64, started time.Time, out actions.Outcome) (bool, error) {
 	now := nanos(s.cfg.Now())
 	const update = `UPDATE hookline_delivery SET attempts = attempts + 1, updated_at = ?, status = ?, last_error = '',
@@ -203,7 +206,7 @@ func (s *Store) recordDelivered(ctx context.Context, db execer, id string, attem
 	const insert = `INSERT INTO hookline_attempt
 		(delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)`
 	args := []any{now, StatusDelivered, id, attemptJob}
-	if s.records == nil {
+	if s.be.modifyingWith {
 		res, err := db.ExecContext(ctx, s.sql(`WITH d AS (`+update+`) `+insert+`
 			SELECT ?, attempts, ?, ?, ?, ?, ?, ?, ? FROM d`),
 			append(args, id, nanos(started), actions.Delivered.String(), out.StatusCode, int64(out.Duration),
