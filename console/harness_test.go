@@ -180,22 +180,15 @@ var eventIDs = regexp.MustCompile(`"id":\s*"(evt_[0-9A-Z]+)"`)
 func (h *harness) post(body string) (string, []string) {
 	h.t.Helper()
 	req, _ := http.NewRequest("POST", h.url+"/v1/events", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	req.Header.Set("Authorization", "Bearer ingest-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		h.t.Fatalf("posting an event: %d %s", resp.StatusCode, b)
+	status, b, _ := h.do(http.DefaultClient, req, "Content-Type", "application/cloudevents+json", "Authorization", "Bearer ingest-token")
+	if status != http.StatusAccepted {
+		h.t.Fatalf("posting an event: %d %s", status, b)
 	}
 	var ids []string
-	for _, m := range deliveryIDs.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range deliveryIDs.FindAllStringSubmatch(b, -1) {
 		ids = append(ids, m[1])
 	}
-	ev := eventIDs.FindStringSubmatch(string(b))
+	ev := eventIDs.FindStringSubmatch(b)
 	if ev == nil {
 		h.t.Fatalf("no event id in %s", b)
 	}
@@ -213,19 +206,7 @@ func (h *harness) client() *http.Client {
 func (h *harness) get(c *http.Client, path string, hdr ...string) (int, string, http.Header) {
 	h.t.Helper()
 	req, _ := http.NewRequest("GET", h.url+path, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1] // the client sends this, not the header
-		}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
+	return h.do(c, req, hdr...)
 }
 
 // postForm posts a form as a browser on the console's own page would.
@@ -233,8 +214,18 @@ func (h *harness) postForm(c *http.Client, path string, form url.Values, hdr ...
 	h.t.Helper()
 	req, _ := http.NewRequest("POST", h.url+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return h.do(c, req, hdr...)
+}
+
+// do sends req with the header pairs hdr (name, value, ...) and returns
+// the status, body and header of the answer.
+func (h *harness) do(c *http.Client, req *http.Request, hdr ...string) (int, string, http.Header) {
+	h.t.Helper()
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // the client sends this, not the header
+		}
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -290,17 +281,11 @@ func hiddenFields(body string) url.Values {
 func (h *harness) waitStatus(id, want string) {
 	h.t.Helper()
 	c := h.client()
+	has := regexp.MustCompile(`"status":\s*"` + regexp.QuoteMeta(want) + `"`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		req, _ := http.NewRequest("GET", h.url+"/v1/deliveries/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := c.Do(req)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if regexp.MustCompile(`"status":\s*"` + want + `"`).Match(b) {
+		_, b, _ := h.get(c, "/v1/deliveries/"+id, "Authorization", "Bearer "+adminToken)
+		if has.MatchString(b) {
 			return
 		}
 		if time.Now().After(deadline) {
