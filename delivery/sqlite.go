@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
@@ -100,7 +99,7 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 		return nil, fmt.Errorf("delivery: open database: %w", err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	stopCheckpoints := startCheckpointer(ckpt, log)
+	stopCheckpoints := startCheckpointer(ckpt, path+"-shm", log)
 
 	return &backend{
 		write:         write,
@@ -123,57 +122,6 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 			return err
 		},
 	}, nil
-}
-
-// checkpointEvery is how often the log is written back: often enough that
-// it stays near the 1,000 pages SQLite's own automatic checkpoint keeps
-// it to, at thousands of commits a second.
-const checkpointEvery = 100 * time.Millisecond
-
-// restartPages is the log's length (in pages) past which the checkpointer
-// makes the writer start it again from the beginning: SQLite's own
-// automatic checkpoint keeps it to about this.
-const restartPages = 1000
-
-// startCheckpointer writes the WAL back into the database file in the
-// background with PASSIVE checkpoints, which never wait for the writer or
-// readers and never make them wait (what a reader still needs is left for
-// the next one), and a RESTART once the log is long. It returns the
-// function that stops it.
-func startCheckpointer(db *sql.DB, log *slog.Logger) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(checkpointEvery)
-		defer t.Stop()
-		failing := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			var busy, logPages, written int
-			err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &written)
-			if err == nil && logPages >= restartPages {
-				// Under steady writes a passive checkpoint never catches the
-				// log's end, and the writer restarts the log only from a
-				// fully written-back one. RESTART waits for the commit in
-				// progress and holds the next one back while it writes
-				// what is left, which the passive one made little.
-				err = db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &logPages, &written)
-			}
-			if err != nil && ctx.Err() == nil && !failing {
-				log.Warn("delivery: writing the SQLite log back into the database failed; it grows until this works again", "error", err)
-			}
-			failing = err != nil
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
 }
 
 // openCached opens dsn with a statement cache per connection: River's

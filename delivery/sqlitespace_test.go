@@ -126,3 +126,42 @@ func TestSQLiteLogIsWrittenBackInTheBackground(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The checkpointer's reading of the WAL index agrees with SQLite's own
+// count of the log's frames, before and after they are written back.
+func TestWALIndexPending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (v BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if _, err := db.ExecContext(ctx, `INSERT INTO t VALUES (randomblob(10000))`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	index := walIndex{path: path + "-shm"}
+	defer index.close()
+	before, ok := index.pending()
+	var busy, logPages, written int
+	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &written); err != nil {
+		t.Fatal(err)
+	}
+	if !ok || before != logPages || logPages < 100 {
+		t.Fatalf("pending = %d, %v before a checkpoint; SQLite counts %d frames in the log", before, ok, logPages)
+	}
+	if after, ok := index.pending(); !ok || after != logPages-written {
+		t.Fatalf("pending = %d, %v after a checkpoint that wrote %d of %d frames back", after, ok, written, logPages)
+	}
+	missing := walIndex{path: path + "-nothing"}
+	if _, ok := missing.pending(); ok {
+		t.Fatal("pending read an index that does not exist")
+	}
+}
