@@ -14,14 +14,15 @@ import (
 // would stall every event of its group commit while it did). The
 // checkpointer below does it on a connection of its own.
 //
-// How often is a trade. A checkpoint writes each page the log holds once,
-// however many commits changed it, and under load most commits change the
-// same few hundred pages (the rightmost leaves and inner pages of the
-// event and delivery indexes). Written back every 100 ms, those pages cost
-// the checkpointer 9 % of the server's CPU and intake rose by a third when
-// it went to once a second (bench/README.md, "A third round"). But a
-// second of large events is hundreds of megabytes of log, which the file
-// keeps, so the log's length is watched too.
+// How often is a trade. Under load the log passes restartPages between
+// two checkpoints, so each one ends with a RESTART, which holds the writer
+// (and every event of the group commit it is writing) back while it writes
+// the rest of the log and syncs the file. Ten of those a second (every
+// 100 ms) cost a third of the intake rate; once a second, the same
+// checkpointing CPU, most of it the kernel writing pages out, buys the
+// third back (bench/README.md, "A third round"). But a second of large
+// events can be hundreds of megabytes of log, which the file keeps, so the
+// log's length is watched too.
 const (
 	// checkpointEvery is the longest a committed page waits to be written
 	// back.
