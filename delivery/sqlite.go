@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
@@ -64,8 +65,11 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 	// also write the log back into the database file, with its fsync,
 	// whenever the log passed 1,000 pages, and every event of the group
 	// commit in progress would wait for it. checkpointer does it instead,
-	// on a connection of its own, beside the writer.
-	write, err := openCached(uri + "?_pragma=journal_mode(WAL)&" + common + "&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
+	// on a connection of its own, beside the writer (walcheckpoint.go).
+	// journal_size_limit: the log file keeps the size of its longest log
+	// (a burst of large events, or a checkpoint held back by a reader);
+	// the writer cuts it back to this when it starts the log again.
+	write, err := openCached(uri + "?_pragma=journal_mode(WAL)&" + common + "&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")")
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("delivery: open database: %w", err)

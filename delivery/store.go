@@ -113,7 +113,10 @@ type Store struct {
 	direct  *direct    // first attempts held in memory
 	nodes   *nodes     // the node registry, where processes share the database (PostgreSQL); nil on SQLite
 	records *txBatcher // shared transactions for recording attempts; nil: one each
-	health  recordHealth
+	// delivered shares statements among delivered attempts' records where
+	// one statement records one (modifyingWith); nil elsewhere.
+	delivered *deliveredBatch
+	health    recordHealth
 
 	purgeBatch int           // events per purge transaction: purgeBatchSize, lowered by tests
 	removed    removedCounts // rows removed by retention and purges, for metrics
@@ -262,6 +265,9 @@ func (s *Store) open(ctx context.Context) error {
 	if s.be.singleWriter {
 		s.records = newTxBatcher(s, 1)
 	}
+	if s.be.modifyingWith {
+		s.delivered = newDeliveredBatch(s)
+	}
 	return nil
 }
 
@@ -354,6 +360,9 @@ func (s *Store) Close() error {
 	}
 	if s.records != nil {
 		s.records.close()
+	}
+	if s.delivered != nil {
+		s.delivered.close()
 	}
 	return errors.Join(err, s.eventInsert.close(), s.deliveryInsert.close(), s.identifierInsert.close(), s.be.close())
 }

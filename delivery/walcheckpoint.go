@@ -36,6 +36,9 @@ const (
 	// the writer start it again from the beginning, so that the file stops
 	// growing: under load the log passes it at every checkpoint.
 	restartPages = 1000
+	// walSizeLimit is the size, in bytes, the log file is cut back to when
+	// the log starts again (journal_size_limit).
+	walSizeLimit = 64 << 20
 )
 
 // startCheckpointer writes the WAL back into the database file in the
