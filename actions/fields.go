@@ -139,34 +139,7 @@ func (d *Delivery) Rendered() map[string]any {
 // MarshalJSON writes the fields as one object, in order. A text is its
 // parts, a list an array of texts, a map an array of {name, value}: the
 // names of env() variables are stored, never their values.
-func (f Fields) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, fd := range f {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		name, _ := json.Marshal(fd.Name)
-		b.Write(name)
-		b.WriteByte(':')
-		var v any = fd.Text
-		switch {
-		case fd.Map != nil:
-			v = fd.Map
-		case fd.List != nil:
-			v = fd.List
-		case fd.Text == nil:
-			v = []Part{}
-		}
-		val, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(val)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
+func (f Fields) MarshalJSON() ([]byte, error) { return f.appendJSON(nil), nil }
 
 // UnmarshalJSON reads what MarshalJSON wrote, keeping the order. It also
 // reads the fields of deliveries stored before Fields existed, which held

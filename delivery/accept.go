@@ -308,10 +308,7 @@ func newDeliveryRow(nd NewDelivery, now time.Time) (deliveryRow, error) {
 	d.Attempt = 0 // set per attempt
 	// Text marshals as its parts, so secrets are stored as the names of
 	// their variables, never as values.
-	content, err := json.Marshal(&d)
-	if err != nil {
-		return deliveryRow{}, err
-	}
+	content := d.AppendJSON(make([]byte, 0, 1024))
 	return deliveryRow{id: d.ID, d: &d, content: string(content), retry: retry, sched: nd.Schedule}, nil
 }
 
