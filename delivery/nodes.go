@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -304,7 +305,8 @@ func (c *checks) read(batch []*checkReq) {
 		ids[i] = r.id
 		r.stale = true // unless its row says otherwise
 	}
-	rows, err := c.s.rdb.QueryContext(ctx, c.s.sql(`SELECT id, erased_at, job_id FROM hookline_delivery WHERE id = ANY(?)`), ids)
+	rows, err := c.s.rdb.QueryContext(ctx, c.s.sql(`SELECT id, erased_at, job_id FROM hookline_delivery WHERE id = ANY(?)`),
+		append(slices.Clip(c.s.be.planEachTime), ids)...)
 	if err == nil {
 		found := make(map[string][2]int64, len(batch))
 		for rows.Next() {

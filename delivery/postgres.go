@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -87,9 +88,11 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		lockMigrations: func(ctx context.Context) (func(), error) { return pgLock(ctx, db, pgMigrationLock) },
 		lockRows:       " FOR UPDATE",
 		modifyingWith:  true,
-		clock:          `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
-		size:           func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
-		describe:       RedactURL(dsn),
+		// An unnamed statement, planned at each run for its values.
+		planEachTime: []any{pgx.QueryExecModeExec},
+		clock:        `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
+		size:         func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
+		describe:     RedactURL(dsn),
 		close: func() error {
 			listen.Close()
 			return db.Close()
