@@ -61,6 +61,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/hookline/hookline/delivery"
 )
 
 // Config is one run of the harness.
@@ -98,7 +100,7 @@ type Config struct {
 
 func defaultConfig() Config {
 	return Config{
-		Duration: 20 * time.Second, Workers: 32, Triggers: 1000, Nodes: 1, ServerWorkers: 20, LogLevel: "info",
+		Duration: 20 * time.Second, Workers: 32, Triggers: 1000, Nodes: 1, ServerWorkers: delivery.DefaultWorkers, LogLevel: "info",
 		KillEvery: 3 * time.Second, FailRate: -1, RawDuration: 5 * time.Second,
 		RiverJobs: 20000, Seed: 1, StartTimeout: 60 * time.Second,
 	}

@@ -37,11 +37,13 @@ import (
 // node held. With no single process to count erasures, each held attempt
 // reads its row before it runs.
 
-// directPerWorker bounds the deliveries held in memory per worker: enough
-// to keep the workers busy through a burst, small enough that an
-// overloaded receiver pushes the backlog into the database (spilled)
-// instead of into memory.
-const directPerWorker = 500
+// directHeld bounds the deliveries held in memory: enough to keep the
+// workers busy through a burst, small enough that an overloaded receiver
+// pushes the backlog into the database (spilled, or River jobs on
+// PostgreSQL) instead of into memory. It was 500 per worker, which the
+// default of 20 workers made 10,000; it no longer grows with --workers,
+// so that more attempts in flight do not also mean more memory.
+const directHeld = 10_000
 
 // job_id values of first attempts that are not River jobs.
 const (
@@ -104,7 +106,7 @@ func newDirect(s *Store, n *nodes) *direct {
 	return &direct{
 		s:         s,
 		nodes:     n,
-		queue:     make(chan directJob, s.cfg.Workers*directPerWorker),
+		queue:     make(chan directJob, max(directHeld, s.cfg.Workers)),
 		wake:      make(chan struct{}, 1),
 		recording: map[*time.Timer]directJob{},
 	}

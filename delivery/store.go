@@ -30,7 +30,7 @@ type Config struct {
 	NoMigrate      bool                        // Open checks the schema is current instead of migrating it (see Migrate)
 	Logger         *slog.Logger                // nil: discard. Secrets and bodies are never logged.
 	Executors      map[string]actions.Executor // by Delivery.Type, one per action type
-	Workers        int                         // concurrent attempts; default 20
+	Workers        int                         // concurrent attempts; default 64
 	Now            func() time.Time            // default time.Now
 	Rand           func() float64              // jitter source in [0,1), safe for concurrent use; default math/rand/v2
 	AttemptTimeout time.Duration               // safety bound per attempt; default 5m. Also sets how soon a crashed node's attempts are rescued.
@@ -62,7 +62,7 @@ type Config struct {
 
 // Defaults for the zero values in Config.
 const (
-	DefaultWorkers        = 20
+	DefaultWorkers        = 64
 	DefaultAttemptTimeout = 5 * time.Minute
 )
 

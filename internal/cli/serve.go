@@ -55,7 +55,7 @@ func runServe(e *env, args []string) int {
 	fs.BoolVar(&opts.AllowEmpty, "allow-empty", false, "start on, and reload to, rules with no .hcl file or no trigger (events are then accepted and fire nothing); without it both are refused")
 	var cidrs cidrList
 	fs.Var(&cidrs, "allow-cidr", "let actions (http, the twilio api_base_url, the smtp host) reach this private or loopback range (repeatable), e.g. 10.1.0.0/16")
-	fs.IntVar(&opts.Workers, "workers", 20, "concurrent delivery attempts")
+	fs.IntVar(&opts.Workers, "workers", delivery.DefaultWorkers, "concurrent delivery attempts")
 	fs.DurationVar(&opts.AttemptTimeout, "attempt-timeout", 5*time.Minute,
 		"longest one delivery attempt may take. With --database-url, an attempt whose node died becomes due again once it has been running this long, plus this long again bounded to 5s-30s (kept for recording an attempt), plus 10s: 5m40s at the default, 17s at 2s. River's rescuer, which looks every 30s, then a 1s retry backoff and River's scheduler (every 5s) add up to about 36s before another node runs it. On SQLite such attempts run again when the server restarts")
 	retention := ageFlag(30 * 24 * time.Hour)
