@@ -14,18 +14,12 @@ import (
 
 // AppendJSON appends d as json.Marshal would write it.
 func (d *Delivery) AppendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, d.ID)
-	b = append(b, `,"event_id":`...)
-	b = appendJSONString(b, d.EventID)
-	b = append(b, `,"address":`...)
-	b = appendJSONString(b, d.Address)
-	b = append(b, `,"trigger":`...)
-	b = appendJSONString(b, d.Trigger)
-	b = append(b, `,"type":`...)
-	b = appendJSONString(b, d.Type)
-	b = append(b, `,"name":`...)
-	b = appendJSONString(b, d.Name)
+	for _, kv := range [...][2]string{
+		{`{"id":`, d.ID}, {`,"event_id":`, d.EventID}, {`,"address":`, d.Address},
+		{`,"trigger":`, d.Trigger}, {`,"type":`, d.Type}, {`,"name":`, d.Name},
+	} {
+		b = appendJSONString(append(b, kv[0]...), kv[1])
+	}
 	b = append(b, `,"attempt":`...)
 	b = appendInt(b, d.Attempt)
 	b = append(b, `,"fields":`...)

@@ -72,15 +72,12 @@ func (b *deliveredBatch) record(ctx context.Context, id string, job int64, start
 }
 
 func (b *deliveredBatch) run() {
-	batch := make([]*deliveredReq, 0, maxDelivered)
-	for first := range b.queue {
-		batch = b.takeQueued(append(batch[:0], first), maxDelivered)
+	b.serve(maxDelivered, func(batch []*deliveredReq) {
 		b.write(batch)
 		for _, r := range batch {
 			close(r.done)
 		}
-		clear(batch)
-	}
+	})
 }
 
 func (b *deliveredBatch) write(batch []*deliveredReq) {

@@ -286,15 +286,12 @@ func (c *checks) stale(ctx context.Context, id string, job int64) (bool, error) 
 }
 
 func (c *checks) run() {
-	batch := make([]*checkReq, 0, maxCheck)
-	for first := range c.queue {
-		batch = c.takeQueued(append(batch[:0], first), maxCheck)
+	c.serve(maxCheck, func(batch []*checkReq) {
 		c.read(batch)
 		for _, r := range batch {
 			close(r.done)
 		}
-		clear(batch)
-	}
+	})
 }
 
 func (c *checks) read(batch []*checkReq) {

@@ -2,9 +2,9 @@ package delivery
 
 import "sync"
 
-// closingQueue is what the two group-commit mechanisms (committer for
-// Accept, txBatcher for attempt records) share: a channel their callers
-// send to and their loops drain. Callers send while holding mu for
+// closingQueue is what the batching loops (committer for Accept,
+// txBatcher for attempt records, deliveredBatch and checks on PostgreSQL)
+// share: a channel their callers send to and their loops drain. Callers send while holding mu for
 // reading, so close, which takes it for writing, never closes the channel
 // under a send.
 type closingQueue[T any] struct {
@@ -24,6 +24,18 @@ func (q *closingQueue[T]) close() {
 	}
 	q.mu.Unlock()
 	q.wg.Wait()
+}
+
+// serve hands handle batches of up to limit requests until the queue is
+// closed and drained: whatever queued while one batch was handled goes in
+// the next, and a lone request goes at once.
+func (q *closingQueue[T]) serve(limit int, handle func(batch []T)) {
+	batch := make([]T, 0, limit)
+	for first := range q.queue {
+		batch = q.takeQueued(append(batch[:0], first), limit)
+		handle(batch)
+		clear(batch) // let handled requests be collected
+	}
 }
 
 // takeQueued appends to batch what is queued now, up to limit in all, without

@@ -61,14 +61,7 @@ func (b *txBatcher) do(ctx context.Context, f func(*sql.Tx) error) error {
 	return r.err
 }
 
-func (b *txBatcher) run() {
-	batch := make([]*txReq, 0, b.limit)
-	for first := range b.queue {
-		batch = b.takeQueued(append(batch[:0], first), b.limit)
-		b.commit(batch)
-		clear(batch)
-	}
-}
+func (b *txBatcher) run() { b.serve(b.limit, b.commit) }
 
 func (b *txBatcher) commit(batch []*txReq) {
 	defer func() {
