@@ -106,7 +106,7 @@ func newDirect(s *Store, n *nodes) *direct {
 	return &direct{
 		s:         s,
 		nodes:     n,
-		queue:     make(chan directJob, max(directHeld, s.cfg.Workers)),
+		queue:     make(chan directJob, max(s.cfg.held, s.cfg.Workers)),
 		wake:      make(chan struct{}, 1),
 		recording: map[*time.Timer]directJob{},
 	}

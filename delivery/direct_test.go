@@ -190,7 +190,7 @@ func TestDirectBacklogIsReadBackInBatches(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	s := openStore(t, newTestDB(t, "sqlite"), func(c *Config) { c.Workers = 1 })
+	s := openStore(t, newTestDB(t, "sqlite"), func(c *Config) { c.Workers, c.held = 1, 500 })
 	n := 3*cap(s.direct.queue) + 7
 	ids := make([]string, 0, n)
 	for i := range n {

@@ -58,6 +58,9 @@ type Config struct {
 	// the others take over what it holds (nodes.go); default
 	// nodeDeadAfter, lowered by tests.
 	nodeDeadAfter time.Duration
+	// held bounds the first attempts held in memory; default directHeld,
+	// lowered by tests.
+	held int
 }
 
 // Defaults for the zero values in Config.
@@ -187,6 +190,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.nodeDeadAfter <= 0 {
 		c.nodeDeadAfter = nodeDeadAfter
+	}
+	if c.held <= 0 {
+		c.held = directHeld
 	}
 	c.Executors = maps.Clone(c.Executors) // workers read it concurrently
 	return c
