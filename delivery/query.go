@@ -147,16 +147,19 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, er
 	switch {
 	case f.Address != "" && f.Status == "":
 		q, args = byStatuses(where, args, limit+1)
-	case f.Trigger != "" && f.Status != "" && f.Address == "":
+	case f.Trigger != "" && f.Address == "":
 		addrs, err := s.triggerAddresses(ctx, f.Trigger)
 		if err != nil {
 			return nil, "", fmt.Errorf("delivery: list: %w", err)
 		}
 		if len(addrs) == 0 {
-			args = append(args, limit+1) // none: the trigger index finds that at once
-			break
+			return []Summary{}, "", nil
 		}
-		q, args = byAddresses(where, args, addrs, limit+1)
+		// The trigger's actions' addresses select its deliveries, so the
+		// trigger's own condition (a column no index holds) goes.
+		f.Trigger = ""
+		where, args, _ = whereFilter(f)
+		q, args = byAddresses(where, args, addrs, f.Status == "", limit+1)
 	default:
 		args = append(args, limit+1)
 	}
@@ -189,33 +192,59 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, er
 // within each status, so each status's newest n are an ordered range, and
 // the page is the newest n of those. Read as one range with the statuses
 // together, the rows would come out of order, and the planner would sort
-// every delivery the action or trigger ever had, or walk the whole table
-// newest first looking for them.
+// every delivery the action ever had, or walk the whole table newest first
+// looking for them.
 func byStatuses(where string, args []any, n int) (string, []any) {
-	parts := make([]string, len(allStatuses))
-	all := make([]any, 0, (len(args)+1)*len(allStatuses)+1)
-	for i, st := range allStatuses {
-		parts[i] = fmt.Sprintf(`SELECT * FROM (SELECT %s FROM hookline_delivery%s AND status = '%s'
-			ORDER BY created_at DESC, id DESC LIMIT ?) AS s%d`, summaryColumns, where, st, i)
-		all = append(append(all, args...), n)
-	}
-	return strings.Join(parts, " UNION ALL ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`, append(all, n)
+	return merged(where, args, []string{""}, true, n)
 }
 
-// byAddresses is the page of a trigger's deliveries in one status, read as
-// each of its actions' in the address index (address, status, created_at,
-// id) and merged: the trigger index holds no status, so a status with few
-// of a busy trigger's deliveries (or none) would otherwise be looked for
-// among all of them.
-func byAddresses(where string, args []any, addrs []string, n int) (string, []any) {
-	parts := make([]string, len(addrs))
-	all := make([]any, 0, (len(args)+2)*len(addrs)+1)
-	for i, a := range addrs {
-		parts[i] = fmt.Sprintf(`SELECT * FROM (SELECT %s FROM hookline_delivery%s AND address = ?
-			ORDER BY created_at DESC, id DESC LIMIT ?) AS a%d`, summaryColumns, where, i)
-		all = append(append(all, args...), a, n)
+// byAddresses is the page of a trigger's deliveries, read as each of its
+// actions' in the address index (address, status, created_at, id), in
+// every status (eachStatus) or in the one where names, and merged. There
+// is no index by trigger: each delivery would write one more entry at
+// one of as many places in it as there are triggers, which cost a tenth
+// of the intake rate (bench/README.md, "A fourth round").
+func byAddresses(where string, args []any, addrs []string, eachStatus bool, n int) (string, []any) {
+	return merged(where, args, addrs, eachStatus, n)
+}
+
+// merged is the newest n of the ranges of the address index for each of
+// addrs ("" for the one where names) and, if eachStatus, each status:
+// every range an ordered read of at most n entries, only the page's rows
+// read from the table.
+func merged(where string, args []any, addrs []string, eachStatus bool, n int) (string, []any) {
+	statuses := []Status{""}
+	if eachStatus {
+		statuses = allStatuses
 	}
-	return strings.Join(parts, " UNION ALL ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`, append(all, n)
+	if where == "" {
+		where = " WHERE TRUE"
+	}
+	parts := make([]string, 0, len(addrs)*len(statuses))
+	all := make([]any, 0, (len(args)+2)*cap(parts)+1)
+	for _, a := range addrs {
+		for _, st := range statuses {
+			cond := ""
+			if a != "" {
+				cond += " AND address = ?"
+			}
+			if st != "" {
+				cond += fmt.Sprintf(" AND status = '%s'", st)
+			}
+			parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT created_at, id FROM hookline_delivery%s%s
+				ORDER BY created_at DESC, id DESC LIMIT ?) AS r%d`, where, cond, len(parts)))
+			all = append(all, args...)
+			if a != "" {
+				all = append(all, a)
+			}
+			all = append(all, n)
+		}
+	}
+	// The ranges give keys only (the index holds them); the page's rows
+	// are read by ID.
+	return `SELECT ` + summaryColumns + ` FROM hookline_delivery WHERE id IN (SELECT id FROM (` +
+		strings.Join(parts, " UNION ALL ") + `) AS k ORDER BY created_at DESC, id DESC LIMIT ?)
+		ORDER BY created_at DESC, id DESC`, append(all, n)
 }
 
 // triggerAddresses lists the actions of trigger that have deliveries (an

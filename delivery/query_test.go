@@ -58,27 +58,34 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 	ctx := context.Background()
 
 	// 30 events a minute apart: even ones fire trigger "a" (delivered),
-	// odd ones trigger "b" (dead letters); then one event firing two.
+	// odd ones trigger "b" (dead letters, but for minutes 9, 19 and 29,
+	// delivered); then one event firing two actions of trigger "order".
 	all := map[string]bool{}
 	for i := range 30 {
 		clk.Set(t0.Add(time.Duration(i) * time.Minute))
 		d := httpAction(ok.URL, `{}`)
-		if i%2 == 1 {
-			d = httpAction(bad.URL, `{}`)
-			d.Trigger = "b"
-		} else {
+		switch {
+		case i%2 == 0:
 			d.Trigger = "a"
+		case i%10 != 9:
+			d = httpAction(bad.URL, `{}`)
+			fallthrough
+		default:
+			d.Trigger = "b"
 		}
+		d.Address = d.Trigger + ".http.notify"
 		rc := accept(t, s, newEvent(fmt.Sprint("e", i), NewDelivery{Delivery: d}))
 		all[rc.Deliveries[0].ID] = true
 	}
 	clk.Set(t0.Add(time.Hour))
-	pair := accept(t, s, newEvent("pair", NewDelivery{Delivery: httpAction(ok.URL, `{}`)}, NewDelivery{Delivery: httpAction(ok.URL, `{}`)}))
+	audit := httpAction(ok.URL, `{}`)
+	audit.Address, audit.Name = "order.http.audit", "audit"
+	pair := accept(t, s, newEvent("pair", NewDelivery{Delivery: httpAction(ok.URL, `{}`)}, NewDelivery{Delivery: audit}))
 	for _, r := range pair.Deliveries {
 		all[r.ID] = true
 	}
 	start(t, s)
-	waitCounts(t, s, map[Status]int{StatusDelivered: 17, StatusFailed: 15})
+	waitCounts(t, s, map[Status]int{StatusDelivered: 20, StatusFailed: 12})
 
 	// Every page in order, none missing, none twice.
 	var got []Summary
@@ -118,30 +125,39 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 	}
 
 	// An action's deliveries in every status (read a status at a time,
-	// then merged) page exactly as the whole list does: every delivery
-	// here is order.http.notify's, delivered and failed interleaved.
-	var byAction []Summary
-	f = Filter{Address: "order.http.notify", Limit: 7}
-	for pages := 0; ; pages++ {
-		page, cursor, err := s.Deliveries(ctx, f)
-		if err != nil {
-			t.Fatal(err)
+	// then merged), and a trigger's (each of its actions' in each status,
+	// merged), page exactly as the whole list does: b.http.notify's are
+	// delivered and failed interleaved.
+	for _, f := range []Filter{{Address: "b.http.notify"}, {Trigger: "b"}, {Trigger: "order"}, {Trigger: "a", Since: t0.Add(5 * time.Minute)}} {
+		var want []Summary
+		for _, d := range got {
+			if (f.Address == "" || d.Address == f.Address) && (f.Trigger == "" || d.Trigger == f.Trigger) && !d.CreatedAt.Before(f.Since) {
+				want = append(want, d)
+			}
 		}
-		if pages > 10 || (cursor != "" && len(page) != 7) {
-			t.Fatalf("address, page %d: %d rows, cursor %q", pages, len(page), cursor)
+		var paged []Summary
+		f.Limit = 4
+		for pages := 0; ; pages++ {
+			page, cursor, err := s.Deliveries(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pages > 10 || (cursor != "" && len(page) != 4) {
+				t.Fatalf("%+v, page %d: %d rows, cursor %q", f, pages, len(page), cursor)
+			}
+			paged = append(paged, page...)
+			if cursor == "" {
+				break
+			}
+			f.Cursor = cursor
 		}
-		byAction = append(byAction, page...)
-		if cursor == "" {
-			break
+		if len(paged) != len(want) || len(want) == 0 {
+			t.Errorf("%+v: %d deliveries, want %d", f, len(paged), len(want))
 		}
-		f.Cursor = cursor
-	}
-	if len(byAction) != len(got) {
-		t.Errorf("address: %d deliveries, want %d", len(byAction), len(got))
-	}
-	for i := range min(len(byAction), len(got)) {
-		if byAction[i].ID != got[i].ID {
-			t.Errorf("address, row %d: %s, want %s", i, byAction[i].ID, got[i].ID)
+		for i := range min(len(paged), len(want)) {
+			if paged[i].ID != want[i].ID {
+				t.Errorf("%+v, row %d: %s, want %s", f, i, paged[i].ID, want[i].ID)
+			}
 		}
 	}
 
@@ -158,7 +174,7 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 			t.Errorf("status=failed listed %+v", d)
 		}
 	}
-	if n := len(list(Filter{Status: "failed"})); n != 15 {
+	if n := len(list(Filter{Status: "failed"})); n != 12 {
 		t.Errorf("status=failed: %d", n)
 	}
 	if n := len(list(Filter{Trigger: "a"})); n != 15 {
@@ -172,17 +188,23 @@ func testDeliveriesFilterAndPaginate(t *testing.T, db testDB) {
 	if len(window) != 10 || !window[0].CreatedAt.Equal(t0.Add(19*time.Minute)) || !window[9].CreatedAt.Equal(t0.Add(10*time.Minute)) {
 		t.Errorf("since/until: %d rows", len(window))
 	}
-	if n := len(list(Filter{Address: "order.http.notify", Trigger: "b"})); n != 15 {
+	if n := len(list(Filter{Address: "b.http.notify", Trigger: "b"})); n != 15 {
 		t.Errorf("address and b: %d", n)
 	}
-	if n := len(list(Filter{Address: "order.http.notify", Status: "failed", Since: t0.Add(10 * time.Minute)})); n != 10 {
+	if n := len(list(Filter{Address: "a.http.notify", Trigger: "b"})); n != 0 {
+		t.Errorf("a's address and b: %d", n)
+	}
+	if n := len(list(Filter{Address: "b.http.notify", Status: "failed", Since: t0.Add(10 * time.Minute)})); n != 8 {
 		t.Errorf("address, failed, since: %d", n)
 	}
 	if n := len(list(Filter{Address: "other.http.notify"})); n != 0 {
 		t.Errorf("another address: %d", n)
 	}
-	if n := len(list(Filter{Status: "delivered", Trigger: "b"})); n != 0 {
+	if n := len(list(Filter{Status: "delivered", Trigger: "b"})); n != 3 {
 		t.Errorf("delivered and b: %d", n)
+	}
+	if n := len(list(Filter{Trigger: "b.http"})); n != 0 {
+		t.Errorf("trigger b.http: %d", n)
 	}
 	if n := len(list(Filter{Limit: 10_000})); n != 32 {
 		t.Errorf("large limit: %d", n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -149,9 +150,29 @@ func (s *Store) ActionCounts(ctx context.Context, since time.Time) (map[string]m
 // reports whether there are more.
 func (s *Store) CountMatching(ctx context.Context, f Filter, max int) (n int, more bool, err error) {
 	f.Cursor, f.Limit = "", 0
+	var addrs []string
+	if f.Trigger != "" && f.Address == "" {
+		// As Deliveries: the trigger's actions, from the address index.
+		if addrs, err = s.triggerAddresses(ctx, f.Trigger); err != nil {
+			return 0, false, fmt.Errorf("delivery: count: %w", err)
+		}
+		if len(addrs) == 0 {
+			return 0, false, nil
+		}
+		f.Trigger = ""
+	}
 	where, args, err := whereFilter(f)
 	if err != nil {
 		return 0, false, err
+	}
+	if len(addrs) > 0 {
+		if where == "" {
+			where = " WHERE TRUE"
+		}
+		where += " AND address IN (?" + strings.Repeat(", ?", len(addrs)-1) + ")"
+		for _, a := range addrs {
+			args = append(args, a)
+		}
 	}
 	err = s.rdb.QueryRowContext(ctx, s.sql(`SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery`+where+` LIMIT ?) AS m`),
 		append(args, max+1)...).Scan(&n)
