@@ -34,16 +34,6 @@ type backend struct {
 	// SQLite's may not), so a delivered attempt's record is one statement
 	// (recordDelivered).
 	modifyingWith bool
-	// planEachTime, put before a statement's arguments, has the database
-	// plan it for the values it is given every time it runs. A statement
-	// over an array of IDs needs that on PostgreSQL: pgx prepares every
-	// statement, and the generic plan PostgreSQL settles on after five
-	// runs, if those ran while the table was new and small, is a
-	// sequential scan, kept as the table grows (until an ANALYZE of it):
-	// the reads of held attempts (checks) and the batched records
-	// (deliveredBatch) then scanned the whole table, and deliveries fell
-	// to a sixth of their rate within a minute of a new store's start.
-	planEachTime []any
 	// committers is how many group-commit transactions may run at once:
 	// one for SQLite's single writer, a few for PostgreSQL, whose commits
 	// wait on the WAL flush and overlap well.

@@ -25,6 +25,7 @@ import (
 type deliveredBatch struct {
 	s *Store
 	closingQueue[*deliveredReq]
+	rows growth // recorded so far, for writeMany's plan (replanned)
 }
 
 type deliveredReq struct {
@@ -99,8 +100,9 @@ func (b *deliveredBatch) write(batch []*deliveredReq) {
 
 // writeMany is recordDelivered's statement for many attempts.
 //
-// It is planned at each run (backend.planEachTime), and "t.id = ANY"
-// beside the join keeps even a generic plan on the primary key.
+// Its plan is chosen again as the table grows (growth.replanned), and
+// "t.id = ANY" beside the join keeps even a generic plan on the primary
+// key.
 //
 // The input is sorted by ID, as an erasure's rows mostly are; should the
 // two still take the same rows in opposite orders, PostgreSQL breaks the
@@ -116,7 +118,7 @@ func (b *deliveredBatch) writeMany(ctx context.Context, batch []*deliveredReq) e
 		codes[i], durations[i] = int64(r.out.StatusCode), int64(r.out.Duration)
 		errs[i], responses[i], providers[i] = r.out.Error, r.out.Response, r.out.ProviderID
 	}
-	rows, err := b.s.db.QueryContext(ctx, b.s.sql(`WITH input AS (
+	rows, err := b.s.db.QueryContext(ctx, b.rows.replanned(b.s.sql(`WITH input AS (
 			SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[])
 				WITH ORDINALITY AS i (id, job, started, status_code, duration, error, response, provider_id, ord)
 		), d AS (
@@ -129,9 +131,9 @@ func (b *deliveredBatch) writeMany(ctx context.Context, batch []*deliveredReq) e
 		INSERT INTO hookline_attempt (delivery_id, number, started_at, outcome, status_code, duration, error, response, provider_id)
 		SELECT d.id, d.attempts, input.started, ?, input.status_code, input.duration, input.error, input.response, input.provider_id
 		FROM d JOIN input ON input.id = d.id
-		RETURNING delivery_id`),
-		append(slices.Clip(b.s.be.planEachTime), ids, jobs, started, codes, durations, errs, responses, providers,
-			nanos(b.s.cfg.Now()), StatusDelivered, ids, actions.Delivered.String())...)
+		RETURNING delivery_id`), n),
+		ids, jobs, started, codes, durations, errs, responses, providers,
+		nanos(b.s.cfg.Now()), StatusDelivered, ids, actions.Delivered.String())
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -247,6 +246,7 @@ func (n *nodes) close(ctx context.Context) error {
 type checks struct {
 	s *Store
 	closingQueue[*checkReq]
+	rows growth // read so far, for the statement's plan (replanned)
 }
 
 type checkReq struct {
@@ -302,8 +302,7 @@ func (c *checks) read(batch []*checkReq) {
 		ids[i] = r.id
 		r.stale = true // unless its row says otherwise
 	}
-	rows, err := c.s.rdb.QueryContext(ctx, c.s.sql(`SELECT id, erased_at, job_id FROM hookline_delivery WHERE id = ANY(?)`),
-		append(slices.Clip(c.s.be.planEachTime), ids)...)
+	rows, err := c.s.rdb.QueryContext(ctx, c.rows.replanned(c.s.sql(`SELECT id, erased_at, job_id FROM hookline_delivery WHERE id = ANY(?)`), len(ids)), ids)
 	if err == nil {
 		found := make(map[string][2]int64, len(batch))
 		for rows.Next() {

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -89,10 +88,9 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		lockRows:       " FOR UPDATE",
 		modifyingWith:  true,
 		// An unnamed statement, planned at each run for its values.
-		planEachTime: []any{pgx.QueryExecModeExec},
-		clock:        `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
-		size:         func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
-		describe:     RedactURL(dsn),
+		clock:    `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
+		size:     func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
+		describe: RedactURL(dsn),
 		close: func() error {
 			listen.Close()
 			return db.Close()
