@@ -213,6 +213,7 @@ func byAddresses(where string, args []any, addrs []string, eachStatus bool, n in
 // every range an ordered read of at most n entries, only the page's rows
 // read from the table.
 func merged(where string, args []any, addrs []string, eachStatus bool, n int) (string, []any) {
+	addressed := addrs[0] == "" // where names the address
 	statuses := []Status{""}
 	if eachStatus {
 		statuses = allStatuses
@@ -229,7 +230,7 @@ func merged(where string, args []any, addrs []string, eachStatus bool, n int) (s
 				cond += " AND address = ?"
 			}
 			if st != "" {
-				cond += fmt.Sprintf(" AND status = '%s'", st)
+				cond += statusIs(st, a != "" || addressed)
 			}
 			parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT created_at, id FROM hookline_delivery%s%s
 				ORDER BY created_at DESC, id DESC LIMIT ?) AS r%d`, where, cond, len(parts)))
@@ -247,6 +248,23 @@ func merged(where string, args []any, addrs []string, eachStatus bool, n int) (s
 		ORDER BY created_at DESC, id DESC`, append(all, n)
 }
 
+// notPending is the condition of the address index (migration 11), which
+// a query must state in these words for SQLite to use the index: it
+// does not infer it from "status = 'delivered'".
+const notPending = ` AND status <> '` + string(StatusPending) + `'`
+
+// statusIs is the condition "status = st", st a valid status, written
+// as a literal so that the planner knows which it is, with notPending
+// when the address is given too and st is not pending: then the address
+// index serves, else the status index, which holds the address.
+func statusIs(st Status, addressed bool) string {
+	c := " AND status = '" + string(st) + "'"
+	if addressed && st != StatusPending {
+		c += notPending
+	}
+	return c
+}
+
 // triggerAddresses lists the actions of trigger that have deliveries (an
 // action's address is TRIGGER.TYPE.NAME: rules.Load makes it so), from
 // the address index (one seek per action of every trigger; see
@@ -260,17 +278,20 @@ func (s *Store) triggerAddresses(ctx context.Context, trigger string) ([]string,
 	}), err
 }
 
-// addressScan names a(address) every address with deliveries (and a last
-// row of NULL), one seek of the address index each: a loose index scan,
-// which neither database does by itself for DISTINCT.
+// addressScan names a(address) every address with deliveries other than
+// pending ones (and a last row of NULL), one seek of the address index
+// each: a loose index scan, which neither database does by itself for
+// DISTINCT.
 const addressScan = `WITH RECURSIVE a(address) AS (
-		SELECT MIN(address) FROM hookline_delivery
+		SELECT MIN(address) FROM hookline_delivery WHERE TRUE` + notPending + `
 		UNION ALL
-		SELECT (SELECT MIN(address) FROM hookline_delivery WHERE address > a.address) FROM a WHERE a.address IS NOT NULL)
+		SELECT (SELECT MIN(address) FROM hookline_delivery WHERE address > a.address` + notPending + `) FROM a WHERE a.address IS NOT NULL)
 	`
 
-// actionAddresses is every address with deliveries.
-const actionAddresses = addressScan + `SELECT address FROM a WHERE address IS NOT NULL`
+// actionAddresses is every address with deliveries: those of the address
+// index, and those of the pending ones, which the status index holds.
+const actionAddresses = addressScan + `SELECT address FROM a WHERE address IS NOT NULL
+	UNION SELECT address FROM hookline_delivery WHERE status = '` + string(StatusPending) + `'`
 
 // whereFilter builds the WHERE clause for f, cursor included.
 func whereFilter(f Filter) (string, []any, error) {
@@ -280,7 +301,8 @@ func whereFilter(f Filter) (string, []any, error) {
 		if !Status(f.Status).valid() {
 			return "", nil, fmt.Errorf("%w: unknown status %q", ErrInvalidFilter, f.Status)
 		}
-		conds, args = append(conds, "status = ?"), append(args, f.Status)
+		// A literal, checked above: see statusIs.
+		conds = append(conds, strings.TrimPrefix(statusIs(Status(f.Status), f.Address != ""), " AND "))
 	}
 	if f.Trigger != "" {
 		conds, args = append(conds, "trigger_name = ?"), append(args, f.Trigger)

@@ -374,3 +374,100 @@ func testUndeliveredCounts(t *testing.T, db testDB) {
 	waitCounts(t, s, map[Status]int{StatusPending: 0, StatusRetrying: 1, StatusDelivered: 4, StatusFailed: 2})
 	check(map[Status]int{StatusPending: 0, StatusRetrying: 1, StatusFailed: 2})
 }
+
+// Pending deliveries are not in the address index (migration 11): an
+// action's and a trigger's lists and counts find them in the status
+// index, beside the others from the address index, whether the action
+// has only pending deliveries or some of each.
+func TestPendingDeliveriesAreListedAndCounted(t *testing.T) {
+	eachDB(t, testPendingDeliveriesAreListedAndCounted)
+}
+
+func testPendingDeliveriesAreListedAndCounted(t *testing.T, db testDB) {
+	ok, _ := receiver(t, nil)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: t0}
+	s := openStore(t, db, func(c *Config) { c.Now = clk.Now })
+	ctx := context.Background()
+	action := func(trigger, name string) *actions.Delivery {
+		d := httpAction(ok.URL, `{}`)
+		d.Trigger, d.Name, d.Address = trigger, name, trigger+".http."+name
+		return d
+	}
+	// Delivered first: trigger "t", actions "done" and "mixed".
+	for i := range 4 {
+		clk.Set(t0.Add(time.Duration(i) * time.Minute))
+		accept(t, s, newEvent(fmt.Sprint("d", i), NewDelivery{Delivery: action("t", "done")}, NewDelivery{Delivery: action("t", "mixed")}))
+	}
+	start(t, s)
+	waitCounts(t, s, map[Status]int{StatusDelivered: 8})
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Then pending, the workers stopped: "mixed" again and "new", which
+	// has nothing else; trigger "only" has pending deliveries alone.
+	for i := range 3 {
+		clk.Set(t0.Add(time.Duration(10+i) * time.Minute))
+		accept(t, s, newEvent(fmt.Sprint("p", i), NewDelivery{Delivery: action("t", "mixed")}, NewDelivery{Delivery: action("t", "new")},
+			NewDelivery{Delivery: action("only", "one")}))
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM hookline_delivery WHERE status = 'pending'`); n != 9 {
+		t.Fatalf("%d pending deliveries, want 9", n)
+	}
+
+	for _, c := range []struct {
+		f               Filter
+		pending, others int
+	}{
+		{Filter{Address: "t.http.mixed"}, 3, 4},
+		{Filter{Address: "t.http.new"}, 3, 0},
+		{Filter{Address: "t.http.done"}, 0, 4},
+		{Filter{Address: "t.http.mixed", Status: "pending"}, 3, 0},
+		{Filter{Address: "t.http.mixed", Status: "delivered"}, 0, 4},
+		{Filter{Trigger: "t"}, 6, 8},
+		{Filter{Trigger: "t", Status: "pending"}, 6, 0},
+		{Filter{Trigger: "t", Status: "delivered"}, 0, 8},
+		{Filter{Trigger: "only"}, 3, 0},
+		{Filter{Trigger: "only", Status: "pending"}, 3, 0},
+		{Filter{Trigger: "only", Status: "delivered"}, 0, 0},
+	} {
+		var got []Summary
+		f := c.f
+		f.Limit = 3
+		for pages := 0; pages < 20; pages++ {
+			page, cursor, err := s.Deliveries(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if cursor == "" {
+				break
+			}
+			f.Cursor = cursor
+		}
+		pending := 0
+		for i, d := range got {
+			if d.Status == StatusPending {
+				pending++
+			}
+			if (c.f.Address != "" && d.Address != c.f.Address) || (c.f.Trigger != "" && d.Trigger != c.f.Trigger) ||
+				(i > 0 && (d.CreatedAt.After(got[i-1].CreatedAt) || (d.CreatedAt.Equal(got[i-1].CreatedAt) && d.ID > got[i-1].ID))) {
+				t.Errorf("%+v: row %d %+v out of place", c.f, i, d)
+			}
+		}
+		if pending != c.pending || len(got)-pending != c.others {
+			t.Errorf("%+v: %d pending and %d others, want %d and %d", c.f, pending, len(got)-pending, c.pending, c.others)
+		}
+		n, more, err := s.CountMatching(ctx, c.f, 100)
+		if err != nil || more || n != c.pending+c.others {
+			t.Errorf("CountMatching(%+v) = %d, %v, %v; want %d", c.f, n, more, err, c.pending+c.others)
+		}
+	}
+	byAction, err := s.ActionCounts(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byAction["t.http.done"][StatusDelivered] != 4 || byAction["t.http.mixed"][StatusDelivered] != 4 || len(byAction) != 2 {
+		t.Errorf("ActionCounts = %v", byAction)
+	}
+}

@@ -107,10 +107,10 @@ func (s *Store) Activity(ctx context.Context, since, until time.Time, step time.
 // status, created_at, id), so that neither the table nor another status is
 // read. The addresses come from the same index (addressScan); the whole
 // statement is one snapshot.
-var actionCounts = addressScan + fmt.Sprintf(`SELECT address,
-		(SELECT COUNT(*) FROM hookline_delivery d WHERE d.address = a.address AND d.status = '%s' AND d.created_at >= ?),
-		(SELECT COUNT(*) FROM hookline_delivery d WHERE d.address = a.address AND d.status = '%s' AND d.created_at >= ?)
-	FROM a WHERE address IS NOT NULL`, StatusDelivered, StatusFailed)
+var actionCounts = addressScan + `SELECT address,
+		(SELECT COUNT(*) FROM hookline_delivery WHERE address = a.address` + statusIs(StatusDelivered, true) + ` AND created_at >= ?),
+		(SELECT COUNT(*) FROM hookline_delivery WHERE address = a.address` + statusIs(StatusFailed, true) + ` AND created_at >= ?)
+	FROM a WHERE address IS NOT NULL`
 
 // ActionCounts is, per action address, how many deliveries created at or
 // after since are now delivered and failed; an address with neither is
@@ -165,17 +165,27 @@ func (s *Store) CountMatching(ctx context.Context, f Filter, max int) (n int, mo
 	if err != nil {
 		return 0, false, err
 	}
+	if where == "" {
+		where = " WHERE TRUE"
+	}
 	if len(addrs) > 0 {
-		if where == "" {
-			where = " WHERE TRUE"
-		}
 		where += " AND address IN (?" + strings.Repeat(", ?", len(addrs)-1) + ")"
 		for _, a := range addrs {
 			args = append(args, a)
 		}
+		if f.Status != "" {
+			where += statusIs(Status(f.Status), true)
+		}
 	}
-	err = s.rdb.QueryRowContext(ctx, s.sql(`SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery`+where+` LIMIT ?) AS m`),
-		append(args, max+1)...).Scan(&n)
+	count := `SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + ` LIMIT ?) AS m`
+	if (f.Address != "" || len(addrs) > 0) && f.Status == "" {
+		// An action's in every status: the address index holds all but
+		// the pending ones, the status index those.
+		count = `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + notPending + ` LIMIT ?) AS m) +
+			(SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + statusIs(StatusPending, true) + ` LIMIT ?) AS p)`
+		args = append(append(args, max+1), args...)
+	}
+	err = s.rdb.QueryRowContext(ctx, s.sql(count), append(args, max+1)...).Scan(&n)
 	if err != nil {
 		return 0, false, fmt.Errorf("delivery: count: %w", err)
 	}
