@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,8 @@ func (c *compiler) compile(expr hcl.Expression) fastExpr {
 		return compileField(x.Traversal, c.et)
 	case *hclsyntax.FunctionCallExpr:
 		return c.compileCall(x)
+	case *hclsyntax.ObjectConsExpr:
+		return c.compileObject(x)
 	}
 	return nil
 }
@@ -73,6 +76,12 @@ func key(f fastExpr) string {
 		return "t(" + keys(x.parts) + ")"
 	case *fastCall:
 		return "c" + x.name + "(" + keys(x.args) + ")"
+	case *fastObject:
+		k := make([]string, len(x.names))
+		for i, name := range x.names {
+			k[i] = strconv.Quote(name) + "=" + key(x.values[i])
+		}
+		return "o{" + strings.Join(k, ",") + "}"
 	}
 	panic(fmt.Sprintf("engine: no key for %T", f))
 }
@@ -357,4 +366,84 @@ func convertPlain(v cty.Value, t cty.Type) (cty.Value, bool) {
 	}
 	v, err := convert.Convert(v, t)
 	return v, err == nil && plain(v)
+}
+
+// compileObject accepts an object constructor ({ name = value, ... }, as
+// the body of jsonencode or an action's headers) whose keys are constant
+// names or strings and whose values are fast.
+func (c *compiler) compileObject(x *hclsyntax.ObjectConsExpr) fastExpr {
+	o := &fastObject{names: make([]string, len(x.Items)), values: make([]fastExpr, len(x.Items))}
+	for i, item := range x.Items {
+		k, ok := item.KeyExpr.(*hclsyntax.ObjectConsKeyExpr)
+		if !ok {
+			return nil
+		}
+		name := ""
+		if !k.ForceNonLiteral {
+			// A bare name is the key itself, as HCL reads it; a bare
+			// dotted one is an error HCL reports.
+			if tr, ok := k.Wrapped.(*hclsyntax.ScopeTraversalExpr); ok && len(tr.Traversal) > 1 {
+				return nil
+			}
+			name = hcl.ExprAsKeyword(k.Wrapped)
+		}
+		if name == "" {
+			var ok bool
+			if name, ok = constantString(k.Wrapped); !ok {
+				return nil
+			}
+		}
+		o.names[i] = name
+		if o.values[i] = c.compile(item.ValueExpr); o.values[i] == nil {
+			return nil
+		}
+	}
+	return o
+}
+
+// constantString is the value of a quoted string without interpolations
+// ("X-Type", which HCL parses as a template of one literal part).
+func constantString(expr hclsyntax.Expression) (string, bool) {
+	if w, ok := expr.(*hclsyntax.TemplateWrapExpr); ok {
+		expr = w.Wrapped
+	}
+	var parts []hclsyntax.Expression
+	switch x := expr.(type) {
+	case *hclsyntax.TemplateExpr:
+		parts = x.Parts
+	case *hclsyntax.LiteralValueExpr:
+		parts = []hclsyntax.Expression{x}
+	default:
+		return "", false
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		lit, ok := p.(*hclsyntax.LiteralValueExpr)
+		if !ok || lit.Val.Type() != cty.String || !plain(lit.Val) {
+			return "", false
+		}
+		b.WriteString(lit.Val.AsString())
+	}
+	// Normalized as the template's value would be.
+	return cty.StringVal(b.String()).AsString(), true
+}
+
+// fastObject builds the object ObjectConsExpr.Value builds: a later item
+// with the same name replaces an earlier one. A value that is not plain
+// (null, marked) leaves the whole to HCL.
+type fastObject struct {
+	names  []string
+	values []fastExpr
+}
+
+func (o *fastObject) eval(s *eventScope) (cty.Value, bool) {
+	vals := make(map[string]cty.Value, len(o.names))
+	for i, name := range o.names {
+		v, ok := o.values[i].eval(s)
+		if !ok || !plain(v) {
+			return cty.NilVal, false
+		}
+		vals[name] = v
+	}
+	return cty.ObjectVal(vals), true
 }

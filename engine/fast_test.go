@@ -98,6 +98,19 @@ trigger "numbers" {
     url  = "https://example.com"
     body = reading.note
   }
+  action "http" "objects" {
+    url     = "https://example.com"
+    body    = jsonencode({ a = reading.count, "b" = "${reading.value}|${event.id}", c = { nested = reading.ok, "x-y" = event.type, note = reading.note }, a = "again", true = 2, null = other.count, "" = "empty" })
+    headers = { X-Plain = "v-${reading.count}", "X-Type" = event.type }
+  }
+  action "http" "object_keys" {
+    url  = "https://example.com"
+    body = jsonencode({ "${event.type}" = 1, (event.id) = 2 })
+  }
+  action "http" "object_null" {
+    url  = "https://example.com"
+    body = jsonencode({ a = null, b = reading.count })
+  }
 }
 trigger "people" {
   on = ["participant.confirmed", "booking.completed"]
@@ -133,6 +146,25 @@ trigger "people" {
   }
 }
 `)
+	// The object constructors with constant keys and plain values take the
+	// fast path (else the comparisons below would prove nothing of it).
+	fastAttrs := map[string]bool{}
+	for i, tr := range set.Set().TriggersFor("sensor.read") {
+		for j, a := range tr.Actions {
+			for _, c := range set.byType["sensor.read"].actions[i][j].attrs {
+				fastAttrs[a.Address+"."+c.spec.Name] = c.fast != nil
+			}
+		}
+	}
+	for attr, want := range map[string]bool{
+		"numbers.http.objects.body": true, "numbers.http.objects.headers": true, "numbers.http.h.headers": true,
+		"numbers.http.object_keys.body": false, "numbers.http.object_null.body": true, // null gives up when run
+	} {
+		if fastAttrs[attr] != want {
+			t.Errorf("%s: fast form %v, want %v", attr, fastAttrs[attr], want)
+		}
+	}
+
 	e := New(Options{})
 	n := 0
 	for _, body := range []string{
