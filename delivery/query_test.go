@@ -431,20 +431,7 @@ func testPendingDeliveriesAreListedAndCounted(t *testing.T, db testDB) {
 		{Filter{Trigger: "only", Status: "pending"}, 3, 0},
 		{Filter{Trigger: "only", Status: "delivered"}, 0, 0},
 	} {
-		var got []Summary
-		f := c.f
-		f.Limit = 3
-		for pages := 0; pages < 20; pages++ {
-			page, cursor, err := s.Deliveries(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, page...)
-			if cursor == "" {
-				break
-			}
-			f.Cursor = cursor
-		}
+		got := allPages(t, s, c.f, 3)
 		pending := 0
 		for i, d := range got {
 			if d.Status == StatusPending {
@@ -470,4 +457,24 @@ func testPendingDeliveriesAreListedAndCounted(t *testing.T, db testDB) {
 	if byAction["t.http.done"][StatusDelivered] != 4 || byAction["t.http.mixed"][StatusDelivered] != 4 || len(byAction) != 2 {
 		t.Errorf("ActionCounts = %v", byAction)
 	}
+}
+
+// allPages is every page of Deliveries(f) in pages of limit, in order.
+func allPages(t *testing.T, s *Store, f Filter, limit int) []Summary {
+	t.Helper()
+	var got []Summary
+	f.Limit = limit
+	for pages := 0; pages < 50; pages++ {
+		page, cursor, err := s.Deliveries(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if cursor == "" {
+			return got
+		}
+		f.Cursor = cursor
+	}
+	t.Fatalf("%+v: more than 50 pages", f)
+	return nil
 }

@@ -89,20 +89,7 @@ func testStats(t *testing.T, db testDB) {
 		{Filter{Trigger: "b", Status: "failed", Since: since}, 3},
 		{Filter{Trigger: "nope", Status: "failed"}, 0},
 	} {
-		var got []Summary
-		f := c.f
-		f.Limit = 2
-		for pages := 0; pages < 20; pages++ {
-			page, cursor, err := s.Deliveries(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, page...)
-			if cursor == "" {
-				break
-			}
-			f.Cursor = cursor
-		}
+		got := allPages(t, s, c.f, 2)
 		seen := map[string]bool{}
 		for i, d := range got {
 			if d.Trigger != c.f.Trigger || string(d.Status) != c.f.Status || seen[d.ID] ||
