@@ -87,10 +87,9 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		lockMigrations: func(ctx context.Context) (func(), error) { return pgLock(ctx, db, pgMigrationLock) },
 		lockRows:       " FOR UPDATE",
 		modifyingWith:  true,
-		// An unnamed statement, planned at each run for its values.
-		clock:    `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
-		size:     func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
-		describe: RedactURL(dsn),
+		clock:          `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
+		size:           func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
+		describe:       RedactURL(dsn),
 		close: func() error {
 			listen.Close()
 			return db.Close()

@@ -139,27 +139,22 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, er
 		limit = DefaultLimit
 	}
 	limit = min(limit, MaxLimit)
-	where, args, err := whereFilter(f)
+	fs, err := s.filterSQL(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}
+	if fs.noMatch {
+		return []Summary{}, "", nil
+	}
+	where, args := fs.where, fs.args
 	q := `SELECT ` + summaryColumns + ` FROM hookline_delivery` + where + ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	switch {
+	case len(fs.addrs) > 0:
+		// A trigger's, each of its actions' (in each status when none is
+		// asked for), merged.
+		q, args = merged(where, args, fs.addrs, f.Status == "", limit+1)
 	case f.Address != "" && f.Status == "":
 		q, args = byStatuses(where, args, limit+1)
-	case f.Trigger != "" && f.Address == "":
-		addrs, err := s.triggerAddresses(ctx, f.Trigger)
-		if err != nil {
-			return nil, "", fmt.Errorf("delivery: list: %w", err)
-		}
-		if len(addrs) == 0 {
-			return []Summary{}, "", nil
-		}
-		// The trigger's actions' addresses select its deliveries, so the
-		// trigger's own condition (a column no index holds) goes.
-		f.Trigger = ""
-		where, args, _ = whereFilter(f)
-		q, args = byAddresses(where, args, addrs, f.Status == "", limit+1)
 	default:
 		args = append(args, limit+1)
 	}
@@ -198,16 +193,6 @@ func byStatuses(where string, args []any, n int) (string, []any) {
 	return merged(where, args, []string{""}, true, n)
 }
 
-// byAddresses is the page of a trigger's deliveries, read as each of its
-// actions' in the address index (address, status, created_at, id), in
-// every status (eachStatus) or in the one where names, and merged. There
-// is no index by trigger: each delivery would write one more entry at
-// one of as many places in it as there are triggers, which cost a tenth
-// of the intake rate (bench/README.md, "A fourth round").
-func byAddresses(where string, args []any, addrs []string, eachStatus bool, n int) (string, []any) {
-	return merged(where, args, addrs, eachStatus, n)
-}
-
 // merged is the newest n of the ranges of the address index for each of
 // addrs ("" for the one where names) and, if eachStatus, each status:
 // every range an ordered read of at most n entries, only the page's rows
@@ -217,9 +202,6 @@ func merged(where string, args []any, addrs []string, eachStatus bool, n int) (s
 	statuses := []Status{""}
 	if eachStatus {
 		statuses = allStatuses
-	}
-	if where == "" {
-		where = " WHERE TRUE"
 	}
 	parts := make([]string, 0, len(addrs)*len(statuses))
 	all := make([]any, 0, (len(args)+2)*cap(parts)+1)
@@ -293,8 +275,40 @@ const addressScan = `WITH RECURSIVE a(address) AS (
 const actionAddresses = addressScan + `SELECT address FROM a WHERE address IS NOT NULL
 	UNION SELECT address FROM hookline_delivery WHERE status = '` + string(StatusPending) + `'`
 
-// whereFilter builds the WHERE clause for f, cursor included.
-func whereFilter(f Filter) (string, []any, error) {
+// filterSQL is a filter as the indexes read it.
+type filterSQL struct {
+	where string // " WHERE ...", never empty
+	args  []any
+	// addrs, for a trigger's deliveries (no address given), are its
+	// actions' addresses, which select them through the address index (an
+	// address is TRIGGER.TYPE.NAME: rules.Load makes it so): no index
+	// holds the trigger, whose condition is then left out of where.
+	// noMatch: the trigger has no deliveries.
+	addrs   []string
+	noMatch bool
+}
+
+// filterSQL builds f's condition, f checked before anything is read.
+func (s *Store) filterSQL(ctx context.Context, f Filter) (filterSQL, error) {
+	byTrigger := f.Trigger != "" && f.Address == ""
+	trigger := f.Trigger
+	if byTrigger {
+		f.Trigger = ""
+	}
+	where, args, err := whereFilter(f, byTrigger)
+	if err != nil || !byTrigger {
+		return filterSQL{where: where, args: args}, err
+	}
+	addrs, err := s.triggerAddresses(ctx, trigger)
+	if err != nil {
+		return filterSQL{}, fmt.Errorf("delivery: actions of trigger %q: %w", trigger, err)
+	}
+	return filterSQL{where: where, args: args, addrs: addrs, noMatch: len(addrs) == 0}, nil
+}
+
+// whereFilter builds the WHERE clause for f, cursor included; addressed
+// says the query names the addresses itself (a trigger's actions').
+func whereFilter(f Filter, addressed bool) (string, []any, error) {
 	var conds []string
 	var args []any
 	if f.Status != "" {
@@ -302,7 +316,7 @@ func whereFilter(f Filter) (string, []any, error) {
 			return "", nil, fmt.Errorf("%w: unknown status %q", ErrInvalidFilter, f.Status)
 		}
 		// A literal, checked above: see statusIs.
-		conds = append(conds, strings.TrimPrefix(statusIs(Status(f.Status), f.Address != ""), " AND "))
+		conds = append(conds, strings.TrimPrefix(statusIs(Status(f.Status), addressed || f.Address != ""), " AND "))
 	}
 	if f.Trigger != "" {
 		conds, args = append(conds, "trigger_name = ?"), append(args, f.Trigger)
@@ -331,7 +345,7 @@ func whereFilter(f Filter) (string, []any, error) {
 		args = append(args, at, at, id)
 	}
 	if len(conds) == 0 {
-		return "", nil, nil
+		conds = []string{"TRUE"}
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
 }

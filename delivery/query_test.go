@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -477,4 +478,56 @@ func allPages(t *testing.T, s *Store, f Filter, limit int) []Summary {
 	}
 	t.Fatalf("%+v: more than 50 pages", f)
 	return nil
+}
+
+// An action's or a trigger's deliveries in a status other than pending
+// are ranges of the address index, which SQLite reads only when the
+// query states its condition: else it walks every delivery in that
+// status, newest first, looking for the action's.
+func TestStatusListsByActionUseTheAddressIndex(t *testing.T) {
+	s := openStore(t, newTestDB(t, "sqlite"), nil)
+	ctx := context.Background()
+	d := httpAction("http://127.0.0.1:1/", `{}`)
+	d.Trigger, d.Address = "t", "t.http.notify"
+	accept(t, s, newEvent("e1", NewDelivery{Delivery: d}))
+	for _, f := range []Filter{{Trigger: "t", Status: "delivered"}, {Address: "t.http.notify", Status: "failed"}, {Trigger: "t"}} {
+		fs, err := s.filterSQL(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, args := `SELECT id FROM hookline_delivery`+fs.where, fs.args
+		switch {
+		case len(fs.addrs) > 0:
+			q, args = merged(fs.where, fs.args, fs.addrs, f.Status == "", 51)
+		case f.Status == "":
+			q, args = byStatuses(fs.where, fs.args, 51)
+		}
+		plan := queryPlan(t, s, q, args...)
+		if !strings.Contains(plan, "hookline_delivery_address") {
+			t.Errorf("%+v: plan %q does not use hookline_delivery_address", f, plan)
+		}
+		if f.Status != "" && strings.Contains(plan, "hookline_delivery_status") {
+			t.Errorf("%+v: plan %q reads the status index", f, plan)
+		}
+	}
+}
+
+// queryPlan is SQLite's plan for q, a line per step.
+func queryPlan(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "\n")
 }

@@ -222,21 +222,8 @@ func testCancelByHand(t *testing.T, db testDB) {
 // not the table: its cost follows the deliveries of one action and value.
 func TestCancelUsesTheWaitingIndex(t *testing.T) {
 	s := openStore(t, newTestDB(t, "sqlite"), nil)
-	rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+cancelWaitingSQL, "e", 1, "a", "b", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if !strings.Contains(strings.Join(plan, "\n"), "hookline_delivery_waiting") {
+	plan := queryPlan(t, s, cancelWaitingSQL, "e", 1, "a", "b", 1)
+	if !strings.Contains(plan, "hookline_delivery_waiting") {
 		t.Errorf("plan %q does not use hookline_delivery_waiting", plan)
 	}
 }

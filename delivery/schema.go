@@ -164,7 +164,7 @@ var migrations = []string{
 	// deliveries were found by reading the whole table, and the triggers
 	// page's 24-hour counts read every row of the day. A list without a
 	// status is read a status at a time and merged (byStatuses); a
-	// trigger's in one status, an action of it at a time (byAddresses),
+	// trigger's in one status, an action of it at a time (merged),
 	// which keeps the trigger index without the status: like the status
 	// index, an index holding it moves a delivery's entry whenever its
 	// status changes, which every delivery's record of its attempt pays.
@@ -186,7 +186,7 @@ var migrations = []string{
 	// as there are triggers, one page written per delivery at every
 	// commit; without it SQLite takes a tenth more events a second. A
 	// trigger's deliveries are read from the address index instead, each
-	// of its actions' in each status, merged (query.go, byAddresses):
+	// of its actions' in each status, and merged (query.go, merged):
 	// an action's address is TRIGGER.TYPE.NAME.
 	`DROP INDEX hookline_delivery_trigger;`,
 

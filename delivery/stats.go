@@ -150,35 +150,19 @@ func (s *Store) ActionCounts(ctx context.Context, since time.Time) (map[string]m
 // reports whether there are more.
 func (s *Store) CountMatching(ctx context.Context, f Filter, max int) (n int, more bool, err error) {
 	f.Cursor, f.Limit = "", 0
-	var addrs []string
-	if f.Trigger != "" && f.Address == "" {
-		// As Deliveries: the trigger's actions, from the address index.
-		if addrs, err = s.triggerAddresses(ctx, f.Trigger); err != nil {
-			return 0, false, fmt.Errorf("delivery: count: %w", err)
-		}
-		if len(addrs) == 0 {
-			return 0, false, nil
-		}
-		f.Trigger = ""
-	}
-	where, args, err := whereFilter(f)
-	if err != nil {
+	fs, err := s.filterSQL(ctx, f)
+	if err != nil || fs.noMatch {
 		return 0, false, err
 	}
-	if where == "" {
-		where = " WHERE TRUE"
-	}
-	if len(addrs) > 0 {
-		where += " AND address IN (?" + strings.Repeat(", ?", len(addrs)-1) + ")"
-		for _, a := range addrs {
+	where, args := fs.where, fs.args
+	if len(fs.addrs) > 0 {
+		where += " AND address IN (?" + strings.Repeat(", ?", len(fs.addrs)-1) + ")"
+		for _, a := range fs.addrs {
 			args = append(args, a)
-		}
-		if f.Status != "" {
-			where += statusIs(Status(f.Status), true)
 		}
 	}
 	count := `SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + ` LIMIT ?) AS m`
-	if (f.Address != "" || len(addrs) > 0) && f.Status == "" {
+	if (f.Address != "" || len(fs.addrs) > 0) && f.Status == "" {
 		// An action's in every status: the address index holds all but
 		// the pending ones, the status index those.
 		count = `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + notPending + ` LIMIT ?) AS m) +

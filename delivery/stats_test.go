@@ -78,7 +78,7 @@ func testStats(t *testing.T, db testDB) {
 	}
 
 	// A trigger's deliveries in one status are read an action at a time
-	// (byAddresses) and paged like any list.
+	// (merged) and paged like any list.
 	for _, c := range []struct {
 		f    Filter
 		want int
