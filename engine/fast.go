@@ -380,11 +380,9 @@ func (c *compiler) compileObject(x *hclsyntax.ObjectConsExpr) fastExpr {
 		}
 		name := ""
 		if !k.ForceNonLiteral {
-			// A bare name is the key itself, as HCL reads it; a bare
-			// dotted one is an error HCL reports.
-			if tr, ok := k.Wrapped.(*hclsyntax.ScopeTraversalExpr); ok && len(tr.Traversal) > 1 {
-				return nil
-			}
+			// A bare name is the key itself, as HCL reads it (a bare
+			// dotted one, an error HCL reports, is no keyword and no
+			// constant string: it is left to HCL below).
 			name = hcl.ExprAsKeyword(k.Wrapped)
 		}
 		if name == "" {
