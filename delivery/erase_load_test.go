@@ -177,6 +177,11 @@ func testEraseDuringLoad(t *testing.T, db testDB) {
 	if err := s.db.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&secure); err != nil || secure != 1 {
 		t.Fatalf("secure_delete = %d, %v; want 1", secure, err)
 	}
+	// Statement journals hold the old content of the pages a statement
+	// changes; on disk they would be files outside the data directory.
+	if n := pragma(t, s, "temp_store"); n != 2 {
+		t.Fatalf("temp_store = %d; want 2 (memory)", n)
+	}
 	if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil || busy != 0 {
 		t.Fatalf("checkpoint: busy %d, %v", busy, err)
 	}
