@@ -16,8 +16,11 @@ type backend struct {
 	// write carries River and every write of ours.
 	write *sql.DB
 	// read carries queries that need no transaction with a write.
-	read   *sql.DB
-	driver riverdriver.Driver[*sql.Tx]
+	read *sql.DB
+	// generic carries the statements whose plans growth.replanned renews
+	// (PostgreSQL only; nil on SQLite, which has no such statement).
+	generic *sql.DB
+	driver  riverdriver.Driver[*sql.Tx]
 	// rebind turns the ? placeholders our SQL is written with into the
 	// database's own.
 	rebind func(string) string

@@ -118,7 +118,7 @@ func (b *deliveredBatch) writeMany(ctx context.Context, batch []*deliveredReq) e
 		codes[i], durations[i] = int64(r.out.StatusCode), int64(r.out.Duration)
 		errs[i], responses[i], providers[i] = r.out.Error, r.out.Response, r.out.ProviderID
 	}
-	rows, err := b.s.db.QueryContext(ctx, b.rows.replanned(b.s.sql(`WITH input AS (
+	rows, err := b.s.be.generic.QueryContext(ctx, b.rows.replanned(b.s.sql(`WITH input AS (
 			SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[])
 				WITH ORDINALITY AS i (id, job, started, status_code, duration, error, response, provider_id, ord)
 		), d AS (

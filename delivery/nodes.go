@@ -302,7 +302,7 @@ func (c *checks) read(batch []*checkReq) {
 		ids[i] = r.id
 		r.stale = true // unless its row says otherwise
 	}
-	rows, err := c.s.rdb.QueryContext(ctx, c.rows.replanned(c.s.sql(`SELECT id, erased_at, job_id FROM hookline_delivery WHERE id = ANY(?)`), len(ids)), ids)
+	rows, err := c.s.be.generic.QueryContext(ctx, c.rows.replanned(c.s.sql(`SELECT id, erased_at, job_id FROM hookline_delivery WHERE id = ANY(?)`), len(ids)), ids)
 	if err == nil {
 		found := make(map[string][2]int64, len(batch))
 		for rows.Next() {

@@ -39,6 +39,9 @@ import (
 const (
 	pgDefaultConns = 16
 	pgCommitters   = 2
+	// pgGenericConns is the pool of the statements that always run on
+	// their generic plan: deliveredLoops records and the checks' read.
+	pgGenericConns = deliveredLoops + 1
 )
 
 // pgMigrationLock is the advisory lock key (with the schema's name mixed
@@ -68,18 +71,32 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		db.Close()
 		return nil, fail("connect to", err)
 	}
+	// The ID-array statements (replan.go) run on sessions that always use
+	// a statement's generic plan: with the default, PostgreSQL found a
+	// plan for the array's actual length cheaper than the generic one and
+	// planned them again at every run, a tenth of its CPU under load.
+	// growth.replanned prepares them again as their table grows, so that
+	// the generic plan is always made for the table as it is.
+	gcfg := pcfg.ConnConfig.Copy()
+	gcfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	generic := stdlib.OpenDB(*gcfg)
+	generic.SetMaxOpenConns(pgGenericConns)
+	generic.SetMaxIdleConns(pgGenericConns)
+	generic.SetConnMaxIdleTime(5 * time.Minute)
 	// River's notification listener holds one connection of its own.
 	pcfg.MaxConns, pcfg.MinConns = 1, 0
 	listen, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		db.Close()
+		generic.Close()
 		return nil, fail("connect to", err)
 	}
 	return &backend{
-		write:  db,
-		read:   db,
-		driver: riverdatabasesql.NewWithPgxListener(db, listen),
-		rebind: dollarRebinder(),
+		write:   db,
+		read:    db,
+		generic: generic,
+		driver:  riverdatabasesql.NewWithPgxListener(db, listen),
+		rebind:  dollarRebinder(),
 		// Several processes share the database: a running job may belong
 		// to a live node, so only River's rescuer may take it back.
 		singleProcess:  false,
@@ -92,7 +109,7 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		describe:       RedactURL(dsn),
 		close: func() error {
 			listen.Close()
-			return db.Close()
+			return errors.Join(generic.Close(), db.Close())
 		},
 	}, nil
 }

@@ -1,6 +1,11 @@
 package delivery
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
 
 // The statement's text, which pgx prepares once per connection, changes
 // exactly when the rows it has handled double, and only then.
@@ -30,5 +35,54 @@ func TestReplannedAsRowsDouble(t *testing.T) {
 	}
 	if got := g.replanned(q, 0); got != q+" /* plan 9 */" {
 		t.Errorf("replanned = %q", got)
+	}
+}
+
+// On PostgreSQL the ID-array statements run on their generic plan from the
+// first run: planned for each array's length, as the server's default
+// chose, they were planned again at every run, a tenth of PostgreSQL's CPU
+// under load.
+func TestIDArrayStatementsArePlannedOnce(t *testing.T) {
+	s := openStore(t, newTestDB(t, "postgres"), nil)
+	ctx := context.Background()
+	c := newChecks(s)
+	defer c.close()
+	const runs = 12
+	for n := 1; n <= runs; n++ {
+		var checked []*checkReq
+		var recorded []*deliveredReq
+		for i := range n {
+			id := fmt.Sprint("missing-", n, "-", i)
+			checked = append(checked, &checkReq{id: id, job: 1})
+			recorded = append(recorded, &deliveredReq{id: id, job: 1, started: time.Now()})
+		}
+		c.read(checked)
+		for _, r := range checked {
+			if r.err != nil || !r.stale {
+				t.Fatalf("check of a missing delivery: stale %v, %v", r.stale, r.err)
+			}
+		}
+		if err := s.delivered.writeMany(ctx, recorded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Prepared statements and their plans are per session: read every
+	// session of the pool, holding each so that the next is another.
+	var generic, custom int64
+	for range pgGenericConns {
+		conn, err := s.be.generic.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		var g, c int64
+		if err := conn.QueryRowContext(ctx, `SELECT COALESCE(SUM(generic_plans), 0), COALESCE(SUM(custom_plans), 0)
+			FROM pg_prepared_statements WHERE statement LIKE '%hookline_delivery%'`).Scan(&g, &c); err != nil {
+			t.Fatal(err)
+		}
+		generic, custom = generic+g, custom+c
+	}
+	if custom != 0 || generic < 2*runs {
+		t.Errorf("%d runs of the two statements: %d generic plans used, %d custom plans made; want every run on a generic plan", 2*runs, generic, custom)
 	}
 }
