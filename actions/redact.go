@@ -28,14 +28,19 @@ const Redaction = "(sensitive)"
 // (see appendForms), HTML character references are decoded while matching,
 // and matching ignores case.
 //
-// The zero value hides nothing and is ready to use. A Redactor belongs to one
-// attempt and is not safe for concurrent use.
+// The zero value hides nothing and is ready to use; RedactorCache.New
+// makes one that shares what it builds with others hiding the same values.
+// A Redactor belongs to one attempt and is not safe for concurrent use.
 type Redactor struct {
 	secrets []string
-
+	cache   *RedactorCache
 	// Built on first use after the last Add, so that an attempt that
-	// reports nothing pays nothing.
-	built   bool
+	// reports nothing pays nothing; never changed once built, so that
+	// Redactors with the same secrets can share it.
+	t *redactTables
+}
+
+type redactTables struct {
 	longest int
 	// leads[byFirst[b].lo:byFirst[b].hi] are the forms that may match from
 	// a byte b: those whose first byte is b in one of its cases.
@@ -55,7 +60,7 @@ func (r *Redactor) Add(values ...string) {
 	for _, v := range values {
 		if v != "" && !slices.Contains(r.secrets, v) {
 			r.secrets = append(r.secrets, v)
-			r.built = false
+			r.t = nil
 		}
 	}
 }
@@ -93,8 +98,7 @@ func (r *Redactor) AddText(t Text, env EnvFunc) {
 // of a stream reads this much further, so that a secret straddling the cut
 // is still whole when it is hidden.
 func (r *Redactor) Longest() int {
-	r.build()
-	return r.longest
+	return r.build().longest
 }
 
 // Redact returns s with every registered value, in any of its forms,
@@ -105,17 +109,17 @@ func (r *Redactor) Redact(s string) string {
 	if s == "" || len(r.secrets) == 0 {
 		return s
 	}
-	r.build()
+	t := r.build()
 	var b strings.Builder
 	copied := 0          // s[:copied] is in b already
 	start, end := -1, -1 // the run being hidden, not yet written
 	for i := 0; i < len(s); i++ {
-		at := r.byFirst[s[i]]
+		at := t.byFirst[s[i]]
 		if at.lo == at.hi {
 			continue
 		}
 		n := 0
-		for _, l := range r.leads[at.lo:at.hi] {
+		for _, l := range t.leads[at.lo:at.hi] {
 			if m, ok := hasPrefixFold(s[i:], l.form); ok && m > n {
 				n = m
 			}
@@ -143,53 +147,62 @@ func (r *Redactor) Redact(s string) string {
 	return b.String()
 }
 
-// build computes the forms of every secret. It avoids strings.Replacer and
-// regexp, whose setup costs more than the scans they would save on the short
-// answers most attempts get.
-func (r *Redactor) build() {
-	if r.built {
-		return
+// build returns the tables of r's secrets, made once after the last Add or
+// taken from r's cache.
+func (r *Redactor) build() *redactTables {
+	if r.t == nil {
+		if r.cache != nil {
+			r.t = r.cache.tables(r.secrets)
+		} else {
+			r.t = newRedactTables(r.secrets)
+		}
 	}
-	r.built = true
-	forms := make([]string, 0, 16*len(r.secrets))
-	for _, s := range r.secrets {
+	return r.t
+}
+
+// newRedactTables computes the forms of every secret. It avoids
+// strings.Replacer and regexp, whose setup costs more than the scans they
+// would save on the short answers most attempts get.
+func newRedactTables(secrets []string) *redactTables {
+	t := &redactTables{}
+	forms := make([]string, 0, 16*len(secrets))
+	for _, s := range secrets {
 		forms = appendForms(forms, s)
 	}
-	r.longest = 0
-	r.leads = slices.Grow(r.leads[:0], 3*len(forms))
+	t.leads = make([]lead, 0, 3*len(forms))
 	for _, f := range forms {
 		if f == "" {
 			continue
 		}
-		r.longest = max(r.longest, len(f), referencesLen(f))
+		t.longest = max(t.longest, len(f), referencesLen(f))
 		// Any form may start with a character reference.
-		r.leads = append(r.leads, lead{'&', f})
+		t.leads = append(t.leads, lead{'&', f})
 		c, size := utf8.DecodeRuneInString(f)
 		if c == utf8.RuneError && size == 1 {
-			r.leads = append(r.leads, lead{f[0], f})
+			t.leads = append(t.leads, lead{f[0], f})
 			continue
 		}
 		for k := c; ; {
 			var enc [utf8.UTFMax]byte
 			utf8.EncodeRune(enc[:], k)
-			r.leads = append(r.leads, lead{enc[0], f})
+			t.leads = append(t.leads, lead{enc[0], f})
 			if k = unicode.SimpleFold(k); k == c {
 				break
 			}
 		}
 	}
-	slices.SortFunc(r.leads, func(a, b lead) int {
+	slices.SortFunc(t.leads, func(a, b lead) int {
 		return cmp.Or(cmp.Compare(a.b, b.b), strings.Compare(a.form, b.form))
 	})
-	r.leads = slices.Compact(r.leads)
-	r.byFirst = [256]struct{ lo, hi uint32 }{}
-	for i, l := range r.leads {
-		at := &r.byFirst[l.b]
+	t.leads = slices.Compact(t.leads)
+	for i, l := range t.leads {
+		at := &t.byFirst[l.b]
 		if at.lo == at.hi {
 			at.lo = uint32(i)
 		}
 		at.hi = uint32(i + 1)
 	}
+	return t
 }
 
 // lead files a form under one of the bytes it may start with.

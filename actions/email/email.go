@@ -40,6 +40,7 @@ type Executor struct {
 	tlsConfig *tls.Config
 	env       actions.EnvFunc
 	timeout   time.Duration
+	redactors actions.RedactorCache
 	// dial connects through the SSRF guard: the host comes from a rule
 	// file, like an http action's url.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -65,7 +66,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 // newRedactor hides, besides every env() value and recipient of an attempt,
 // the SMTP password.
 func (e *Executor) newRedactor() *actions.Redactor {
-	r := &actions.Redactor{}
+	r := e.redactors.New()
 	if e.password != "" {
 		// AUTH sends the password base64-encoded, alone (LOGIN) or inside
 		// the PLAIN blob, where the user name shifts its alignment; the

@@ -50,7 +50,7 @@ func TestIsE164(t *testing.T) {
 // redactor; the forms it looks for are tested in package actions.
 func TestRedactorCredentials(t *testing.T) {
 	t.Parallel()
-	r := newRedactor("AC1", "tok")
+	r := newRedactor(nil, "AC1", "tok")
 	if got := r.Redact("secret tok, auth QUMxOnRvaw=="); got != "secret (sensitive), auth (sensitive)" {
 		t.Errorf("Redact = %q", got)
 	}

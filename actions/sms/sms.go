@@ -40,6 +40,7 @@ type Executor struct {
 	transport             http.RoundTripper // pool, or a test's wrapper of it
 	timeout               time.Duration     // <= 0: none
 	now                   func() time.Time
+	redactors             actions.RedactorCache
 }
 
 // CloseIdleConnections releases pooled connections, e.g. at shutdown. The
@@ -53,7 +54,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 		return permanent("delivery has no sms message")
 	}
 	start := time.Now()
-	red := newRedactor(e.accountSID, e.authToken)
+	red := newRedactor(&e.redactors, e.accountSID, e.authToken)
 	out := e.execute(ctx, d, red)
 	out.Duration = time.Since(start)
 	// Every string leaving the executor goes through the redactor, including
@@ -67,8 +68,8 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 // newRedactor hides, besides every env() value an attempt resolves, the
 // credentials: Twilio's replies echo the recipient and the body, and a
 // misbehaving endpoint may echo the whole request, headers included.
-func newRedactor(accountSID, authToken string) *actions.Redactor {
-	r := &actions.Redactor{}
+func newRedactor(c *actions.RedactorCache, accountSID, authToken string) *actions.Redactor {
+	r := c.New()
 	// The Authorization header carries them as a Basic pair.
 	r.AddBasicAuth(accountSID, authToken)
 	return r

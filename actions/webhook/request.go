@@ -19,7 +19,7 @@ import (
 // (a receiver that echoes its request would otherwise hand them back).
 type resolver struct {
 	env actions.EnvFunc
-	actions.Redactor
+	*actions.Redactor
 }
 
 func (r *resolver) resolve(what string, t actions.Text) (string, error) {

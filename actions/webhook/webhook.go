@@ -50,6 +50,7 @@ type Executor struct {
 	cfg       Config
 	client    *retryablehttp.Client
 	transport *http.Transport
+	redactors actions.RedactorCache
 }
 
 var _ actions.Executor = (*Executor)(nil)
@@ -137,7 +138,7 @@ func (e *Executor) Execute(ctx context.Context, d *actions.Delivery) actions.Out
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	r := resolver{env: e.cfg.Env}
+	r := resolver{env: e.cfg.Env, Redactor: e.redactors.New()}
 	out := e.attempt(ctx, actx, timeout, d, &h, &r)
 	out.Duration = time.Since(start)
 	out.Error = r.Redact(out.Error)
