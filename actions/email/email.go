@@ -3,10 +3,12 @@
 // conversation is turned into an actions.Outcome that steers the queue.
 //
 // go-mail only lets a context bound the TCP dial: once connected, a stalled
-// server holds the attempt until go-mail's own deadline. Every attempt
-// therefore dials through a tracker that closes the connection as soon as the
-// attempt's context is done, and also after the attempt returns, because
+// server holds the attempt until go-mail's own deadline. Every connection
+// is therefore dialled through a tracker that closes it as soon as the
+// attempt's context is done, and when the session fails to open, because
 // go-mail leaves the socket open on some failures (EHLO, STARTTLS, AUTH).
+// A session that carried a message cleanly stays open for the next attempt
+// (sessions.go); one that failed in any way is closed.
 //
 // Everything the executor reports passes through an actions.Redactor that
 // knows the SMTP password and every env() value of the delivery: servers echo
@@ -25,8 +27,8 @@ import (
 	"github.com/hookline/hookline/actions"
 )
 
-// Executor sends email deliveries. It holds no per-attempt state and is safe
-// for concurrent use; every attempt opens its own connection.
+// Executor sends email deliveries. It is safe for concurrent use; an
+// attempt takes an idle session or opens its own.
 type Executor struct {
 	host      string
 	addr      string // host:port, IPv6-safe
@@ -41,6 +43,7 @@ type Executor struct {
 	env       actions.EnvFunc
 	timeout   time.Duration
 	redactors actions.RedactorCache
+	sessions  sessions
 	// dial connects through the SSRF guard: the host comes from a rule
 	// file, like an http action's url.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -107,3 +110,7 @@ func (e *Executor) execute(ctx context.Context, d *actions.Delivery, red *action
 }
 
 var _ actions.Executor = (*Executor)(nil)
+
+// CloseIdleConnections closes the sessions kept open between attempts, e.g.
+// at shutdown. The Executor stays usable.
+func (e *Executor) CloseIdleConnections() { e.sessions.closeIdle() }

@@ -15,6 +15,10 @@ import (
 
 // failure classifies an error from DialAndSendWithContext.
 func (e *Executor) failure(parent, ctx context.Context, err error) actions.Outcome {
+	var cfgErr *configError
+	if errors.As(err, &cfgErr) {
+		return actions.Outcome{Status: actions.Permanent, Error: cfgErr.Error()}
+	}
 	var blocked *actions.BlockedError
 	if errors.As(err, &blocked) {
 		// The same words as an http action's: the host is refused on every

@@ -49,11 +49,13 @@ type backend struct {
 	mu       sync.Mutex
 	msgs     []received
 	sessions int
+	conns    []*smtp.Conn
 }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.mu.Lock()
 	b.sessions++
+	b.conns = append(b.conns, c)
 	b.mu.Unlock()
 	if b.Greet != nil {
 		return nil, b.Greet
@@ -65,6 +67,16 @@ func (b *backend) messages() []received {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]received(nil), b.msgs...)
+}
+
+// hangUp closes every connection the server has accepted, as a server
+// does with sessions idle too long.
+func (b *backend) hangUp() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		c.Close()
+	}
 }
 
 func (b *backend) sessionCount() int {
