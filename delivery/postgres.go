@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -61,12 +62,7 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 	if n, ok := queryInt(dsn, "pool_max_conns"); ok {
 		conns = n
 	}
-	// Database/sql's pool over pgx connections: the parsed URL's connection
-	// settings (search_path and other run-time parameters included).
-	db := stdlib.OpenDB(*pcfg.ConnConfig)
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns) // keeps connections and their statement caches
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db := pgPool(pcfg.ConnConfig, conns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fail("connect to", err)
@@ -79,10 +75,7 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 	// the generic plan is always made for the table as it is.
 	gcfg := pcfg.ConnConfig.Copy()
 	gcfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
-	generic := stdlib.OpenDB(*gcfg)
-	generic.SetMaxOpenConns(pgGenericConns)
-	generic.SetMaxIdleConns(pgGenericConns)
-	generic.SetConnMaxIdleTime(5 * time.Minute)
+	generic := pgPool(gcfg, pgGenericConns)
 	// River's notification listener holds one connection of its own.
 	pcfg.MaxConns, pcfg.MinConns = 1, 0
 	listen, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -112,6 +105,17 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 			return errors.Join(generic.Close(), db.Close())
 		},
 	}, nil
+}
+
+// pgPool is database/sql's pool of up to conns pgx connections made with
+// cfg: the parsed URL's connection settings (search_path and other
+// run-time parameters included).
+func pgPool(cfg *pgx.ConnConfig, conns int) *sql.DB {
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns) // keeps connections and their statement caches
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	return db
 }
 
 // pgLock takes a session advisory lock named key in the current schema, on

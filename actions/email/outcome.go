@@ -13,7 +13,8 @@ import (
 	gosmtp "github.com/wneessen/go-mail/smtp"
 )
 
-// failure classifies an error from DialAndSendWithContext.
+// failure classifies an error from opening a session (dialSession) or
+// sending through one.
 func (e *Executor) failure(parent, ctx context.Context, err error) actions.Outcome {
 	var cfgErr *configError
 	if errors.As(err, &cfgErr) {

@@ -46,20 +46,14 @@ type sessions struct {
 // Stale ones are closed.
 func (p *sessions) get(now time.Time) *session {
 	p.mu.Lock()
+	stale := p.expire(now)
 	var s *session
 	if n := len(p.idle); n > 0 {
 		s, p.idle[n-1] = p.idle[n-1], nil
 		p.idle = p.idle[:n-1]
 	}
-	stale := p.expire(now)
 	p.mu.Unlock()
-	for _, x := range stale {
-		x.close()
-	}
-	if s != nil && now.Sub(s.idle) > maxIdleTime {
-		s.close()
-		return nil
-	}
+	closeAll(stale)
 	return s
 }
 
@@ -74,38 +68,34 @@ func (p *sessions) put(s *session, now time.Time) {
 	s.idle = now
 	p.mu.Lock()
 	p.idle = append(p.idle, s)
-	var over *session
-	if len(p.idle) > maxIdleSessions {
-		over = p.idle[0]
-		n := copy(p.idle, p.idle[1:])
-		p.idle[n] = nil
-		p.idle = p.idle[:n]
-	}
 	stale := p.expire(now)
+	if over := len(p.idle) - maxIdleSessions; over > 0 {
+		stale = append(stale, p.removeOldest(over)...)
+	}
 	p.mu.Unlock()
-	if over != nil {
-		over.close()
-	}
-	for _, x := range stale {
-		x.close()
-	}
+	closeAll(stale)
 }
 
-// expire removes the sessions idle longer than maxIdleTime, the oldest
-// first, and returns them for closing outside the lock.
+// expire removes the sessions idle longer than maxIdleTime and returns
+// them for closing outside the lock.
 func (p *sessions) expire(now time.Time) []*session {
 	n := 0
 	for n < len(p.idle) && now.Sub(p.idle[n].idle) > maxIdleTime {
 		n++
 	}
+	return p.removeOldest(n)
+}
+
+// removeOldest removes the n oldest idle sessions and returns them.
+func (p *sessions) removeOldest(n int) []*session {
 	if n == 0 {
 		return nil
 	}
-	stale := append([]*session(nil), p.idle[:n]...)
+	old := append([]*session(nil), p.idle[:n]...)
 	m := copy(p.idle, p.idle[n:])
 	clear(p.idle[m:])
 	p.idle = p.idle[:m]
-	return stale
+	return old
 }
 
 // closeIdle closes every idle session.
@@ -114,7 +104,11 @@ func (p *sessions) closeIdle() {
 	idle := p.idle
 	p.idle = nil
 	p.mu.Unlock()
-	for _, s := range idle {
+	closeAll(idle)
+}
+
+func closeAll(sessions []*session) {
+	for _, s := range sessions {
 		s.close()
 	}
 }
