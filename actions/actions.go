@@ -43,20 +43,38 @@ type Delivery struct {
 
 // UnmarshalJSON also reads deliveries stored before Fields existed, whose
 // content sat under a key named after their type ("http": {...}).
-func (d *Delivery) UnmarshalJSON(b []byte) error {
+func (d *Delivery) UnmarshalJSON(b []byte) error { return d.UnmarshalString(string(b)) }
+
+// UnmarshalString is UnmarshalJSON for a delivery stored as a string: the
+// store's readers call it directly, which spares a copy of the content and
+// encoding/json's scan of it before UnmarshalJSON.
+func (d *Delivery) UnmarshalString(s string) error {
+	if decodeDelivery(s, d) {
+		return nil
+	}
+	return d.unmarshalJSON([]byte(s))
+}
+
+// unmarshalJSON is UnmarshalJSON by encoding/json alone (jsondec.go).
+func (d *Delivery) unmarshalJSON(b []byte) error {
 	type plain Delivery
 	var all struct {
 		plain
-		Fields *Fields `json:"fields"`
+		Fields json.RawMessage `json:"fields"`
 	}
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	*d = Delivery(all.plain)
-	if all.Fields != nil {
-		d.Fields = *all.Fields
+	if all.Fields != nil && string(all.Fields) != "null" {
+		var f Fields
+		if err := f.unmarshalJSON(all.Fields); err != nil {
+			return err
+		}
+		*d = Delivery(all.plain)
+		d.Fields = f
 		return nil
 	}
+	*d = Delivery(all.plain)
 	var legacy map[string]json.RawMessage
 	if err := json.Unmarshal(b, &legacy); err != nil {
 		return err

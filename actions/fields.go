@@ -146,6 +146,17 @@ func (f Fields) MarshalJSON() ([]byte, error) { return f.appendJSON(nil), nil }
 // plain strings (method, status callback) and a timeout in nanoseconds, so
 // that an upgrade never strands a delivery that is still queued.
 func (f *Fields) UnmarshalJSON(b []byte) error {
+	r := jsonReader{b: string(b)}
+	var fast Fields
+	if r.fields(&fast) && r.end() {
+		*f = fast
+		return nil
+	}
+	return f.unmarshalJSON(b)
+}
+
+// unmarshalJSON is UnmarshalJSON by encoding/json alone (jsondec.go).
+func (f *Fields) unmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return errors.New("actions: fields must be a JSON object")

@@ -388,7 +388,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (*Detail, error) {
 		return nil, fmt.Errorf("delivery: get %s: %w", id, err)
 	}
 	det.Content = new(actions.Delivery)
-	if err := json.Unmarshal([]byte(content), det.Content); err != nil {
+	if err := det.Content.UnmarshalString(content); err != nil {
 		return nil, fmt.Errorf("delivery: get %s: content: %w", id, err)
 	}
 	rows, err := tx.QueryContext(ctx, s.sql(`SELECT number, started_at, outcome, status_code, duration, error, response, provider_id

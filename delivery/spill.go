@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,7 +117,7 @@ func (q *direct) load(ctx context.Context, limit int) (int, error) {
 			rows.Close()
 			return 0, err
 		}
-		if err := json.Unmarshal([]byte(content), j.d); err != nil {
+		if err := j.d.UnmarshalString(content); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("delivery %s: content: %w", j.id, err)
 		}

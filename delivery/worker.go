@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,7 +101,7 @@ func (s *Store) loadDeliveryState(ctx context.Context, id string) (*deliveryStat
 	if err != nil {
 		return nil, fmt.Errorf("load delivery %s: %w", id, err)
 	}
-	if err := json.Unmarshal([]byte(content), &p.content); err != nil {
+	if err := p.content.UnmarshalString(content); err != nil {
 		return nil, fmt.Errorf("load delivery %s: content: %w", id, err)
 	}
 	return &p, nil
