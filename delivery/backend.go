@@ -64,6 +64,10 @@ type backend struct {
 	// nanoseconds, which nodes sharing it compare heartbeats on
 	// (nodes.go); empty where one process owns the database.
 	clock string
+	// serverStart is an SQL expression for when the database server last
+	// started, which changes when it restarts (nodes.go); empty where one
+	// process owns the database.
+	serverStart string
 	// describe names the database for logs and errors, without secrets.
 	describe string
 	close    func() error

@@ -21,7 +21,9 @@ import (
 // Each attempt is recorded exactly as recordDelivered records it alone:
 // only if its job is still the delivery's, which was neither erased nor
 // asked to be retried meanwhile. The statement reports which were; the
-// others take record's full path, as they would alone.
+// others take record's full path, as they would alone. Both, in a batch
+// or alone, run on the sessions that commit without waiting for the WAL
+// flush (openPostgres).
 type deliveredBatch struct {
 	s *Store
 	closingQueue[*deliveredReq]
@@ -94,7 +96,7 @@ func (b *deliveredBatch) write(batch []*deliveredReq) {
 		b.s.log.Debug("delivery: a batch of delivered attempts failed; recording them one by one", "attempts", len(batch), "error", err)
 	}
 	for _, r := range batch {
-		r.recorded, r.err = b.s.recordDelivered(ctx, b.s.db, r.id, r.job, r.started, r.out)
+		r.recorded, r.err = b.s.recordDelivered(ctx, b.s.be.generic, r.id, r.job, r.started, r.out)
 	}
 }
 

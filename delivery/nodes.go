@@ -35,6 +35,12 @@ import (
 // committed an event after the sweep removed its row), which the heartbeat
 // sweep alone could never find. A node that stops cleanly hands its held
 // rows to River itself, so they wait for no timeout.
+//
+// A node also registers again when the database server restarted since it
+// registered, and hands its old number's pending rows to River at once:
+// records of delivered attempts commit without waiting for the WAL flush
+// (openPostgres), so a crash of the server may have forgotten some, whose
+// rows are pending again under a number whose node believes them done.
 const (
 	nodeBeat        = 2 * time.Second
 	nodeDeadAfter   = 15 * time.Second
@@ -48,6 +54,10 @@ type nodes struct {
 	s *Store
 	// num is this node's number; its held rows carry job_id = -num.
 	num atomic.Int64
+	// serverStart is when the database server started, as register saw it
+	// (backend.serverStart); written by register, which the heartbeat loop
+	// alone calls once it runs.
+	serverStart int64
 
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -80,8 +90,8 @@ func (n *nodes) register(ctx context.Context) error {
 			WHERE name = 'node_seq' RETURNING CAST(value AS BIGINT)`)).Scan(&num); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.sql(`INSERT INTO hookline_node (num, seen_at) VALUES (?, `+s.be.clock+`)`), num)
-		return err
+		return tx.QueryRowContext(ctx, s.sql(`INSERT INTO hookline_node (num, seen_at) VALUES (?, `+s.be.clock+`)
+			RETURNING `+s.be.serverStart), num).Scan(&n.serverStart)
 	})
 	if err != nil {
 		return fmt.Errorf("delivery: register this node: %w", err)
@@ -119,16 +129,33 @@ func (n *nodes) run(ctx context.Context) {
 // one for dead and removed it.
 func (n *nodes) beat(ctx context.Context) error {
 	s := n.s
-	res, err := s.db.ExecContext(ctx, s.sql(`UPDATE hookline_node SET seen_at = `+s.be.clock+` WHERE num = ?`), n.num.Load())
+	var started int64
+	err := s.db.QueryRowContext(ctx, s.sql(`UPDATE hookline_node SET seen_at = `+s.be.clock+` WHERE num = ?
+		RETURNING `+s.be.serverStart), n.num.Load()).Scan(&started)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		s.log.LogAttrs(ctx, slog.LevelWarn, "other nodes took this one for dead and ran its first attempts; registering again",
+			slog.Int64("node", n.num.Load()))
+		return n.register(ctx)
+	case err != nil:
+		return err
+	case started == n.serverStart:
+		return nil
+	}
+	old := n.num.Load()
+	if err := n.register(ctx); err != nil {
+		return err
+	}
+	taken, err := n.takeover(ctx, old)
 	if err != nil {
 		return err
 	}
-	if k, err := res.RowsAffected(); err != nil || k > 0 {
+	if _, err := s.db.ExecContext(ctx, s.sql(`DELETE FROM hookline_node WHERE num = ?`), old); err != nil {
 		return err
 	}
-	s.log.LogAttrs(ctx, slog.LevelWarn, "other nodes took this one for dead and ran its first attempts; registering again",
-		slog.Int64("node", n.num.Load()))
-	return n.register(ctx)
+	s.log.LogAttrs(ctx, slog.LevelWarn, "the database restarted: this node registered again, and its first attempts still pending, whose records a crash may have lost, run again through River",
+		slog.Int64("node", old), slog.Int("deliveries", taken))
+	return nil
 }
 
 // sweep takes over the held rows of dead nodes and, with orphans, of

@@ -111,6 +111,55 @@ func TestDeadNodesFirstAttemptsRunOnAnother(t *testing.T) {
 	}
 }
 
+// After a restart of the database server, whose crash may have lost
+// records of delivered attempts (they skip the WAL flush), a node
+// registers again and gives what is pending under its old number to
+// River; what it still holds in memory is then not sent a second time.
+func TestNodeHandsItsRowsOverWhenTheDatabaseRestarted(t *testing.T) {
+	srv, seen := receiver(t, nil)
+	s := openStore(t, newTestDB(t, "postgres"), nil)
+	rc := acceptHeld(t, s, "e1", srv.URL, 2)
+	silence(s)
+	ctx := context.Background()
+	old := s.nodes.num.Load()
+	if err := s.nodes.beat(ctx); err != nil || s.nodes.num.Load() != old {
+		t.Fatalf("a heartbeat with the server as it was: node %d → %d, %v", old, s.nodes.num.Load(), err)
+	}
+
+	s.nodes.serverStart-- // registered with an earlier run of the server
+	if err := s.nodes.beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.nodes.num.Load() == old {
+		t.Fatalf("the node kept number %d after the server restarted", old)
+	}
+	if n := count(t, s, fmt.Sprintf(`SELECT COUNT(*) FROM hookline_node WHERE num = %d`, old)); n != 0 {
+		t.Errorf("the old number is still registered")
+	}
+	for _, d := range rc.Deliveries {
+		if job := jobOf(t, s, d.ID); job <= 0 {
+			t.Errorf("delivery %s kept job_id %d, want a River job", d.ID, job)
+		}
+	}
+	start(t, s)
+	next(t, seen)
+	next(t, seen)
+	for _, d := range rc.Deliveries {
+		if det := waitStatus(t, s, d.ID, StatusDelivered); len(det.Attempts) != 1 {
+			t.Errorf("delivery %s: attempts %v, want one", d.ID, outcomes(det.Attempts))
+		}
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for s.direct.held.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case r := <-seen:
+		t.Errorf("%q was sent twice", r.Body)
+	default:
+	}
+}
+
 // Held rows whose number no registered node has (a node taken for dead that
 // committed an event after its row was removed) are found by the orphan
 // scan.

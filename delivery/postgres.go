@@ -75,6 +75,16 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 	// the generic plan is always made for the table as it is.
 	gcfg := pcfg.ConnConfig.Copy()
 	gcfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	// The same sessions record delivered attempts (delivered.go), and
+	// commit them without waiting for the WAL flush: a record lost to a
+	// crash of PostgreSQL itself (the last wal_writer_delay × 3, 0.6 s by
+	// default) leaves its delivery pending, to be made again, at least
+	// once as always; a later synchronous commit flushes every earlier
+	// one, so nothing after a lost record can outlive it. A waited-for
+	// flush per record was a sixth of PostgreSQL's CPU per event and
+	// the records' round trips. Accepted events, their deliveries and
+	// every other write stay synchronous on the main pool.
+	gcfg.RuntimeParams["synchronous_commit"] = "off"
 	generic := pgPool(gcfg, pgGenericConns)
 	// River's notification listener holds one connection of its own.
 	pcfg.MaxConns, pcfg.MinConns = 1, 0
@@ -98,6 +108,7 @@ func openPostgres(ctx context.Context, dsn string, workers int) (*backend, error
 		lockRows:       " FOR UPDATE",
 		modifyingWith:  true,
 		clock:          `(extract(epoch FROM clock_timestamp()) * 1000000000)::bigint`,
+		serverStart:    `(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint`,
 		size:           func(ctx context.Context) (int64, error) { return pgSize(ctx, db) },
 		describe:       RedactURL(dsn),
 		close: func() error {

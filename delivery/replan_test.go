@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -84,5 +85,41 @@ func TestIDArrayStatementsArePlannedOnce(t *testing.T) {
 	}
 	if custom != 0 || generic < 2*runs {
 		t.Errorf("%d runs of the two statements: %d generic plans used, %d custom plans made; want every run on a generic plan", 2*runs, generic, custom)
+	}
+}
+
+// Records of delivered attempts, and only they, commit without waiting
+// for PostgreSQL's WAL flush: one lost in a crash of PostgreSQL makes its
+// delivery run again, while an accepted event must be on disk before its
+// 202.
+func TestOnlyAttemptRecordsSkipTheWALFlush(t *testing.T) {
+	s := openStore(t, newTestDB(t, "postgres"), nil)
+	ctx := context.Background()
+	setting := func(t *testing.T, conn interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) string {
+		var v string
+		if err := conn.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for range pgGenericConns {
+		conn, err := s.be.generic.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if got := setting(t, conn); got != "off" {
+			t.Errorf("records' session: synchronous_commit = %s, want off", got)
+		}
+	}
+	if err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if got := setting(t, tx); got != "on" {
+			t.Errorf("the store's write transactions: synchronous_commit = %s, want on", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
