@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
@@ -23,6 +24,9 @@ import (
 func decodeDelivery(b string, d *Delivery) bool {
 	r := jsonReader{b: b}
 	var out Delivery
+	// The keys AppendJSON writes: the strings first, fields last.
+	keys := [...]string{"id", "event_id", "address", "trigger", "type", "name", "attempt", "fields"}
+	strs := [...]*string{&out.ID, &out.EventID, &out.Address, &out.Trigger, &out.Type, &out.Name}
 	var seen uint
 	if !r.byte('{') {
 		return false
@@ -41,43 +45,27 @@ func decodeDelivery(b string, d *Delivery) bool {
 		if !ok {
 			return false
 		}
-		var bit uint
-		switch key {
-		case "id":
-			bit = 1
-			out.ID, ok = r.str()
-		case "event_id":
-			bit = 2
-			out.EventID, ok = r.str()
-		case "address":
-			bit = 4
-			out.Address, ok = r.str()
-		case "trigger":
-			bit = 8
-			out.Trigger, ok = r.str()
-		case "type":
-			bit = 16
-			out.Type, ok = r.str()
-		case "name":
-			bit = 32
-			out.Name, ok = r.str()
-		case "attempt":
-			bit = 64
+		i := slices.Index(keys[:], key)
+		switch {
+		case i < 0:
+			return false
+		case i < len(strs):
+			*strs[i], ok = r.str()
+		case key == "attempt":
 			var n int64
 			n, ok = r.int()
 			out.Attempt = int(n)
-		case "fields":
-			bit = 128
-			ok = r.fields(&out.Fields)
+			ok = ok && int64(out.Attempt) == n
 		default:
-			return false
+			ok = r.fields(&out.Fields)
 		}
+		bit := uint(1) << i
 		if !ok || seen&bit != 0 {
 			return false
 		}
 		seen |= bit
 	}
-	if seen&128 == 0 || !r.end() {
+	if seen&(1<<(len(keys)-1)) == 0 || !r.end() {
 		return false // no fields: the shape stored before them
 	}
 	*d = out
