@@ -84,19 +84,20 @@ func (n *nodes) held() int64 { return -n.num.Load() }
 // register takes a new number and enters it in the registry.
 func (n *nodes) register(ctx context.Context) error {
 	s := n.s
-	var num int64
+	var num, started int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, s.sql(`UPDATE hookline_setting SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
 			WHERE name = 'node_seq' RETURNING CAST(value AS BIGINT)`)).Scan(&num); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, s.sql(`INSERT INTO hookline_node (num, seen_at) VALUES (?, `+s.be.clock+`)
-			RETURNING `+s.be.serverStart), num).Scan(&n.serverStart)
+			RETURNING `+s.be.serverStart), num).Scan(&started)
 	})
 	if err != nil {
 		return fmt.Errorf("delivery: register this node: %w", err)
 	}
 	n.num.Store(num)
+	n.serverStart = started
 	return nil
 }
 
