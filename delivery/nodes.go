@@ -127,7 +127,8 @@ func (n *nodes) run(ctx context.Context) {
 }
 
 // beat writes the heartbeat, registering again if another node took this
-// one for dead and removed it.
+// one for dead and removed it, or if the server restarted since this node
+// registered (then handing the old number's pending rows to River).
 func (n *nodes) beat(ctx context.Context) error {
 	s := n.s
 	var started int64
