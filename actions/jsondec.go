@@ -28,19 +28,7 @@ func decodeDelivery(b string, d *Delivery) bool {
 	keys := [...]string{"id", "event_id", "address", "trigger", "type", "name", "attempt", "fields"}
 	strs := [...]*string{&out.ID, &out.EventID, &out.Address, &out.Trigger, &out.Type, &out.Name}
 	var seen uint
-	if !r.byte('{') {
-		return false
-	}
-	for first := true; ; first = false {
-		if r.byte('}') {
-			if first {
-				return false
-			}
-			break
-		}
-		if !first && !r.byte(',') {
-			return false
-		}
+	ok := r.byte('{') && r.each('}', func(int) bool {
 		key, ok := r.key()
 		if !ok {
 			return false
@@ -64,9 +52,10 @@ func decodeDelivery(b string, d *Delivery) bool {
 			return false
 		}
 		seen |= bit
-	}
-	if seen&(1<<(len(keys)-1)) == 0 || !r.end() {
-		return false // no fields: the shape stored before them
+		return true
+	})
+	if !ok || seen&(1<<(len(keys)-1)) == 0 || !r.end() {
+		return false // an empty object too: no fields, the shape stored before them
 	}
 	*d = out
 	return true
@@ -112,6 +101,21 @@ func (r *jsonReader) peek() byte {
 func (r *jsonReader) end() bool {
 	r.space()
 	return r.i == len(r.b)
+}
+
+// each calls item for every element of the array or object whose opening
+// byte was just read, up to and including close, with the element's index;
+// it reads the commas between them. It reports false as soon as item does,
+// or on anything but a comma or close after an element.
+func (r *jsonReader) each(close byte, item func(i int) bool) bool {
+	for i := 0; ; i++ {
+		if r.byte(close) {
+			return true
+		}
+		if i > 0 && !r.byte(',') || !item(i) {
+			return false
+		}
+	}
 }
 
 func (r *jsonReader) literal(word string) bool {
@@ -265,16 +269,7 @@ func (r *jsonReader) hex4(at int) (rune, bool) {
 // fields reads a Fields object as Fields.UnmarshalJSON does, except a
 // name given a value twice, which is left to it.
 func (r *jsonReader) fields(f *Fields) bool {
-	if !r.byte('{') {
-		return false
-	}
-	for first := true; ; first = false {
-		if r.byte('}') {
-			return true
-		}
-		if !first && !r.byte(',') {
-			return false
-		}
+	return r.byte('{') && r.each('}', func(int) bool {
 		name, ok := r.key()
 		if !ok {
 			return false
@@ -285,13 +280,11 @@ func (r *jsonReader) fields(f *Fields) bool {
 			}
 		}
 		v, ok := r.value()
-		if !ok {
-			return false
-		}
-		if !v.IsZero() {
+		if ok && !v.IsZero() {
 			*f = append(*f, Field{Name: name, Value: v})
 		}
-	}
+		return ok
+	})
 }
 
 // value reads one field's value, telling its kind by its shape as
@@ -312,44 +305,26 @@ func (r *jsonReader) value() (Value, bool) {
 		return Value{Text: Literal(time.Duration(n).String())}, true
 	}
 	r.i++
-	switch r.peek() {
-	case ']':
-		r.i++
-		return Value{}, true
-	case '[':
-		var list []Text
-		for first := true; ; first = false {
-			if r.byte(']') {
-				return Value{List: list}, true
-			}
-			if !first && !r.byte(',') {
-				return Value{}, false
-			}
-			t, ok := r.text()
-			if !ok {
-				return Value{}, false
-			}
-			list = append(list, t)
-		}
-	case '{':
-	default:
-		return Value{}, false
-	}
+	// The first element tells the kind, as in decodeValue: a list's are
+	// texts; a map's headers have a name and neither part key; anything
+	// else of objects is a text's parts.
+	var list []Text
 	var parts []Part
 	var headers []Header
-	for first := true; ; first = false {
-		if r.byte(']') {
-			break
+	ok := r.each(']', func(i int) bool {
+		if i == 0 && r.peek() == '[' {
+			list = []Text{}
 		}
-		if !first && !r.byte(',') {
-			return Value{}, false
+		if list != nil {
+			t, ok := r.text()
+			list = append(list, t)
+			return ok
 		}
 		o, ok := r.object()
 		if !ok {
-			return Value{}, false
+			return false
 		}
-		if first {
-			// decodeValue's test: a header has a name and neither part key.
+		if i == 0 {
 			if o.has&hasName != 0 && o.has&(hasLit|hasEnv) == 0 {
 				headers = []Header{}
 			} else {
@@ -357,18 +332,18 @@ func (r *jsonReader) value() (Value, bool) {
 			}
 		}
 		if headers != nil {
-			if o.has&(hasLit|hasEnv|hasEv) != 0 {
-				return Value{}, false
-			}
 			headers = append(headers, Header{Name: o.name, Value: o.value})
-			continue
-		}
-		if o.has&(hasName|hasValue) != 0 {
-			return Value{}, false
+			return o.has&(hasLit|hasEnv|hasEv) == 0
 		}
 		parts = append(parts, o.part)
-	}
-	if headers != nil {
+		return o.has&(hasName|hasValue) == 0
+	})
+	switch {
+	case !ok:
+		return Value{}, false
+	case list != nil:
+		return Value{List: list}, true
+	case headers != nil:
 		return Value{Map: headers}, true
 	}
 	return Value{Text: parts}, true
@@ -383,19 +358,15 @@ func (r *jsonReader) text() (Text, bool) {
 		return nil, false
 	}
 	t := Text{}
-	for first := true; ; first = false {
-		if r.byte(']') {
-			return t, true
-		}
-		if !first && !r.byte(',') {
-			return nil, false
-		}
+	ok := r.each(']', func(int) bool {
 		o, ok := r.object()
-		if !ok || o.has&(hasName|hasValue) != 0 {
-			return nil, false
-		}
 		t = append(t, o.part)
+		return ok && o.has&(hasName|hasValue) == 0
+	})
+	if !ok {
+		return nil, false
 	}
+	return t, true
 }
 
 const (
@@ -417,19 +388,10 @@ type element struct {
 
 func (r *jsonReader) object() (element, bool) {
 	var o element
-	if !r.byte('{') {
-		return o, false
-	}
-	for first := true; ; first = false {
-		if r.byte('}') {
-			return o, true
-		}
-		if !first && !r.byte(',') {
-			return o, false
-		}
+	ok := r.byte('{') && r.each('}', func(int) bool {
 		key, ok := r.key()
 		if !ok {
-			return o, false
+			return false
 		}
 		var bit int
 		switch key {
@@ -451,11 +413,13 @@ func (r *jsonReader) object() (element, bool) {
 			bit = hasValue
 			o.value, ok = r.text()
 		default:
-			return o, false
+			return false
 		}
 		if !ok || o.has&bit != 0 {
-			return o, false
+			return false
 		}
 		o.has |= bit
-	}
+		return true
+	})
+	return o, ok
 }
