@@ -246,7 +246,17 @@ func testExamplesEndToEnd(t *testing.T, store func(*Options)) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	h := startServer(t, exampleRules(t, rc, tw, sm), env, store)
+	// The server's clock is the examples' own day: the follow-up e-mail
+	// waits for the morning after the appointment (timing.hcl), and on
+	// the real clock that morning came, so it was sent as a third e-mail
+	// between 18:00 and 20:00 UTC on 2026-12-04.
+	clock := &serverClock{t: time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)}
+	h := startServer(t, exampleRules(t, rc, tw, sm), env, func(o *Options) {
+		if store != nil {
+			store(o)
+		}
+		o.Now = clock.Now
+	})
 
 	for _, name := range []string{
 		"participant-replied-cancel.json", "participant-replied-yes.json", "participant-confirmed.json",
