@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
@@ -59,7 +60,8 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 	// system's temporary directory, a file created, written and deleted
 	// inside most group commits (a fifth of Accept's time, and personal
 	// data left on disk outside the data directory).
-	common := "_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=secure_delete(1)&_pragma=temp_store(2)"
+	common := "_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=secure_delete(1)&_pragma=temp_store(2)"
+	wait := "&_pragma=busy_timeout(5000)"
 	// One writer connection: SQLite serialises writers anyway, and with a
 	// pool of one they queue in database/sql instead of failing with
 	// SQLITE_BUSY. The price: code holding a write transaction must never
@@ -75,7 +77,7 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 	// journal_size_limit: the log file keeps the size of its longest log
 	// (a burst of large events, or a checkpoint held back by a reader);
 	// the writer cuts it back to this when it starts the log again.
-	write, err := openCached(uri + "?_pragma=journal_mode(WAL)&" + common + "&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")")
+	write, err := openCached(uri + "?_pragma=journal_mode(WAL)&" + common + wait + "&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(" + strconv.Itoa(walSizeLimit) + ")")
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("delivery: open database: %w", err)
@@ -94,14 +96,16 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 		unlock()
 		return nil, fmt.Errorf("delivery: open database: %w", err)
 	}
-	read, err := openCached(uri + "?" + common + "&_pragma=query_only(1)")
+	read, err := openCached(uri + "?" + common + wait + "&_pragma=query_only(1)")
 	if err != nil {
 		write.Close()
 		unlock()
 		return nil, fmt.Errorf("delivery: open database: %w", err)
 	}
 	read.SetMaxOpenConns(readConns)
-	ckpt, err := openCached(uri + "?" + common)
+	// The checkpointer waits for a lock only in the RESTART it falls back
+	// on, which holds the writer back while it waits: briefly.
+	ckpt, err := openCached(uri + "?" + common + "&_pragma=busy_timeout(" + strconv.Itoa(int(restartWait/time.Millisecond)) + ")")
 	if err != nil {
 		read.Close()
 		write.Close()
@@ -109,7 +113,7 @@ func openSQLite(ctx context.Context, dir string, log *slog.Logger) (*backend, er
 		return nil, fmt.Errorf("delivery: open database: %w", err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	stopCheckpoints := startCheckpointer(ckpt, path+"-shm", log)
+	stopCheckpoints := startCheckpointer(ckpt, write, path+"-shm", log)
 
 	return &backend{
 		write:         write,

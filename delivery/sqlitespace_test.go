@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,122 @@ func TestWALIndexPending(t *testing.T) {
 	missing := walIndex{path: path + "-nothing"}
 	if _, ok := missing.pending(); ok {
 		t.Fatal("pending read an index that does not exist")
+	}
+}
+
+// Under writes without a pause the log still starts again from its
+// beginning, so the file stays small, and it does so without a RESTART
+// checkpoint, which holds the writer back through SQLite's busy handler:
+// the checkpointer finishes on the writer's own connection.
+func TestSQLiteLogStartsAgainUnderSteadyWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "steady.db")
+	uri := "file:" + path + "?_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
+	write, err := sql.Open("sqlite", uri+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer write.Close()
+	write.SetMaxOpenConns(1)
+	if _, err := write.ExecContext(ctx, `CREATE TABLE t (v BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	ckpt, err := sql.Open("sqlite", uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ckpt.Close()
+	ckpt.SetMaxOpenConns(1)
+
+	c := newCheckpointer(ckpt, write, path+"-shm", slog.New(slog.DiscardHandler))
+	c.every, c.poll = 5*time.Millisecond, time.Millisecond
+	c.pages, c.restart, c.finish, c.force = 64, 64, 16, 1<<30
+	stop := c.start()
+	// Three frames each: 48 MiB of log if it never started again, which is
+	// what a checkpointer that only works beside the writer gives.
+	const txs = 4000
+	var largest int64
+	for i := range txs {
+		if _, err := write.ExecContext(ctx, `INSERT INTO t VALUES (randomblob(4000))`); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			if st, err := os.Stat(path + "-wal"); err == nil {
+				largest = max(largest, st.Size())
+			}
+		}
+	}
+	stop()
+	if c.forced.Load() != 0 {
+		t.Errorf("the checkpointer held the writer back with %d RESTART checkpoints", c.forced.Load())
+	}
+	if c.finished.Load() == 0 {
+		t.Error("the writer's connection never finished a checkpoint")
+	}
+	if largest > 12<<20 {
+		t.Errorf("the log file reached %d KiB over %d transactions of 4 KiB: it did not start again", largest>>10, txs)
+	}
+}
+
+// A reader that stays inside the log keeps it from starting again; once
+// the log passes forcePages the checkpointer holds the writer back with a
+// RESTART, which starts it again as soon as the reader has left.
+func TestSQLiteLogIsForcedToStartAgainPastItsBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "held.db")
+	// The RESTART gives up on the reader after 10 ms (restartWait, in
+	// the server); the writer waits for the RESTART.
+	uri := "file:" + path + "?_pragma=synchronous(NORMAL)"
+	open := func(extra string) *sql.DB {
+		db, err := sql.Open("sqlite", uri+extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		db.SetMaxOpenConns(1)
+		return db
+	}
+	write := open("&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	if _, err := write.ExecContext(ctx, `CREATE TABLE t (v BLOB); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	ckpt, reader := open("&_pragma=busy_timeout(10)"), open("")
+	held, err := reader.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := held.QueryRowContext(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newCheckpointer(ckpt, write, path+"-shm", slog.New(slog.DiscardHandler))
+	c.every, c.poll = 20*time.Millisecond, 20*time.Millisecond
+	c.pages, c.restart, c.finish, c.force = 16, 16, 4, 256
+	stop := c.start()
+	defer stop()
+	insert := func(rows int) {
+		for range rows {
+			if _, err := write.ExecContext(ctx, `INSERT INTO t VALUES (randomblob(4000))`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	insert(300) // past forcePages while the reader is inside
+	if c.forced.Load() != 0 || c.finished.Load() != 0 {
+		t.Fatalf("the log started again (%d forced, %d finished) with a reader inside it", c.forced.Load(), c.finished.Load())
+	}
+	if err := held.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.forced.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no RESTART after the reader left a log past forcePages")
+		}
+		insert(1)
+		time.Sleep(time.Millisecond)
 	}
 }

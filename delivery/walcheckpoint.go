@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,14 +16,22 @@ import (
 // checkpointer below does it on a connection of its own.
 //
 // How often is a trade. Under load the log passes restartPages between
-// two checkpoints, so each one ends with a RESTART, which holds the writer
-// (and every event of the group commit it is writing) back while it writes
-// the rest of the log and syncs the file. Ten of those a second (every
-// 100 ms) cost a third of the intake rate; once a second, the same
-// checkpointing CPU, most of it the kernel writing pages out, buys the
-// third back (bench/README.md, "A third round"). But a second of large
-// events can be hundreds of megabytes of log, which the file keeps, so the
-// log's length is watched too.
+// two checkpoints, and the log must start again from its beginning or the
+// file grows for as long as the load lasts. SQLite starts it again at the
+// writer's next transaction once every frame is written back and no reader
+// is inside the log; under steady writes a checkpoint beside the writer
+// never catches the end. A RESTART checkpoint does, by holding the writer
+// back, but it and the writer wait for each other through SQLite's busy
+// handler, which sleeps 1, 2, 5, then 10 ms between tries: a RESTART that
+// had a few milliseconds of work held the writer, and every event of the
+// group commit it was writing, for 15–40 ms, five times a second under
+// load (a tenth of the writer's time and most of the intake's p99;
+// bench/README.md, "A seventh round"). So the checkpointer copies the log
+// beside the writer until little is left, then copies that little on the
+// writer's own connection, between two of its transactions: nothing waits
+// on a lock, and the writer's next transaction starts the log again.
+// RESTART stays as the last resort when readers kept that from happening
+// for long (forcePages).
 const (
 	// checkpointEvery is the longest a committed page waits to be written
 	// back.
@@ -32,30 +41,72 @@ const (
 	checkpointPages = 4096
 	// checkpointPoll is how often the log's length is read.
 	checkpointPoll = 50 * time.Millisecond
-	// restartPages is the log's length past which the checkpointer makes
-	// the writer start it again from the beginning, so that the file stops
-	// growing: under load the log passes it at every checkpoint.
+	// restartPages is the log's length past which the checkpointer has the
+	// log start again from the beginning, so that the file stops growing:
+	// under load the log passes it at every checkpoint.
 	restartPages = 1000
+	// finishPages is what may be left unwritten for the writer's own
+	// connection to copy: a millisecond or two of its time. catchUpPasses
+	// bounds the checkpoints beside the writer that get there; each copies
+	// what the writer committed during the one before, a fraction of it.
+	finishPages   = 128
+	catchUpPasses = 4
+	// forcePages is the log's length (64 MiB of 4 KiB pages) at which the
+	// checkpointer stops waiting for a moment without readers and holds
+	// the writer back with a RESTART, for restartWait at most: a reader
+	// that stays inside the log longer keeps it from starting again
+	// whatever the checkpointer does, and a RESTART that waited for it
+	// would hold the writer all that time, at every turn.
+	forcePages  = 16384
+	restartWait = 20 * time.Millisecond
 	// walSizeLimit is the size, in bytes, the log file is cut back to when
 	// the log starts again (journal_size_limit).
 	walSizeLimit = 64 << 20
 )
 
-// startCheckpointer writes the WAL back into the database file in the
-// background with PASSIVE checkpoints, which never wait for the writer or
-// readers and never make them wait (what a reader still needs is left for
-// the next one), and a RESTART once the log is long. shm is the database's
-// WAL index, which tells how much of the log is not yet written back. It
-// returns the function that stops it.
-func startCheckpointer(db *sql.DB, shm string, log *slog.Logger) (stop func()) {
+// checkpointer writes the WAL back into the database file in the background
+// with PASSIVE checkpoints, which never wait for the writer or readers and
+// never make them wait (what a reader still needs is left for the next
+// one).
+type checkpointer struct {
+	ckpt, write *sql.DB // its own connection, and the writer's pool
+	index       walIndex
+	log         *slog.Logger
+
+	every, poll                           time.Duration
+	pages, restart, finish, passes, force int
+
+	// finished and forced count the times the log was made to start again
+	// by the writer's checkpoint and by a RESTART, for tests.
+	finished, forced atomic.Int64
+}
+
+// startCheckpointer starts checkpointing the database that write (the
+// writer's pool) and ckpt (a connection of the checkpointer's own) open;
+// shm is its WAL index, which tells how much of the log is not yet written
+// back. It returns the function that stops it.
+func startCheckpointer(ckpt, write *sql.DB, shm string, log *slog.Logger) (stop func()) {
+	c := newCheckpointer(ckpt, write, shm, log)
+	return c.start()
+}
+
+func newCheckpointer(ckpt, write *sql.DB, shm string, log *slog.Logger) *checkpointer {
+	return &checkpointer{
+		ckpt: ckpt, write: write, index: walIndex{path: shm}, log: log,
+		every: checkpointEvery, poll: checkpointPoll,
+		pages: checkpointPages, restart: restartPages, finish: finishPages,
+		passes: catchUpPasses, force: forcePages,
+	}
+}
+
+func (c *checkpointer) start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(checkpointPoll)
+		defer c.index.close()
+		t := time.NewTicker(c.poll)
 		defer t.Stop()
-		index := walIndex{path: shm}
-		defer index.close()
 		last := time.Now()
 		failing := false
 		for {
@@ -64,24 +115,15 @@ func startCheckpointer(db *sql.DB, shm string, log *slog.Logger) (stop func()) {
 				return
 			case <-t.C:
 			}
-			if time.Since(last) < checkpointEvery {
-				if pending, ok := index.pending(); !ok || pending < checkpointPages {
+			if time.Since(last) < c.every {
+				if pending, ok := c.index.pending(); !ok || pending < c.pages {
 					continue
 				}
 			}
 			last = time.Now()
-			var busy, logPages, written int
-			err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &written)
-			if err == nil && logPages >= restartPages {
-				// Under steady writes a passive checkpoint never catches the
-				// log's end, and the writer restarts the log only from a
-				// fully written-back one. RESTART waits for the commit in
-				// progress and holds the next one back while it writes
-				// what is left, which the passive one made little.
-				err = db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &logPages, &written)
-			}
+			err := c.turn(ctx)
 			if err != nil && ctx.Err() == nil && !failing {
-				log.Warn("delivery: writing the SQLite log back into the database failed; it grows until this works again", "error", err)
+				c.log.Warn("delivery: writing the SQLite log back into the database failed; it grows until this works again", "error", err)
 			}
 			failing = err != nil
 		}
@@ -90,6 +132,53 @@ func startCheckpointer(db *sql.DB, shm string, log *slog.Logger) (stop func()) {
 		cancel()
 		<-done
 	}
+}
+
+// turn writes the log back, and sees to it that a long log starts again.
+func (c *checkpointer) turn(ctx context.Context) error {
+	logPages, _, err := passive(ctx, c.ckpt)
+	if err != nil || logPages < c.restart {
+		return err
+	}
+	if logPages >= c.force {
+		// The writer's checkpoints did not start the log again (a reader
+		// was inside it at each): hold the writer back until one does.
+		// RESTART waits for the commit in progress, writes what is left
+		// and waits for the readers, restartWait at most (the
+		// connection's busy_timeout).
+		var busy, n, written int
+		if err := c.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &n, &written); err != nil {
+			return err
+		}
+		if busy == 0 {
+			c.forced.Add(1)
+		}
+		return nil
+	}
+	for range c.passes {
+		if pending, ok := c.index.pending(); !ok || pending <= c.finish {
+			break
+		}
+		if _, _, err := passive(ctx, c.ckpt); err != nil {
+			return err
+		}
+	}
+	// On the writer's connection nothing is committed while this runs,
+	// so it can write back everything that no reader still needs, and
+	// the writer's next transaction starts the log again.
+	n, written, err := passive(ctx, c.write)
+	if err == nil && written == n {
+		c.finished.Add(1)
+	}
+	return err
+}
+
+// passive runs a PASSIVE checkpoint on db and returns the log's length and
+// how much of it is written back, in frames.
+func passive(ctx context.Context, db *sql.DB) (logPages, written int, err error) {
+	var busy int
+	err = db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &written)
+	return logPages, written, err
 }
 
 // walIndex reads the WAL index's header, a file format SQLite documents
