@@ -154,11 +154,11 @@ func openCached(dsn string) (*sql.DB, error) {
 // rewrote until they are overwritten as it is reused. It fails when a
 // reader still holds a snapshot older than the log's end.
 func checkpointSQLite(ctx context.Context, db *sql.DB) error {
-	var busy, logPages, done int
-	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil {
+	busy, logPages, done, err := walCheckpoint(ctx, db, "TRUNCATE")
+	if err != nil {
 		return err
 	}
-	if busy != 0 {
+	if busy {
 		return fmt.Errorf("checkpoint: the log is in use (%d of %d pages written back)", done, logPages)
 	}
 	return nil

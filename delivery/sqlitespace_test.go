@@ -23,6 +23,19 @@ func pragma(t *testing.T, s *Store, name string) int64 {
 	return n
 }
 
+// openPool opens dsn (a database of the sqlite driver) as a pool of one
+// connection, closed when the test ends.
+func openPool(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	return db
+}
+
 // A database from before incremental vacuum is converted when opened, its
 // data kept; a new one is created so.
 func TestSQLiteConvertsToIncrementalVacuum(t *testing.T) {
@@ -137,12 +150,7 @@ func TestWALIndexPending(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "w.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
+	db := openPool(t, "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)")
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (v BLOB)`); err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +162,8 @@ func TestWALIndexPending(t *testing.T) {
 	index := walIndex{path: path + "-shm"}
 	defer index.close()
 	before, ok := index.pending()
-	var busy, logPages, written int
-	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &written); err != nil {
+	_, logPages, written, err := walCheckpoint(ctx, db, "PASSIVE")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !ok || before != logPages || logPages < 100 {
@@ -179,21 +187,11 @@ func TestSQLiteLogStartsAgainUnderSteadyWrites(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "steady.db")
 	uri := "file:" + path + "?_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
-	write, err := sql.Open("sqlite", uri+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer write.Close()
-	write.SetMaxOpenConns(1)
+	write := openPool(t, uri+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if _, err := write.ExecContext(ctx, `CREATE TABLE t (v BLOB)`); err != nil {
 		t.Fatal(err)
 	}
-	ckpt, err := sql.Open("sqlite", uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ckpt.Close()
-	ckpt.SetMaxOpenConns(1)
+	ckpt := openPool(t, uri)
 
 	c := newCheckpointer(ckpt, write, path+"-shm", slog.New(slog.DiscardHandler))
 	c.every, c.poll = 5*time.Millisecond, time.Millisecond
@@ -235,20 +233,11 @@ func TestSQLiteLogIsForcedToStartAgainPastItsBound(t *testing.T) {
 	// The RESTART gives up on the reader after 10 ms (restartWait, in
 	// the server); the writer waits for the RESTART.
 	uri := "file:" + path + "?_pragma=synchronous(NORMAL)"
-	open := func(extra string) *sql.DB {
-		db, err := sql.Open("sqlite", uri+extra)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		db.SetMaxOpenConns(1)
-		return db
-	}
-	write := open("&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	write := openPool(t, uri+"&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if _, err := write.ExecContext(ctx, `CREATE TABLE t (v BLOB); INSERT INTO t VALUES (1)`); err != nil {
 		t.Fatal(err)
 	}
-	ckpt, reader := open("&_pragma=busy_timeout(10)"), open("")
+	ckpt, reader := openPool(t, uri+"&_pragma=busy_timeout(10)"), openPool(t, uri)
 	held, err := reader.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

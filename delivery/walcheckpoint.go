@@ -136,7 +136,7 @@ func (c *checkpointer) start() (stop func()) {
 
 // turn writes the log back, and sees to it that a long log starts again.
 func (c *checkpointer) turn(ctx context.Context) error {
-	logPages, _, err := passive(ctx, c.ckpt)
+	_, logPages, _, err := walCheckpoint(ctx, c.ckpt, "PASSIVE")
 	if err != nil || logPages < c.restart {
 		return err
 	}
@@ -146,39 +146,38 @@ func (c *checkpointer) turn(ctx context.Context) error {
 		// RESTART waits for the commit in progress, writes what is left
 		// and waits for the readers, restartWait at most (the
 		// connection's busy_timeout).
-		var busy, n, written int
-		if err := c.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &n, &written); err != nil {
-			return err
-		}
-		if busy == 0 {
+		busy, _, _, err := walCheckpoint(ctx, c.ckpt, "RESTART")
+		if err == nil && !busy {
 			c.forced.Add(1)
 		}
-		return nil
+		return err
 	}
 	for range c.passes {
 		if pending, ok := c.index.pending(); !ok || pending <= c.finish {
 			break
 		}
-		if _, _, err := passive(ctx, c.ckpt); err != nil {
+		if _, _, _, err := walCheckpoint(ctx, c.ckpt, "PASSIVE"); err != nil {
 			return err
 		}
 	}
 	// On the writer's connection nothing is committed while this runs,
 	// so it can write back everything that no reader still needs, and
 	// the writer's next transaction starts the log again.
-	n, written, err := passive(ctx, c.write)
+	_, n, written, err := walCheckpoint(ctx, c.write, "PASSIVE")
 	if err == nil && written == n {
 		c.finished.Add(1)
 	}
 	return err
 }
 
-// passive runs a PASSIVE checkpoint on db and returns the log's length and
-// how much of it is written back, in frames.
-func passive(ctx context.Context, db *sql.DB) (logPages, written int, err error) {
-	var busy int
-	err = db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &written)
-	return logPages, written, err
+// walCheckpoint runs a checkpoint of mode (PASSIVE, RESTART or TRUNCATE)
+// on db. busy is whether a RESTART or TRUNCATE gave up waiting for the
+// writer or a reader; logPages is the log's length and written how much of
+// it is written back, in frames.
+func walCheckpoint(ctx context.Context, db *sql.DB, mode string) (busy bool, logPages, written int, err error) {
+	var b int
+	err = db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&b, &logPages, &written)
+	return b != 0, logPages, written, err
 }
 
 // walIndex reads the WAL index's header, a file format SQLite documents
