@@ -93,6 +93,30 @@ func TestHarness(t *testing.T) {
 		}
 	})
 
+	t.Run("against", func(t *testing.T) {
+		// The same binary as A and B: the flow of a comparison, whose
+		// arithmetic TestCompareSummary checks.
+		cfg := tinyConfig(bin)
+		var out strings.Builder
+		cmp, err := compare(ctx, cfg, bin, bin, 1, &out)
+		t.Log(out.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cmp.Runs) != 2 || cmp.Runs[0].Build != "A" || cmp.Runs[1].Build != "B" || !cmp.Pass() {
+			t.Fatalf("runs %+v, want A then B, both passing", cmp.Runs)
+		}
+		for _, r := range cmp.Runs {
+			check(t, r.Report)
+			if r.Report.Raw != nil || r.Report.River != nil {
+				t.Error("a comparison ran the references")
+			}
+		}
+		if len(cmp.Figures) == 0 || !strings.Contains(out.String(), "events/s accepted") {
+			t.Errorf("no summary:\n%s", out.String())
+		}
+	})
+
 	t.Run("chaos", func(t *testing.T) {
 		cfg := tinyConfig(bin)
 		cfg.Chaos = true

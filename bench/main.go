@@ -139,6 +139,8 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Retention, "retention", cfg.Retention, "hookline serve --retention (default: the server's, 30d; 1m with -soak)")
 	fs.DurationVar(&cfg.SizeEvery, "size-every", cfg.SizeEvery, "soak: how often the store's size is read (default 1m)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	against := fs.String("against", "", "compare: run the load on this hookline binary and on -hookline's (or the work tree's) in turn, -rounds times each, and compare them round by round (no references)")
+	rounds := fs.Int("rounds", 3, "with -against: runs of each binary")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -151,9 +153,25 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
+	if *against != "" {
+		if err := checkCompare(cfg, *rounds); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 2
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *against != "" {
+		cmp, err := compareMain(ctx, cfg, *against, *rounds, stdout)
+		return finish(ctx, cmp, err, cmp != nil && cmp.Pass(), *jsonOut, stderr)
+	}
 	rep, err := run(ctx, cfg, stdout)
+	return finish(ctx, rep, err, rep != nil && rep.Pass(), *jsonOut, stderr)
+}
+
+// finish turns a run's (or a comparison's) outcome into the exit code,
+// writing v as JSON to jsonOut first when it is set.
+func finish(ctx context.Context, v any, err error, pass bool, jsonOut string, stderr io.Writer) int {
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "bench: interrupted; servers stopped")
@@ -162,14 +180,14 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(v, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
 			return 1
 		}
 	}
-	if !rep.Pass() {
+	if !pass {
 		return 1
 	}
 	return 0
