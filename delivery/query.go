@@ -152,10 +152,15 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, er
 	case len(fs.addrs) > 0:
 		// A trigger's, each of its actions' (in each status when none is
 		// asked for), merged.
-		q, args = merged(where, args, fs.addrs, f.Status == "", limit+1)
-	case f.Address != "" && f.Status == "":
-		q, args = byStatuses(where, args, limit+1)
+		q, args = merged(where, args, fs.addrs, f.Status == "", false, limit+1)
+	case f.Status == "" && f.EventID == "":
+		// An action's in every status (the address index), or every
+		// delivery (the status index): no index holds them in the order
+		// of creation alone (migration 12).
+		q, args = byStatuses(where, args, f.Address != "", limit+1)
 	default:
+		// In one status (the status or address index), or one event's,
+		// a few rows the event index finds and the database sorts.
 		args = append(args, limit+1)
 	}
 	rows, err := s.rdb.QueryContext(ctx, s.sql(q), args...)
@@ -182,23 +187,24 @@ func (s *Store) Deliveries(ctx context.Context, f Filter) ([]Summary, string, er
 	return out, encodeCursor(last.CreatedAt, last.ID), nil
 }
 
-// byStatuses is the page of an action's deliveries in every status: the
-// address index (address, status, created_at, id) holds them in order
-// within each status, so each status's newest n are an ordered range, and
-// the page is the newest n of those. Read as one range with the statuses
-// together, the rows would come out of order, and the planner would sort
-// every delivery the action ever had, or walk the whole table newest first
-// looking for them.
-func byStatuses(where string, args []any, n int) (string, []any) {
-	return merged(where, args, []string{""}, true, n)
+// byStatuses is the page of the deliveries where selects in every status,
+// an action's when addressed (where names the address): the address index
+// (address, status, created_at, id), or else the status index (status,
+// created_at, id, address), holds them in order within each status, so
+// each status's newest n are an ordered range, and the page is the newest
+// n of those. Read as one range with the statuses together, the rows
+// would come out of order, and the planner would sort every delivery the
+// action ever had, or walk the whole table looking for them: no index is
+// in the order of creation alone (migration 12).
+func byStatuses(where string, args []any, addressed bool, n int) (string, []any) {
+	return merged(where, args, []string{""}, true, addressed, n)
 }
 
-// merged is the newest n of the ranges of the address index for each of
-// addrs ("" for the one where names) and, if eachStatus, each status:
-// every range an ordered read of at most n entries, only the page's rows
-// read from the table.
-func merged(where string, args []any, addrs []string, eachStatus bool, n int) (string, []any) {
-	addressed := addrs[0] == "" // where names the address
+// merged is the newest n of the ranges of an index for each of addrs (""
+// for the deliveries where selects, an action's when addressed) and, if
+// eachStatus, each status: every range an ordered read of at most n
+// entries, only the page's rows read from the table.
+func merged(where string, args []any, addrs []string, eachStatus, addressed bool, n int) (string, []any) {
 	statuses := []Status{""}
 	if eachStatus {
 		statuses = allStatuses

@@ -431,6 +431,11 @@ func testPendingDeliveriesAreListedAndCounted(t *testing.T, db testDB) {
 		{Filter{Trigger: "only"}, 3, 0},
 		{Filter{Trigger: "only", Status: "pending"}, 3, 0},
 		{Filter{Trigger: "only", Status: "delivered"}, 0, 0},
+		// Every delivery, and those since a time: the status index a
+		// status at a time, merged (migration 12).
+		{Filter{}, 9, 8},
+		{Filter{Since: t0.Add(2 * time.Minute)}, 9, 4},
+		{Filter{Until: t0.Add(2 * time.Minute)}, 0, 4},
 	} {
 		got := allPages(t, s, c.f, 3)
 		pending := 0
@@ -498,9 +503,9 @@ func TestStatusListsByActionUseTheAddressIndex(t *testing.T) {
 		q, args := `SELECT id FROM hookline_delivery`+fs.where, fs.args
 		switch {
 		case len(fs.addrs) > 0:
-			q, args = merged(fs.where, fs.args, fs.addrs, f.Status == "", 51)
+			q, args = merged(fs.where, fs.args, fs.addrs, f.Status == "", false, 51)
 		case f.Status == "":
-			q, args = byStatuses(fs.where, fs.args, 51)
+			q, args = byStatuses(fs.where, fs.args, true, 51)
 		}
 		plan := queryPlan(t, s, q, args...)
 		if !strings.Contains(plan, "hookline_delivery_address") {
@@ -508,6 +513,36 @@ func TestStatusListsByActionUseTheAddressIndex(t *testing.T) {
 		}
 		if f.Status != "" && strings.Contains(plan, "hookline_delivery_status") {
 			t.Errorf("%+v: plan %q reads the status index", f, plan)
+		}
+	}
+}
+
+// The newest deliveries whatever their status, and how many there are
+// since a time, are ranges of the status index, one per status: no index
+// is in the order of creation alone (migration 12), and the table read
+// newest first would be read whole for a count since a time.
+func TestListsOfEveryDeliveryReadTheStatusIndex(t *testing.T) {
+	s := openStore(t, newTestDB(t, "sqlite"), nil)
+	ctx := context.Background()
+	d := httpAction("http://127.0.0.1:1/", `{}`)
+	d.Trigger, d.Address = "t", "t.http.notify"
+	accept(t, s, newEvent("e1", NewDelivery{Delivery: d}))
+	for _, f := range []Filter{{}, {Since: time.Now().Add(-time.Hour)}, {Correlation: "c1"}} {
+		fs, err := s.filterSQL(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, args := byStatuses(fs.where, fs.args, false, 51)
+		count, cargs := countQuery(fs, f, 101)
+		for name, plan := range map[string]string{"list": queryPlan(t, s, list, args...), "count": queryPlan(t, s, count, cargs...)} {
+			if n := strings.Count(plan, "hookline_delivery_status"); n != len(allStatuses) {
+				t.Errorf("%+v: %s plan reads the status index %d times, want once per status (%d):\n%s", f, name, n, len(allStatuses), plan)
+			}
+			for _, line := range strings.Split(plan, "\n") {
+				if strings.HasPrefix(line, "SCAN hookline_delivery") && !strings.Contains(line, "INDEX") {
+					t.Errorf("%+v: %s plan reads the whole table:\n%s", f, name, plan)
+				}
+			}
 		}
 	}
 }

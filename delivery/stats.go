@@ -154,22 +154,8 @@ func (s *Store) CountMatching(ctx context.Context, f Filter, max int) (n int, mo
 	if err != nil || fs.noMatch {
 		return 0, false, err
 	}
-	where, args := fs.where, fs.args
-	if len(fs.addrs) > 0 {
-		where += " AND address IN (?" + strings.Repeat(", ?", len(fs.addrs)-1) + ")"
-		for _, a := range fs.addrs {
-			args = append(args, a)
-		}
-	}
-	count := `SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + ` LIMIT ?) AS m`
-	if (f.Address != "" || len(fs.addrs) > 0) && f.Status == "" {
-		// An action's in every status: the address index holds all but
-		// the pending ones, the status index those.
-		count = `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + notPending + ` LIMIT ?) AS m) +
-			(SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery` + where + statusIs(StatusPending, true) + ` LIMIT ?) AS p)`
-		args = append(append(args, max+1), args...)
-	}
-	err = s.rdb.QueryRowContext(ctx, s.sql(count), append(args, max+1)...).Scan(&n)
+	q, args := countQuery(fs, f, max+1)
+	err = s.rdb.QueryRowContext(ctx, s.sql(q), args...).Scan(&n)
 	if err != nil {
 		return 0, false, fmt.Errorf("delivery: count: %w", err)
 	}
@@ -177,4 +163,39 @@ func (s *Store) CountMatching(ctx context.Context, f Filter, max int) (n int, mo
 		return max, true, nil
 	}
 	return n, false, nil
+}
+
+// countQuery counts what fs selects (f's filter, built by filterSQL), up to
+// limit, each part of it a range of an index.
+func countQuery(fs filterSQL, f Filter, limit int) (string, []any) {
+	where, args := fs.where, fs.args
+	if len(fs.addrs) > 0 {
+		where += " AND address IN (?" + strings.Repeat(", ?", len(fs.addrs)-1) + ")"
+		for _, a := range fs.addrs {
+			args = append(args, a)
+		}
+	}
+	var parts []string
+	switch {
+	case (f.Address != "" || len(fs.addrs) > 0) && f.Status == "":
+		// An action's in every status: the address index holds all but
+		// the pending ones, the status index those.
+		parts = []string{where + notPending, where + statusIs(StatusPending, true)}
+	case f.Status == "" && f.EventID == "":
+		// Every delivery (since a time, say): a range of the status index
+		// per status. The table is in no order a time bound could start a
+		// scan at, and no index is in the order of creation alone
+		// (migration 12).
+		for _, st := range allStatuses {
+			parts = append(parts, where+statusIs(st, false))
+		}
+	default:
+		parts = []string{where}
+	}
+	all := make([]any, 0, (len(args)+1)*len(parts))
+	for i, w := range parts {
+		parts[i] = fmt.Sprintf(`(SELECT COUNT(*) FROM (SELECT 1 FROM hookline_delivery%s LIMIT ?) AS p%d)`, w, i)
+		all = append(append(all, args...), limit)
+	}
+	return `SELECT ` + strings.Join(parts, " + "), all
 }
