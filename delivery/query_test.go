@@ -490,11 +490,8 @@ func allPages(t *testing.T, s *Store, f Filter, limit int) []Summary {
 // query states its condition: else it walks every delivery in that
 // status, newest first, looking for the action's.
 func TestStatusListsByActionUseTheAddressIndex(t *testing.T) {
-	s := openStore(t, newTestDB(t, "sqlite"), nil)
+	s := planStore(t)
 	ctx := context.Background()
-	d := httpAction("http://127.0.0.1:1/", `{}`)
-	d.Trigger, d.Address = "t", "t.http.notify"
-	accept(t, s, newEvent("e1", NewDelivery{Delivery: d}))
 	for _, f := range []Filter{{Trigger: "t", Status: "delivered"}, {Address: "t.http.notify", Status: "failed"}, {Trigger: "t"}} {
 		fs, err := s.filterSQL(ctx, f)
 		if err != nil {
@@ -522,11 +519,8 @@ func TestStatusListsByActionUseTheAddressIndex(t *testing.T) {
 // is in the order of creation alone (migration 12), and the table read
 // newest first would be read whole for a count since a time.
 func TestListsOfEveryDeliveryReadTheStatusIndex(t *testing.T) {
-	s := openStore(t, newTestDB(t, "sqlite"), nil)
+	s := planStore(t)
 	ctx := context.Background()
-	d := httpAction("http://127.0.0.1:1/", `{}`)
-	d.Trigger, d.Address = "t", "t.http.notify"
-	accept(t, s, newEvent("e1", NewDelivery{Delivery: d}))
 	for _, f := range []Filter{{}, {Since: time.Now().Add(-time.Hour)}, {Correlation: "c1"}} {
 		fs, err := s.filterSQL(ctx, f)
 		if err != nil {
@@ -545,6 +539,17 @@ func TestListsOfEveryDeliveryReadTheStatusIndex(t *testing.T) {
 			}
 		}
 	}
+}
+
+// planStore is a SQLite store holding one delivery of action
+// t.http.notify, whose queries' plans the tests read.
+func planStore(t *testing.T) *Store {
+	t.Helper()
+	s := openStore(t, newTestDB(t, "sqlite"), nil)
+	d := httpAction("http://127.0.0.1:1/", `{}`)
+	d.Trigger, d.Address = "t", "t.http.notify"
+	accept(t, s, newEvent("e1", NewDelivery{Delivery: d}))
+	return s
 }
 
 // queryPlan is SQLite's plan for q, a line per step.
