@@ -554,6 +554,11 @@ func run(ctx context.Context, cfg Config, out io.Writer) (rep *Report, err error
 	rep.DrainWait = time.Since(drainStart)
 	cpuDrained := sampleCPU(pids())
 	rep.Cost.ServerCPU, rep.Cost.DatabaseCPU = cpuCost(cpuStart, cpuDrained)
+	if cfg.DatabaseURL == "" {
+		// The machine's PostgreSQL runs beside a SQLite run too, and its
+		// background work is not this run's cost.
+		rep.Cost.DatabaseCPU = 0
+	}
 	if mallocEnd, err := mallocs(ctx, urls); err == nil && mallocErr == nil && rep.Kills == 0 && mallocEnd >= mallocStart {
 		rep.Cost.Mallocs, rep.Cost.MallocsCounted = mallocEnd-mallocStart, true
 	}
