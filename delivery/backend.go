@@ -38,8 +38,9 @@ type backend struct {
 	// (recordDelivered).
 	modifyingWith bool
 	// committers is how many group-commit transactions may run at once:
-	// one for SQLite's single writer, a few for PostgreSQL, whose commits
-	// wait on the WAL flush and overlap well.
+	// one for SQLite's single writer, and one for PostgreSQL too, where
+	// bigger batches cost less per row than overlapping commits save
+	// (pgCommitters).
 	committers int
 	// lockMigrations keeps processes sharing the database from migrating
 	// it at the same time; unlock releases it.

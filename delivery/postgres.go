@@ -34,12 +34,18 @@ import (
 // query, River's included) when the URL has no pool_max_conns; attempts hold
 // a connection only while reading or recording, never while the peer
 // answers, so far fewer than Workers suffice. pgCommitters is how many
-// group-commit transactions run at once: two keep one batch filling while
-// the other waits for its commit; more only made batches smaller (1, 2, 4
-// and 8 all gave 4-6k events/s on the 2-core machine, PostgreSQL included).
+// group-commit transactions run at once. One: a second let one batch fill
+// while the other waited for its commit, but it halved the batches, and
+// PostgreSQL's cost of a row falls steeply with the rows of its statement
+// (a delivery's insert took 81 µs alone, 45 µs in fours, 27 µs in
+// sixteens). With two, a batch held four events on average at full
+// intake; with one, PostgreSQL's CPU per event fell by 13–19 % and
+// deliveries kept up with intake, six rounds against two committers
+// (bench/README.md, "An eighth round"). The store alone took 4–6k events/s
+// with 1, 2, 4 or 8 on the 2-core machine, PostgreSQL included.
 const (
 	pgDefaultConns = 16
-	pgCommitters   = 2
+	pgCommitters   = 1
 	// pgGenericConns is the pool of the statements that always run on
 	// their generic plan: deliveredLoops records and the checks' read.
 	pgGenericConns = deliveredLoops + 1
