@@ -65,6 +65,7 @@ func figures(postgres bool) []figure {
 			return r.DeliveriesPerSecAfter, r.DeliveriesPerSecAfter > 0
 		}},
 		{"event→delivered p50", "ms", true, func(r *Report) (float64, bool) { return msf(r.E2EP50), r.E2EP50 > 0 }},
+		{"event→delivered p99", "ms", true, func(r *Report) (float64, bool) { return msf(r.E2EP99), r.E2EP99 > 0 }},
 		{"server CPU per event", "µs", true, func(r *Report) (float64, bool) {
 			return r.Cost.perEvent(r.Cost.ServerCPU), r.Cost.Events > 0
 		}},

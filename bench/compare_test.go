@@ -23,7 +23,8 @@ func TestCompareTurns(t *testing.T) {
 // ahead in every round.
 func TestCompareSummary(t *testing.T) {
 	rep := func(evs float64, p99 time.Duration, cpu time.Duration) *Report {
-		return &Report{Accepted: 1000, Load: attackResult{Throughput: evs, P99: p99}, Cost: Cost{ServerCPU: cpu, Events: 1000}}
+		return &Report{Accepted: 1000, Load: attackResult{Throughput: evs, P99: p99}, E2EP99: 100 * time.Millisecond,
+			Cost: Cost{ServerCPU: cpu, Events: 1000}}
 	}
 	runs := []CompareRun{
 		{1, "A", rep(1000, 30*time.Millisecond, 600*time.Millisecond)},
@@ -52,6 +53,12 @@ func TestCompareSummary(t *testing.T) {
 	cpu := byName["server CPU per event (µs)"]
 	if !cpu.Consistent || cpu.Max >= 1 {
 		t.Errorf("CPU per event fell in every round: %+v", cpu)
+	}
+	if e2e, ok := byName["event→delivered p99 (ms)"]; !ok || e2e.Consistent || e2e.Median != 1 {
+		t.Errorf("event→delivered p99, the same in every run: %+v, %v", e2e, ok)
+	}
+	if _, ok := byName["event→delivered p50 (ms)"]; ok {
+		t.Error("event→delivered p50 was not measured, yet compared")
 	}
 	if _, ok := byName["allocations per event"]; ok {
 		t.Error("allocations were not counted, yet compared")
