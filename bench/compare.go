@@ -47,35 +47,34 @@ type FigureSummary struct {
 	Consistent       bool
 }
 
-// figure is a number of a run's report that a comparison shows; lowerBetter
-// says which way is an improvement, for the words of the summary.
+// figure is a number of a run's report that a comparison shows; get says
+// whether the run measured it.
 type figure struct {
-	name        string
-	unit        string
-	lowerBetter bool
-	get         func(*Report) (float64, bool)
+	name string
+	unit string
+	get  func(*Report) (float64, bool)
 }
 
 func figures(postgres bool) []figure {
 	fs := []figure{
-		{"events/s accepted", "", false, func(r *Report) (float64, bool) { return r.Load.Throughput, true }},
-		{"intake p99", "ms", true, func(r *Report) (float64, bool) { return msf(r.Load.P99), r.Load.P99 > 0 }},
-		{"deliveries/s, start to end", "", false, func(r *Report) (float64, bool) { return r.DeliveriesPerSec, r.DeliveriesPerSec > 0 }},
-		{"deliveries/s after the load", "", false, func(r *Report) (float64, bool) {
+		{"events/s accepted", "", func(r *Report) (float64, bool) { return r.Load.Throughput, true }},
+		{"intake p99", "ms", func(r *Report) (float64, bool) { return msf(r.Load.P99), r.Load.P99 > 0 }},
+		{"deliveries/s, start to end", "", func(r *Report) (float64, bool) { return r.DeliveriesPerSec, r.DeliveriesPerSec > 0 }},
+		{"deliveries/s after the load", "", func(r *Report) (float64, bool) {
 			return r.DeliveriesPerSecAfter, r.DeliveriesPerSecAfter > 0
 		}},
-		{"event→delivered p50", "ms", true, func(r *Report) (float64, bool) { return msf(r.E2EP50), r.E2EP50 > 0 }},
-		{"event→delivered p99", "ms", true, func(r *Report) (float64, bool) { return msf(r.E2EP99), r.E2EP99 > 0 }},
-		{"server CPU per event", "µs", true, func(r *Report) (float64, bool) {
+		{"event→delivered p50", "ms", func(r *Report) (float64, bool) { return msf(r.E2EP50), r.E2EP50 > 0 }},
+		{"event→delivered p99", "ms", func(r *Report) (float64, bool) { return msf(r.E2EP99), r.E2EP99 > 0 }},
+		{"server CPU per event", "µs", func(r *Report) (float64, bool) {
 			return r.Cost.perEvent(r.Cost.ServerCPU), r.Cost.Events > 0
 		}},
 	}
 	if postgres {
-		fs = append(fs, figure{"PostgreSQL CPU per event", "µs", true, func(r *Report) (float64, bool) {
+		fs = append(fs, figure{"PostgreSQL CPU per event", "µs", func(r *Report) (float64, bool) {
 			return r.Cost.perEvent(r.Cost.DatabaseCPU), r.Cost.Events > 0
 		}})
 	}
-	return append(fs, figure{"allocations per event", "", true, func(r *Report) (float64, bool) {
+	return append(fs, figure{"allocations per event", "", func(r *Report) (float64, bool) {
 		if !r.Cost.MallocsCounted || r.Cost.Events == 0 {
 			return 0, false
 		}

@@ -230,8 +230,9 @@ func TestSQLiteLogIsForcedToStartAgainPastItsBound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "held.db")
-	// The RESTART gives up on the reader after 10 ms (restartWait, in
-	// the server); the writer waits for the RESTART.
+	// The RESTART gives up on the reader after 10 ms here (its
+	// busy_timeout; restartWait, 20 ms, in the server); the writer waits
+	// for the RESTART.
 	uri := "file:" + path + "?_pragma=synchronous(NORMAL)"
 	write := openPool(t, uri+"&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if _, err := write.ExecContext(ctx, `CREATE TABLE t (v BLOB); INSERT INTO t VALUES (1)`); err != nil {
